@@ -1,0 +1,192 @@
+"""Queries: build once, fetch each tick, read aligned columns, write back by column.
+
+::
+
+    q = Query(Wealth, Position, without=(Frozen,))
+    v = q.fetch(world)              # ids [n] int64, sorted
+    w = v[Wealth].value             # read-only array aligned with v.ids
+    v.set(Wealth, value=w + 1)      # write back
+    with v.write(Position) as p:    # writable arrays, written back on exit
+        p.x += 1
+
+A :class:`Query` caches its join and re-computes it only when a table it
+touches changed structure. A :class:`QueryView` serves zero-copy views when
+the join covers whole tables (all matched tables hold the same entities) and
+gathered copies otherwise; reads are read-only either way so a write is never
+silently lost, and writes go through :meth:`QueryView.set` / :meth:`write`.
+A view used after its tables changed structure raises :class:`StaleViewError`.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import numpy as np
+
+from .component import Component, is_component
+from .errors import AccessError, StaleViewError, UnknownComponentError
+from .ragged import RaggedArray
+from .storage import find_rows
+
+if TYPE_CHECKING:
+    from .world import World
+
+FULL = slice(None)
+
+
+class Query:
+    """A reusable query over entities that have all of ``components``.
+
+    ``without``: components the entities must not have. ``where``: an optional
+    predicate ``view -> [n] bool`` applied on every fetch.
+    """
+
+    def __init__(self, *components: type[Component], without: Iterable[type[Component]] = (),
+                 where: Callable[["QueryView"], np.ndarray] | None = None):
+        if not components:
+            raise ValueError("Query needs at least one component")
+        for c in (*components, *without):
+            if not is_component(c):
+                raise UnknownComponentError(f"Query: {c!r} is not a Component class")
+        self.components = tuple(components)
+        self.without = tuple(without)
+        self.where = where
+        self._cache_key: tuple | None = None
+        self._cache: tuple[np.ndarray, list] | None = None
+
+    def _join(self, world: "World") -> tuple[np.ndarray, list]:
+        tables = [world._table(c) for c in self.components]
+        ex_tables = [world._table(c) for c in self.without]
+        key = (id(world), tuple(t.version for t in tables), tuple(t.version for t in ex_tables))
+        if key == self._cache_key:
+            return self._cache
+        base = min(tables, key=len)
+        ids = base.entities
+        aligned = all(len(t) == len(base) and (t is base or np.array_equal(t.entities, ids)) for t in tables)
+        if not aligned:
+            mask = np.ones(ids.shape[0], dtype=bool)
+            for t in tables:
+                if t is not base:
+                    mask &= find_rows(t.entities, ids)[1]
+            ids = ids[mask]
+        for t in ex_tables:
+            if len(t):
+                ids = ids[~find_rows(t.entities, ids)[1]]
+        rows = [FULL if ids.shape[0] == len(t) else find_rows(t.entities, ids)[0] for t in tables]
+        self._cache_key, self._cache = key, (ids, rows)
+        return ids, rows
+
+    def fetch(self, world: "World", writable: Iterable[type[Component]] | None = None) -> "QueryView":
+        ids, rows = self._join(world)
+        view = QueryView(world, ids, dict(zip(self.components, rows)), writable)
+        if self.where is not None:
+            view = view.filter(np.asarray(self.where(view), dtype=bool))
+        return view
+
+
+class ColumnSet:
+    """Attribute access to the columns of one component in a view (``v[Wealth].value``)."""
+
+    __slots__ = ("_view", "_component", "_cache")
+
+    def __init__(self, view: "QueryView", component: type[Component]):
+        self._view, self._component, self._cache = view, component, {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._view.get(self._component, name)
+
+    def __getitem__(self, name: str):
+        return self._view.get(self._component, name)
+
+
+class QueryView:
+    """The matched entities of one fetch: ``ids [n] int64`` and aligned columns."""
+
+    __slots__ = ("world", "ids", "_rows", "_versions", "_writable")
+
+    def __init__(self, world: "World", ids: np.ndarray, rows: dict, writable=None):
+        self.world = world
+        self.ids = ids.view()
+        self.ids.flags.writeable = False
+        self._rows = rows
+        self._versions = {c: world._table(c).version for c in rows}
+        self._writable = None if writable is None else frozenset(writable)
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def __getitem__(self, component: type[Component]) -> ColumnSet:
+        self._check(component)
+        return ColumnSet(self, component)
+
+    def _check(self, component) -> None:
+        if component not in self._rows:
+            raise UnknownComponentError(
+                f"{getattr(component, '__qualname__', component)} is not part of this query "
+                f"({', '.join(c.__qualname__ for c in self._rows)})")
+        if self.world._table(component).version != self._versions[component]:
+            raise StaleViewError(
+                f"view of {component.__qualname__} is stale: entities were added or removed since it "
+                "was fetched; fetch the query again")
+
+    def get(self, component: type[Component], name: str):
+        """Column ``name`` of ``component`` for the view's rows (read-only)."""
+        self._check(component)
+        col = component.column(name)
+        data = self.world._table(component).data[name]
+        rows = self._rows[component]
+        if col.kind == "ragged":
+            return data if rows is FULL else data.take(rows)
+        out = data[rows] if rows is not FULL else data.view()
+        out.flags.writeable = False
+        return out
+
+    def set(self, component: type[Component], **columns: Any) -> None:
+        """Write whole columns for the view's rows: ``v.set(Wealth, value=arr)``."""
+        self._check(component)
+        if self._writable is not None and component not in self._writable:
+            raise AccessError(f"this system did not declare writes=({component.__qualname__},)")
+        table = self.world._table(component)
+        n = len(self)
+        rows = self._rows[component]
+        for name, value in columns.items():
+            col = component.column(name)
+            table.write(rows, name, col.coerce(value, n))
+
+    @contextmanager
+    def write(self, component: type[Component], *names: str):
+        """Writable copies of the columns (all, or ``names``), written back on exit."""
+        self._check(component)
+        cols = component.columns()
+        names = names or tuple(cols)
+        arrays = {}
+        for name in names:
+            v = self.get(component, name)
+            arrays[name] = v.copy() if isinstance(v, RaggedArray) else np.array(v)
+        ns = _Namespace(arrays)
+        yield ns
+        self.set(component, **ns.__dict__)
+
+    def filter(self, mask: np.ndarray) -> "QueryView":
+        """The subset of rows where ``mask [n] bool`` holds."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(self),):
+            raise ValueError(f"QueryView.filter: need a bool mask of shape ({len(self)},), got {mask.dtype} {mask.shape}")
+        idx = np.flatnonzero(mask)
+        rows = {c: (idx if r is FULL else r[idx]) for c, r in self._rows.items()}
+        v = QueryView.__new__(QueryView)
+        v.world, v._rows, v._versions, v._writable = self.world, rows, self._versions, self._writable
+        v.ids = self.ids[idx]
+        v.ids.flags.writeable = False
+        return v
+
+    def rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``ids`` in this view and a mask of which were found."""
+        return find_rows(self.ids, np.asarray(ids, dtype=np.int64))
+
+
+class _Namespace:
+    def __init__(self, d):
+        self.__dict__.update(d)
