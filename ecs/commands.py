@@ -49,7 +49,7 @@ class Commands:
     def despawn(self, ids) -> None:
         self._ops.append(("despawn", self._world._live_ids(ids, "despawn"), None))
 
-    def add(self, ids, component: type[Component], **columns: Any) -> None:
+    def add(self, ids, component: type[Component], /, **columns: Any) -> None:
         ids = self._world._live_ids(ids, "add")
         values = self._world._coerce_components({component: columns}, ids.shape[0])
         self._ops.append(("add", ids, values))

@@ -32,6 +32,7 @@ string column) or shape raises :class:`ColumnTypeError` /
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import numpy as np
@@ -157,6 +158,8 @@ class String(Column):
     def coerce(self, value, n):
         if isinstance(value, str):
             return np.full(n, value, dtype=STR)
+        if isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value):
+            raise ColumnTypeError(f"{self.where}: expected strings, got a list holding non-str values")
         arr = np.asarray(value)
         if arr.dtype.kind == "O":
             if arr.ndim == 1 and not all(isinstance(v, str) for v in arr.tolist()):
@@ -227,6 +230,8 @@ class Schema:
         cols: dict[str, Column] = {}
         for base in reversed(cls.__mro__[1:]):
             cols.update(getattr(base, "__columns__", {}))
+        # inherited columns get a copy per subclass: the owner below must not rename the base's columns
+        cols = {k: copy.copy(c) for k, c in cols.items()}
         for key, val in list(vars(cls).items()):
             if isinstance(val, Column):
                 if key.startswith("_"):

@@ -95,7 +95,7 @@ class MessageBus:
         self.outbox: dict[type[Message], list] = {}
         self.inbox: dict[type[Message], MessageBatch] = {}
 
-    def send(self, kind: type[Message], tick: int, sender, target=None, **payload) -> None:
+    def send(self, kind: type[Message], tick: int, /, sender, target=None, **payload) -> None:
         sender = np.asarray(sender, dtype=np.int64).reshape(-1)
         m = sender.shape[0]
         if target is None:

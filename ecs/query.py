@@ -143,7 +143,7 @@ class QueryView:
         out.flags.writeable = False
         return out
 
-    def set(self, component: type[Component], **columns: Any) -> None:
+    def set(self, component: type[Component], /, **columns: Any) -> None:
         """Write whole columns for the view's rows: ``v.set(Wealth, value=arr)``."""
         self._check(component)
         if self._writable is not None and component not in self._writable:
@@ -157,17 +157,35 @@ class QueryView:
 
     @contextmanager
     def write(self, component: type[Component], *names: str):
-        """Writable copies of the columns (all, or ``names``), written back on exit."""
+        """Writable columns (all, or ``names``) for the view's rows, written back on exit.
+
+        When the view covers the whole table the arrays *are* the storage
+        (zero-copy, for numba kernels that update in place); otherwise they are
+        gathered copies scattered back on exit. Rebinding an attribute
+        (``p.x = other``) also writes back. Ragged columns are always copies.
+        """
         self._check(component)
+        if self._writable is not None and component not in self._writable:
+            raise AccessError(f"this system did not declare writes=({component.__qualname__},)")
         cols = component.columns()
         names = names or tuple(cols)
+        table = self.world._table(component)
+        full = self._rows[component] is FULL
         arrays = {}
         for name in names:
-            v = self.get(component, name)
-            arrays[name] = v.copy() if isinstance(v, RaggedArray) else np.array(v)
+            col = component.column(name)
+            if full and col.kind != "ragged":
+                arrays[name] = table.data[name]
+            else:
+                v = self.get(component, name)
+                arrays[name] = v.copy() if isinstance(v, RaggedArray) else np.array(v)
         ns = _Namespace(arrays)
         yield ns
-        self.set(component, **ns.__dict__)
+        self._check(component)
+        changed = {k: v for k, v in ns.__dict__.items() if not (k in arrays and v is arrays[k] and full
+                                                                  and cols[k].kind != "ragged")}
+        if changed:
+            self.set(component, **changed)
 
     def filter(self, mask: np.ndarray) -> "QueryView":
         """The subset of rows where ``mask [n] bool`` holds."""

@@ -127,7 +127,7 @@ class SystemContext:
                               "but did not declare it in resources=")
         return self.world.resource(kind)
 
-    def send(self, kind: type[Message], sender, target=None, **payload) -> None:
+    def send(self, kind: type[Message], /, sender, target=None, **payload) -> None:
         if kind not in self.system.sends:
             raise AccessError(f"system {self.system.name} sends {kind.__qualname__} but did not declare it in sends=")
         self.world.messages.send(kind, self.world.tick, sender, target, **payload)

@@ -104,7 +104,7 @@ class World:
         self._structural("despawn")
         self._remove_entities(self._live_ids(ids, "despawn"))
 
-    def add_component(self, ids, component: type[Component], **columns: Any) -> None:
+    def add_component(self, ids, component: type[Component], /, **columns: Any) -> None:
         """Give ``ids`` the component with column values (defaults for missing columns)."""
         self._structural("add_component")
         ids = self._live_ids(ids, "add_component")
@@ -130,6 +130,8 @@ class World:
         return out
 
     def _insert_entities(self, ids: np.ndarray, values: dict) -> None:
+        if not ids.shape[0]:  # spawn(0): nothing to insert (ids[0] below would not exist)
+            return
         self._alive = np.concatenate([self._alive, ids]) if (not len(self._alive) or ids[0] > self._alive[-1]) \
             else np.union1d(self._alive, ids)
         for comp, vals in values.items():
@@ -203,7 +205,7 @@ class World:
         rows = t.rows(np.asarray(ids, dtype=np.int64).reshape(-1))
         return col.take(t.data[name], rows)
 
-    def set(self, component: type[Component], ids, **columns: Any) -> None:
+    def set(self, component: type[Component], ids, /, **columns: Any) -> None:
         """Write column values for ``ids`` (they must have the component)."""
         t = self._table(component)
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)

@@ -1,1 +1,167 @@
-def main(): print("hi")
+"""The ``socius`` command line.
+
+::
+
+    socius list
+    socius run NAME --agents N --steps T --seed S --out DIR [--config FILE]
+                    [--snapshot-every K] [--resume DIR_OR_FILE] [--quiet]
+
+``--rounds`` is a synonym of ``--steps``. The last line printed by ``run`` is
+``state_hash: <hex>`` of the final world, so anyone can check a rerun. Bad
+flags or values print a message naming the flag or field and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from socius.ecs import SnapshotError
+
+from .config import ConfigError, build_config, load_config_file
+from .registry import BUILTIN, ScenarioNotFound, builtin_scenarios, get_scenario
+from .runner import SNAPSHOT, run_scenario
+
+EXIT_USAGE = 2
+
+
+def _positive_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {v}")
+        return v
+    return parse
+
+
+def _nonneg_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= 0, got {v}")
+        return v
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="socius", description="Social simulation with LLM-driven agents at scale.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="list the built-in scenarios")
+    r = sub.add_parser("run", help="run a scenario")
+    r.add_argument("scenario", metavar="NAME", help=f"built-in ({', '.join(sorted(BUILTIN))}), "
+                   "pkg.module:NAME or path/to/file.py")
+    r.add_argument("--agents", type=_positive_int("--agents"), help="number of agents (scenario default if omitted)")
+    r.add_argument("--steps", "--rounds", dest="steps", type=_nonneg_int("--steps/--rounds"), default=10,
+                   help="ticks to run in total (default 10)")
+    r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    r.add_argument("--out", type=Path, help="run directory for metrics, snapshots and run.json")
+    r.add_argument("--config", type=Path, help="TOML or JSON file with the scenario's config fields")
+    r.add_argument("--snapshot-every", type=_nonneg_int("--snapshot-every"), default=0,
+                   help="also snapshot every K ticks (needs --out)")
+    r.add_argument("--resume", type=Path, help="continue from a run directory or snapshot file")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _cmd_list(console: Console) -> int:
+    t = Table(title="Socius scenarios")
+    t.add_column("name")
+    t.add_column("ticks are")
+    t.add_column("summary")
+    for sc in builtin_scenarios():
+        t.add_row(sc.name, sc.unit, sc.summary)
+    console.print(t)
+    return 0
+
+
+def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
+    try:
+        scenario = get_scenario(args.scenario)
+    except ScenarioNotFound as e:
+        parser.error(f"argument NAME: {e}")
+    try:
+        values = load_config_file(args.config) if args.config else {}
+        if args.agents is not None:
+            values["agents"] = args.agents
+        cfg = build_config(scenario.config, values)
+    except ConfigError as e:
+        parser.error(f"config: {e}")
+    if args.snapshot_every and args.out is None:
+        parser.error("argument --snapshot-every: needs --out")
+    resume = None
+    if args.resume is not None:
+        resume = args.resume / SNAPSHOT if args.resume.is_dir() else args.resume
+        if not resume.is_file():
+            parser.error(f"argument --resume: no snapshot at {resume}")
+
+    console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
+                  f"config={cfg}", highlight=False)
+    progress = None
+    bar = None
+    if not args.quiet:
+        bar = Progress(TextColumn(f"{scenario.unit}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn(), console=console, transient=True)
+        task = bar.add_task("run", total=args.steps)
+        progress = lambda w, total: bar.update(task, completed=w.tick)  # noqa: E731
+        bar.start()
+    try:
+        res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
+                           snapshot_every=args.snapshot_every, resume=resume, progress=progress)
+    except SnapshotError as e:
+        if bar:
+            bar.stop()
+        console.print(f"[red]error:[/] --resume: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if bar:
+            bar.stop()
+        where = f"; resume with --resume {args.out}" if args.out and args.snapshot_every else ""
+        console.print(f"[yellow]interrupted[/]{where}")
+        return 130
+    finally:
+        if bar:
+            bar.stop()
+    t = Table(title=f"{scenario.name}: {res.ticks} {scenario.unit}, {len(res.world)} entities")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("build s", f"{res.build_s:.3f}")
+    t.add_row("run s", f"{res.run_s:.3f}")
+    if res.run_s > 0 and res.ticks_run:
+        t.add_row(f"{scenario.unit}/s", f"{res.ticks_run / res.run_s:.1f}")
+    for k, v in res.summary.items():
+        t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+    console.print(t)
+    if res.out is not None:
+        console.print(f"run directory: {res.out}")
+    print(f"state_hash: {res.state_hash}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=False)
+    if args.command == "list":
+        return _cmd_list(console)
+    return _cmd_run(args, console, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
