@@ -26,7 +26,8 @@ import numba
 import numpy as np
 
 from socius.ecs import Component, Resource, Scalar, World, system
-from socius.ecs.rng import EntityRng, base_key, draw_uniform
+from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
+from socius.ecs.rng import EntityRng, base_key
 
 
 class Wealth(Component):
@@ -61,119 +62,133 @@ class GiniSeries(Resource):
 
 _DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int32)
 _DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int32)
-
-
-def _aligned_slots(ncell: int, width: int) -> np.ndarray:
-    """A zeroed ``[ncell, width] int32`` table whose rows start on 64-byte cache lines."""
-    raw = np.zeros(ncell * width + 16, np.int32)
-    skip = (-raw.ctypes.data % 64) // 4
-    return raw[skip: skip + ncell * width].reshape(ncell, width)
+_AHEAD = 12  # prefetch distance (agents)
+_CAP = 16    # members per cell row: 16 int32 = one 64-byte cache line
 
 
 @numba.njit(cache=True)
-def _grow(slots, cap):
-    out = np.empty((slots.shape[0], 2 * (cap + 1)), np.int32)
-    out[:, : cap + 1] = slots
-    return out, 2 * (cap + 1) - 1
+def _grow(members):
+    cap = members.shape[1]
+    out = np.empty((members.shape[0], 2 * cap), np.int32)
+    out[:, :cap] = members
+    return out
 
 
 @numba.njit(cache=True)
 def _neighbour(ax, ay, width, height, u):
     """The cell picked by ``u`` in [0, 1) among the in-bounds Moore neighbours of (ax, ay)."""
+    if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: all 8
+        d = int(u * 8)
+        return ax + _DX[d], ay + _DY[d]
     valid = 0
-    for dx in range(-1, 2):
-        for dy in range(-1, 2):
-            if (dx != 0 or dy != 0) and 0 <= ax + dx < width and 0 <= ay + dy < height:
-                valid += 1
+    for d in range(8):
+        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
+            valid += 1
     if valid == 0:
         return ax, ay
     pick = int(u * valid)
-    for dx in range(-1, 2):
-        for dy in range(-1, 2):
-            if (dx != 0 or dy != 0) and 0 <= ax + dx < width and 0 <= ay + dy < height:
-                if pick == 0:
-                    return ax + dx, ay + dy
-                pick -= 1
+    for d in range(8):
+        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
+            if pick == 0:
+                return ax + _DX[d], ay + _DY[d]
+            pick -= 1
     return ax, ay
 
 
 @numba.njit(cache=True)
-def _step_kernel(ids, x, y, wealth, width, height, order_key, act_key, order, px, py, pw, pid, slotpos, slots):
+def _step_kernel(ids, x, y, wealth, width, height, order_key, act_key,
+                 pos, order, pid, pw, old, new, slotpos, counts, members):
     """One sequential Boltzmann step over all agents, in place on x, y, wealth (row-aligned with ids).
 
-    Agents are first gathered into processing order so each agent's own data is
-    read sequentially; cell membership is a ``[cells, 1 + cap] int32`` table
-    (count, then members; 16 wide = one cache line) so a move and a cellmate
-    pick touch one row each.
-    ``order .. slots`` are scratch buffers reused across steps (fresh memory is
-    slow to touch); ``slots`` may be replaced by a larger one, which is returned.
+    1. a Fisher–Yates permutation keyed by (seed, "order", tick) giving each
+       agent its turn;
+    2. agents scattered into turn order, each one's move drawn in advance
+       (an agent's cell cannot change before its turn, so its old and new
+       cells are known up front);
+    3. cell membership built as ``counts [cells]`` + ``members [cells, cap]``
+       (one cache line per cell);
+    4. the sequential pass: swap-remove from the old cell, append to the new
+       one, give one unit to a uniformly chosen cellmate — prefetching the
+       cell rows of the agent ``_AHEAD`` turns later, since the loop is
+       bound by memory latency.
+
+    ``pos .. members`` are scratch buffers kept between steps (touching
+    fresh memory is slow); ``members`` is returned because it may grow.
     """
     n = ids.shape[0]
     for i in range(n):
-        order[i] = i
-    for i in range(n - 1, 0, -1):  # Fisher-Yates, keyed by (seed, "order", tick)
+        pos[i] = i
+    for i in range(n - 1, 0, -1):  # pos[a] = agent a's turn; a uniform permutation
         j = int(draw_uniform(order_key, i, 0) * (i + 1))
-        order[i], order[j] = order[j], order[i]
+        pos[i], pos[j] = pos[j], pos[i]
+    for a in range(n):  # sequential reads, scattered writes (cheaper than a gather)
+        p = pos[a]
+        order[p] = a
+        pid[p] = ids[a]
+        pw[p] = wealth[a]
+        ax, ay = x[a], y[a]
+        old[p] = ax * height + ay
+        nx_, ny_ = _neighbour(ax, ay, width, height, draw_uniform(act_key, ids[a], 0))
+        new[p] = nx_ * height + ny_
+    counts[:] = 0
+    cap = members.shape[1]
     for i in range(n):
-        o = order[i]
-        px[i], py[i], pw[i], pid[i] = x[o], y[o], wealth[o], ids[o]
-    cap = slots.shape[1] - 1
-    slots[:, 0] = 0
-    for i in range(n):
-        c = px[i] * height + py[i]
-        k = slots[c, 0]
+        if i + _AHEAD < n:
+            prefetch(members, old[i + _AHEAD] * cap)
+        c = old[i]
+        k = counts[c]
         if k == cap:
-            slots, cap = _grow(slots, cap)
-        slots[c, 1 + k] = i
+            members = _grow(members)
+            cap = members.shape[1]
+        members[c, k] = i
         slotpos[i] = k
-        slots[c, 0] = k + 1
+        counts[c] = k + 1
     for i in range(n):
-        ax, ay = px[i], py[i]
-        u = draw_uniform(act_key, pid[i], 0)
-        if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: 8 neighbours
-            d = int(u * 8)
-            nx_, ny_ = ax + _DX[d], ay + _DY[d]
-        else:
-            nx_, ny_ = _neighbour(ax, ay, width, height, u)
-        old = ax * height + ay
-        new = nx_ * height + ny_
+        if i + _AHEAD < n:
+            prefetch(members, old[i + _AHEAD] * cap)
+            prefetch(members, new[i + _AHEAD] * cap)
+        c, d = old[i], new[i]
         k = slotpos[i]  # swap-remove from the old cell
-        last = slots[old, 0] - 1
-        moved = slots[old, 1 + last]
-        slots[old, 1 + k] = moved
+        last = counts[c] - 1
+        moved = members[c, last]
+        members[c, k] = moved
         slotpos[moved] = k
-        slots[old, 0] = last
-        m = slots[new, 0]  # append to the new cell
+        counts[c] = last
+        m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
         if m == cap:
-            slots, cap = _grow(slots, cap)
-        slots[new, 1 + m] = i
+            members = _grow(members)
+            cap = members.shape[1]
+        members[d, m] = i
         slotpos[i] = m
-        slots[new, 0] = m + 1
-        px[i], py[i] = nx_, ny_
-        if pw[i] > 0 and m > 0:  # m = number of cellmates, members 0..m-1
-            b = slots[new, 1 + int(draw_uniform(act_key, pid[i], 1) * m)]
+        counts[d] = m + 1
+        if pw[i] > 0 and m > 0:
+            b = members[d, int(draw_uniform(act_key, pid[i], 1) * m)]
             pw[b] += 1
             pw[i] -= 1
     for i in range(n):
         o = order[i]
-        x[o], y[o], wealth[o] = px[i], py[i], pw[i]
-    return slots
+        x[o] = new[i] // height
+        y[o] = new[i] % height
+        wealth[o] = pw[i]
+    return members
 
 
 class Workspace:
-    """Scratch buffers for the step kernel, kept between ticks (not saved in snapshots)."""
+    """Scratch buffers for the step kernel, kept between ticks (a plain resource: not saved)."""
 
     def __init__(self, n: int, ncell: int):
+        self.pos = np.empty(n, np.int64)
         self.order = np.empty(n, np.int64)
-        self.px = np.empty(n, np.int32)
-        self.py = np.empty(n, np.int32)
-        self.pw = np.empty(n, np.int64)
         self.pid = np.empty(n, np.int64)
+        self.pw = np.empty(n, np.int32)  # total wealth == agents, so int32 suffices
+        self.old = np.empty(n, np.int32)
+        self.new = np.empty(n, np.int32)
         self.slotpos = np.empty(n, np.int32)
-        self.slots = _aligned_slots(ncell, 16)
+        self.counts = np.zeros(ncell, np.int32)
+        self.members = aligned_empty((ncell, _CAP), np.int32)
 
     def fits(self, n: int, ncell: int) -> bool:
-        return self.order.shape[0] == n and self.slots.shape[0] == ncell
+        return self.order.shape[0] == n and self.counts.shape[0] == ncell
 
 
 def gini(wealth: np.ndarray) -> float:
@@ -202,10 +217,10 @@ def move_and_give(ctx):
         ws = Workspace(len(v), grid.width * grid.height)
         ctx.world.insert_resource(ws)
     with v.write(GridCell) as cell, v.write(Wealth) as w:
-        ws.slots = _step_kernel(v.ids, cell.x, cell.y, w.value, grid.width, grid.height,
-                                np.uint64(base_key(ctx.world.seed, "order", ctx.tick)),
-                                np.uint64(base_key(ctx.world.seed, "act", ctx.tick)),
-                                ws.order, ws.px, ws.py, ws.pw, ws.pid, ws.slotpos, ws.slots)
+        ws.members = _step_kernel(v.ids, cell.x, cell.y, w.value, grid.width, grid.height,
+                                  np.uint64(base_key(ctx.world.seed, "order", ctx.tick)),
+                                  np.uint64(base_key(ctx.world.seed, "act", ctx.tick)),
+                                  ws.pos, ws.order, ws.pid, ws.pw, ws.old, ws.new, ws.slotpos, ws.counts, ws.members)
 
 
 @system(phase="post", reads=(Wealth,), resources=(GiniSeries,))

@@ -1,0 +1,148 @@
+"""Boltzmann wealth model: Socius kernel vs Mesa's own ``BoltzmannWealth``.
+
+::
+
+    python -m socius.bench.boltzmann                      # sweep 1k, 10k, 100k, 1M
+    python -m socius.bench.boltzmann --agents 100000 --steps 20 --vs-mesa
+    python -m socius.bench.boltzmann --size small --vs-mesa --match
+
+One JSON line per size: ``{"bench": "boltzmann", "agents", "steps", "init_s",
+"steps_per_s", "gini", "peak_rss_mb"}`` plus, with ``--vs-mesa``,
+``"mesa_steps_per_s"``, ``"mesa_steps"`` and ``"ratio"`` (ours / Mesa's, same
+run). Steps are timed one by one and the median is reported (the machine is
+noisy); Mesa runs at most ``mesa_max_steps`` steps per size (its steps cost
+seconds at 100k+). Each size runs in a fresh process so ``peak_rss_mb`` is its own.
+
+``--match`` adds ``{"bench": "boltzmann_gini_match", ...}``: the Gini after
+each step over many seeds for both implementations, with the largest
+standardised difference of per-step means and a two-sample Kolmogorov–Smirnov
+p-value on the final Gini — the same rules should give the same distribution
+of outcomes (RNGs differ, so single runs do not match).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from socius.bench import configurations
+from socius.bench.common import emit, median, peak_rss_mb, run_case
+
+MODULE = "socius.bench.boltzmann"
+
+
+def socius_run(agents: int, steps: int, seed: int) -> dict:
+    from socius.ecs import World
+    from socius.scenarios.boltzmann import BoltzmannConfig, GiniSeries, build
+
+    warm = World(seed=seed + 1)  # compile / load numba kernels outside the timings
+    build(warm, BoltzmannConfig(agents=min(agents, 100)))
+    warm.step(1)
+    t0 = time.perf_counter()
+    world = World(seed=seed)
+    build(world, BoltzmannConfig(agents=agents))
+    init_s = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        world.step(1)
+        times.append(time.perf_counter() - t)
+    return {"init_s": round(init_s, 4), "steps_per_s": round(1.0 / median(times), 2),
+            "gini": round(world.resource(GiniSeries).values[-1], 5)}
+
+
+def mesa_model(agents: int, seed: int):
+    try:
+        from mesa.examples.basic.boltzmann_wealth_model.model import BoltzmannWealth
+    except ImportError as e:
+        raise SystemExit(f"--vs-mesa needs mesa (pip install 'socius[bench]'): {e}")
+    side = math.isqrt(agents - 1) + 1
+    return BoltzmannWealth(n=agents, width=side, height=side, seed=seed)
+
+
+def mesa_run(agents: int, steps: int, seed: int) -> dict:
+    t0 = time.perf_counter()
+    model = mesa_model(agents, seed)
+    init_s = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        model.step()
+        times.append(time.perf_counter() - t)
+    return {"mesa_init_s": round(init_s, 4), "mesa_steps_per_s": round(1.0 / median(times), 3),
+            "mesa_steps": steps, "mesa_gini": round(model.compute_gini(), 5)}
+
+
+def one_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int) -> None:
+    rec = {"bench": "boltzmann", "agents": agents, "steps": steps, "seed": seed}
+    rec.update(socius_run(agents, steps, seed))
+    rec["peak_rss_mb"] = peak_rss_mb()
+    if vs_mesa:
+        rec.update(mesa_run(agents, mesa_steps, seed))
+        rec["ratio"] = round(rec["steps_per_s"] / rec["mesa_steps_per_s"], 1)
+    emit(rec)
+
+
+def gini_trajectories(agents: int, steps: int, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    from socius.ecs import World
+    from socius.scenarios.boltzmann import BoltzmannConfig, GiniSeries, build
+
+    ours, theirs = [], []
+    for s in seeds:
+        w = World(seed=s)
+        build(w, BoltzmannConfig(agents=agents))
+        w.step(steps)
+        ours.append(w.resource(GiniSeries).values)
+        m = mesa_model(agents, s)
+        g = []
+        for _ in range(steps):
+            m.step()
+            g.append(m.compute_gini())
+        theirs.append(g)
+    return np.asarray(ours), np.asarray(theirs)
+
+
+def match(agents: int, steps: int, n_seeds: int) -> dict:
+    from scipy.stats import ks_2samp
+
+    ours, theirs = gini_trajectories(agents, steps, list(range(1000, 1000 + n_seeds)))
+    se = np.sqrt(ours.var(axis=0, ddof=1) / n_seeds + theirs.var(axis=0, ddof=1) / n_seeds)
+    z = np.abs(ours.mean(axis=0) - theirs.mean(axis=0)) / np.maximum(se, 1e-12)
+    return {"bench": "boltzmann_gini_match", "agents": agents, "steps": steps, "seeds": n_seeds,
+            "gini_mean": [round(x, 4) for x in ours.mean(axis=0)],
+            "mesa_gini_mean": [round(x, 4) for x in theirs.mean(axis=0)],
+            "max_z": round(float(z.max()), 2), "ks_p_final": round(float(ks_2samp(ours[:, -1], theirs[:, -1]).pvalue), 4),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m socius.bench.boltzmann", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="large", help="configuration in bench/configurations.py (small|large)")
+    p.add_argument("--agents", type=int, nargs="*", help="sizes to run (default: the configuration's sweep)")
+    p.add_argument("--steps", type=int, help="steps per size")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--vs-mesa", action="store_true", help="also time Mesa's model at the same sizes")
+    p.add_argument("--match", action="store_true", help="compare Gini trajectories with Mesa over many seeds")
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case here
+    a = p.parse_args(argv)
+    cfg = configurations.get("boltzmann", a.size)
+    steps = a.steps or cfg["steps"]
+    seed = cfg["seeds"][0] if a.seed is None else a.seed
+    mesa_steps = min(steps, cfg["mesa_max_steps"])
+    if a.one:
+        one_case(a.agents[0], steps, seed, a.vs_mesa, mesa_steps)
+        return
+    for n in a.agents or cfg["agents"]:
+        if n < 1:
+            raise SystemExit("--agents: sizes must be >= 1")
+        args = ["--one", "--size", a.size, "--agents", str(n), "--steps", str(steps), "--seed", str(seed)]
+        for rec in run_case(MODULE, args + (["--vs-mesa"] if a.vs_mesa else [])):
+            emit(rec)
+    if a.match:
+        emit(match(cfg["match_agents"], cfg["match_steps"], cfg["match_seeds"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""Sizes, steps and seeds for every benchmark: ``small`` for CI smoke runs, ``large`` for real numbers.
+
+Pick with ``--size small|large`` (default ``large``); each bench reads its own entry.
+"""
+from __future__ import annotations
+
+CONFIGURATIONS = {
+    "boltzmann": {
+        "small": {"agents": [1_000, 10_000], "steps": 10, "seeds": [1], "mesa_max_steps": 5,
+                  "match_agents": 1_000, "match_steps": 10, "match_seeds": 10},
+        "large": {"agents": [1_000, 10_000, 100_000, 1_000_000], "steps": 20, "seeds": [1],
+                  "mesa_max_steps": 5, "match_agents": 10_000, "match_steps": 10, "match_seeds": 20},
+    },
+}
+
+
+def get(bench: str, size: str) -> dict:
+    try:
+        return CONFIGURATIONS[bench][size]
+    except KeyError:
+        raise SystemExit(f"--size: unknown size {size!r} for {bench} (choose from {', '.join(CONFIGURATIONS[bench])})")
