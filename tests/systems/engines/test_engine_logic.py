@@ -1,0 +1,217 @@
+"""Pure logic of the real engines: no server, no model, no vllm import.
+
+These run in the default ``pytest`` selection. They check the mapping of a
+batch's :class:`Sampling` to vLLM / OpenAI-server parameters, the retry
+classification and backoff of the OpenAI engine, and the local model's cache
+location; and that importing the engine modules pulls in no heavy package.
+"""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from socius.systems.engines.base import Sampling
+from socius.systems.engines.local import (MARKER_FILE, default_model_dir, local_config,
+                                          prepare_local_model)
+from socius.systems.engines.openai_engine import (OpenAIConfig, backoff_delay, classify_error,
+                                                  split_tokens, structured_extra_body)
+from socius.systems.engines.vllm_engine import VLLMConfig, sampling_kwargs, structured_spec
+
+
+# -- Sampling -> SamplingParams kwargs ----------------------------------------
+
+def test_sampling_kwargs_maps_every_field():
+    s = Sampling(temperature=0.7, top_p=0.9, max_tokens=32, stop=("\n", "###"),
+                 structured={"choice": ["yes", "no"]})
+    kw = sampling_kwargs(s)
+    assert kw == {"temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "stop": ["\n", "###"],
+                  "structured_outputs": {"choice": ["yes", "no"]}}
+    assert isinstance(kw["stop"], list)
+
+
+def test_sampling_kwargs_defaults_give_no_stop_and_no_structure():
+    kw = sampling_kwargs(Sampling())
+    assert kw["stop"] is None and kw["structured_outputs"] is None
+    assert kw["temperature"] == 0.0 and kw["max_tokens"] == 64
+
+
+@pytest.mark.parametrize("structured,expected", [
+    ({"choice": ("a", "b")}, {"choice": ["a", "b"]}),
+    ({"json": {"type": "object"}}, {"json": {"type": "object"}}),
+    ({"json": '{"type": "object"}'}, {"json": '{"type": "object"}'}),
+    ({"regex": r"\d+"}, {"regex": r"\d+"}),
+    (None, None),
+])
+def test_structured_spec_accepts_the_three_kinds(structured, expected):
+    assert structured_spec(structured) == expected
+
+
+@pytest.mark.parametrize("bad", [
+    {"choice": []}, {"choice": "ab"}, {"choice": ["a", 1]}, {"json": 3}, {"regex": ""},
+    {"grammar": "x"}, {"choice": ["a"], "regex": "a"}, ["choice"],
+])
+def test_structured_spec_rejects_misuse(bad):
+    with pytest.raises(ValueError):
+        structured_spec(bad)
+
+
+@pytest.mark.parametrize("bad", [
+    Sampling(temperature=-0.1), Sampling(temperature=float("nan")), Sampling(top_p=0.0),
+    Sampling(top_p=1.5), Sampling(max_tokens=0),
+])
+def test_sampling_kwargs_rejects_out_of_range(bad):
+    with pytest.raises(ValueError):
+        sampling_kwargs(bad)
+
+
+def test_vllm_config_from_mapping_passes_unknown_keys_through():
+    cfg = VLLMConfig.from_mapping({"model": "/m", "max_num_seqs": 8, "gpu_memory_utilization": 0.5,
+                                   "adapters": {"b": "/b", "a": "/a"}})
+    kw = cfg.llm_kwargs()
+    assert kw["model"] == "/m" and kw["max_num_seqs"] == 8
+    assert kw["gpu_memory_utilization"] == 0.5          # passed through
+    assert kw["enable_lora"] is True and kw["max_loras"] == 2
+    assert kw["enable_prefix_caching"] is True
+    assert "max_model_len" not in kw                     # unset -> vLLM's default
+    assert kw["structured_outputs_config"] == {"backend": "xgrammar", "disable_any_whitespace": True}
+    own = VLLMConfig(model="/m", compact_json=False).llm_kwargs()
+    assert "structured_outputs_config" not in own and "enable_lora" not in own
+    assert cfg.adapter_ids() == {"b": 1, "a": 2}         # registry order, ids from 1
+    with pytest.raises(ValueError):
+        VLLMConfig.from_mapping({"dtype": "bfloat16"})
+
+
+# -- structured outputs for an OpenAI-compatible server -------------------------
+
+def test_structured_extra_body_modes():
+    s = Sampling(structured={"choice": ["x", "y"]})
+    assert structured_extra_body(s) == {"structured_outputs": {"choice": ["x", "y"]}}
+    assert structured_extra_body(s, "guided") == {"guided_choice": ["x", "y"]}
+    assert structured_extra_body(s, "none") == {}
+    assert structured_extra_body(Sampling()) == {}
+    j = Sampling(structured={"json": {"type": "object"}})
+    assert structured_extra_body(j) == {"structured_outputs": {"json": {"type": "object"}}}
+    assert structured_extra_body(Sampling(structured={"regex": "a+"}), "guided") == {"guided_regex": "a+"}
+    with pytest.raises(ValueError):
+        structured_extra_body(s, "bogus")
+
+
+# -- retry classification and backoff ------------------------------------------
+
+class _Status(Exception):
+    def __init__(self, status_code):
+        super().__init__(f"status {status_code}")
+        self.status_code = status_code
+
+
+class APITimeoutError(Exception):      # same class name as openai's: classified by name
+    pass
+
+
+class APIConnectionError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("exc,retry,kind", [
+    (TimeoutError(), True, "timeout"),
+    (APITimeoutError(), True, "timeout"),
+    (APIConnectionError(), True, "connection"),
+    (ConnectionResetError(), True, "connection"),
+    (_Status(429), True, "http 429"),
+    (_Status(408), True, "http 408"),
+    (_Status(500), True, "http 500"),
+    (_Status(503), True, "http 503"),
+    (_Status(400), False, "http 400"),
+    (_Status(401), False, "http 401"),
+    (_Status(404), False, "http 404"),
+    (_Status(422), False, "http 422"),
+    (ValueError("bad reply"), False, "ValueError"),
+])
+def test_classify_error(exc, retry, kind):
+    assert classify_error(exc) == (retry, kind)
+
+
+def test_classify_real_openai_errors():
+    openai = pytest.importorskip("openai")
+    base = openai._base_client                  # openai 1.x/2.x use httpx, 3.x httpx2
+    httpx = getattr(base, "httpx2", None) or getattr(base, "httpx")
+    req = httpx.Request("POST", "http://127.0.0.1/v1/completions")
+
+    def status(code):
+        return openai.APIStatusError("x", response=httpx.Response(code, request=req), body=None)
+
+    assert classify_error(openai.APITimeoutError(request=req)) == (True, "timeout")
+    assert classify_error(openai.APIConnectionError(request=req)) == (True, "connection")
+    assert classify_error(status(429)) == (True, "http 429")
+    assert classify_error(status(502)) == (True, "http 502")
+    assert classify_error(status(400)) == (False, "http 400")
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    rng = random.Random(0)
+    for attempt in range(8):
+        cap = min(20.0, 0.5 * 2 ** attempt)
+        draws = [backoff_delay(attempt, rng) for _ in range(200)]
+        assert all(0.0 <= d <= cap for d in draws)
+        assert max(draws) > 0.5 * cap          # full jitter actually spreads over the range
+    assert backoff_delay(0, rng, retry_after_s=3.0) >= 3.0
+    assert backoff_delay(0, rng, retry_after_s=100.0) <= 20.0
+
+
+def test_split_tokens_keeps_the_sum():
+    assert split_tokens(10, 3).tolist() == [4, 3, 3]
+    assert split_tokens(7, 1).tolist() == [7]
+    assert split_tokens(0, 2).tolist() == [0, 0]
+    assert split_tokens(10, 3).dtype == np.int32
+
+
+def test_openai_config(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cfg = OpenAIConfig.from_mapping({"concurrency": 8})
+    assert cfg.resolved_base_url() == "http://127.0.0.1:9/v1"
+    assert cfg.resolved_api_key() == "EMPTY"
+    assert OpenAIConfig(base_url="http://h/v1", api_key="k").resolved_base_url() == "http://h/v1"
+    with pytest.raises(ValueError):
+        OpenAIConfig.from_mapping({"concurency": 8})
+
+
+# -- local model cache ---------------------------------------------------------
+
+def test_default_model_dir_honours_socius_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("SOCIUS_CACHE", str(tmp_path))
+    assert default_model_dir() == tmp_path / "models" / "gemma3-270m"
+    monkeypatch.delenv("SOCIUS_CACHE")
+    assert default_model_dir().parts[-4:] == (".cache", "socius", "models", "gemma3-270m")
+
+
+def test_prepare_local_model_reuses_a_finished_conversion(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / MARKER_FILE).write_text(json.dumps({"version": 1}))
+    assert prepare_local_model(d) == d                  # no conversion, no heavy import
+    cfg = local_config(d, max_num_seqs=4, swap_space=1)
+    assert cfg.model == str(d) and cfg.dtype == "bfloat16" and cfg.enforce_eager
+    assert cfg.max_num_seqs == 4 and cfg.engine_kwargs == {"swap_space": 1}
+
+
+def test_prepare_local_model_refuses_a_foreign_folder(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")                # no marker: a half or foreign folder
+    with pytest.raises(FileExistsError):
+        prepare_local_model(d)
+
+
+def test_engine_modules_import_light():
+    code = ("import sys, socius.systems.engines.vllm_engine, socius.systems.engines.local, "
+            "socius.systems.engines.openai_engine; "
+            "print(sorted(m for m in ('vllm', 'torch', 'openai', 'transformers') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
