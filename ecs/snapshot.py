@@ -60,7 +60,7 @@ def _le(a: np.ndarray) -> bytes:
 
 
 def _string_buffers(a: np.ndarray) -> tuple[bytes, bytes]:
-    arr = pa.array(a.astype(object), type=pa.large_string())
+    arr = pa.array(a, type=pa.large_string())
     offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[: len(arr) + 1]
     data = arr.buffers()[2]
     data = b"" if data is None else data.to_pybytes()[: int(offsets[-1])]
@@ -116,7 +116,7 @@ def _to_arrow(col: Column, data) -> pa.Array:
     if col.kind == "vector":
         return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(data).reshape(-1)), col.dim)
     if col.kind == "string":
-        return pa.array(data.astype(object), type=pa.large_string())
+        return pa.array(data, type=pa.large_string())
     return pa.LargeListArray.from_arrays(pa.array(data.offsets), pa.array(data.values))
 
 

@@ -1,0 +1,398 @@
+"""LLM decisions for many agents at once: render, deduplicate, call, parse, fall back, log.
+
+A :class:`Decision` declares one action: its prompt :class:`~.templates.Template`,
+its reply schema, its sampling and the fallback values used when a reply
+cannot be had. A system calls :func:`decide` with the acting agents' IDs and
+the template's fields (columns); it gets back one typed value per agent per
+reply field, and an outcome code per agent::
+
+    GUESS = Decision("guess", Template(...), JsonReply(number=Number(0, 100)),
+                     fallback={"number": 50.0}, sampling=Sampling(temperature=0.7, max_tokens=24))
+    res = decide(ctx.world, GUESS, v.ids, {"name": v[Profile].name, "round": ctx.tick + 1})
+    v.set(Guess, value=res.values["number"])
+
+The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
+
+1. **render** prompts from columns;
+2. **route** agents to engines by their model (mixture of LLMs) and adapter;
+3. **deduplicate**: identical prompts become one request — greedy ones get a
+   single completion fanned out to every agent that asked; sampled ones ask
+   for as many completions as agents (one prefill, n samples), each agent
+   taking its own, agents in ID order. Requests are sorted by prompt, so
+   shared prefixes sit together (prefix caching);
+4. **call** the engine once per model with the whole batch; per-request seeds
+   are derived from (seed, decision, tick, first agent's ID), so they never
+   depend on batch order or size;
+5. **parse** each distinct reply once; a reply that does not parse gets one
+   **extraction** call (as AgentScope does), then the declared **fallback**;
+   a request that failed in the engine also takes the fallback. Counts of
+   ok / extracted / fallback / failed go to :class:`DecisionStats`;
+6. **log** every request and reply (prompt hash, prompt, sampling, model,
+   adapter, seed, completions, tokens, latency, error) to
+   ``<run>/responses/tick-XXXXXXXX-<decision>.parquet``. :class:`ReplayEngine`
+   answers from such a log with no LLM at all and reaches the same state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from socius.ecs import World
+from socius.ecs.rng import EntityRng
+
+from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling
+from .hashing import hash_strings
+from .replies import fill_fallback
+from .templates import Template
+
+
+class Outcome(IntEnum):
+    OK = 0          # the reply parsed
+    EXTRACTED = 1   # it did not; the extraction call's reply did
+    FALLBACK = 2    # neither parsed: the declared fallback was used
+    FAILED = 3      # the engine failed after its retries: fallback used
+
+
+EXTRACT = Template(
+    "Rewrite the answer below in exactly this format: {format}\n"
+    "Answer: {reply}\n"
+    "Formatted: ",
+    untrusted=("reply",),
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    template: Template
+    schema: Any                       # JsonReply / ChoiceReply
+    fallback: Mapping[str, Any]
+    sampling: Sampling = Sampling()
+    extract: Template | None = EXTRACT
+    extract_sampling: Sampling = Sampling(temperature=0.0, max_tokens=48)
+    format_hint: str = ""             # shown to the extraction call; default: the schema
+
+    def __post_init__(self):
+        if not self.name or "/" in self.name:
+            raise ValueError(f"Decision name must be non-empty without '/', got {self.name!r}")
+        if self.sampling.structured is None:
+            object.__setattr__(self, "sampling", _with_structured(self.sampling, self.schema.structured()))
+        if self.extract_sampling.structured is None:
+            object.__setattr__(self, "extract_sampling",
+                               _with_structured(self.extract_sampling, self.schema.structured()))
+        probe_cols = self.schema.parse(np.array([""], dtype=STR))[1]
+        missing = set(probe_cols) - set(self.fallback)
+        if missing:
+            raise ValueError(f"Decision {self.name}: fallback lacks reply fields {sorted(missing)}")
+
+
+def _with_structured(s: Sampling, structured: dict) -> Sampling:
+    return Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=s.stop,
+                    structured=structured)
+
+
+@dataclass
+class DecisionResult:
+    """Per acting agent (aligned with ``ids``): parsed values, outcome, reply text."""
+
+    ids: np.ndarray
+    values: dict[str, np.ndarray]
+    outcome: np.ndarray      # [n] int8, see Outcome
+    texts: pa.Array          # [n] raw reply text
+
+    def count(self, outcome: Outcome) -> int:
+        return int((self.outcome == outcome).sum())
+
+
+@dataclass
+class DecisionStats:
+    """Per tick and decision: counts, tokens and time per stage (a plain resource: not saved)."""
+
+    rows: list = field(default_factory=list)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.rows) if self.rows else pa.table({})
+
+
+class ResponseLog:
+    """Writes every request and reply, one Parquet file per (tick, decision, call), atomically."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, tick: int, decision: str, kind: str, batch: RequestBatch, comp: CompletionBatch,
+              prompt_hash: np.ndarray, prompts: pa.Array) -> None:
+        r = len(batch)
+        completions = pa.LargeListArray.from_arrays(pa.array(batch.offsets), pa.array(comp.texts, type=pa.large_string()))
+        out_tokens = pa.ListArray.from_arrays(pa.array(batch.offsets.astype(np.int32)), pa.array(comp.output_tokens))
+        s = batch.sampling
+        table = pa.table({
+            "tick": pa.array(np.full(r, tick, np.int64)),
+            "decision": pa.array([decision] * r if r else [], type=pa.string()),
+            "kind": pa.array([kind] * r if r else [], type=pa.string()),
+            "model": pa.array([batch.model] * r if r else [], type=pa.string()),
+            "adapter": pa.array(batch.adapters, type=pa.string()),
+            "prompt_hash": pa.array(prompt_hash.view(np.int64)),
+            "prompt": prompts,
+            "n": pa.array(batch.n),
+            "seed": pa.array(batch.seeds),
+            "first_entity": pa.array(batch.entities[batch.offsets[:-1]]),
+            "temperature": pa.array(np.full(r, s.temperature)),
+            "top_p": pa.array(np.full(r, s.top_p)),
+            "max_tokens": pa.array(np.full(r, s.max_tokens, np.int32)),
+            "structured": pa.array([json.dumps(s.structured, sort_keys=True)] * r if r else [], type=pa.string()),
+            "completions": completions,
+            "prompt_tokens": pa.array(comp.prompt_tokens),
+            "output_tokens": out_tokens,
+            "latency_s": pa.array(comp.latency_s),
+            "error": pa.array(comp.errors, type=pa.string()),
+        })
+        name = f"tick-{tick:08d}-{decision}-{kind}.parquet"
+        tmp = self.dir / f".{name}.tmp-{os.getpid()}"
+        pq.write_table(table, tmp)
+        tmp.replace(self.dir / name)
+
+
+class ReplayEngine:
+    """An engine that answers from a run's response log; a request it has not seen is an error."""
+
+    def __init__(self, directory: str | Path, name: str = "replay"):
+        self.name = name
+        self.dir = Path(directory)
+        files = sorted(self.dir.glob("tick-*.parquet"))
+        if not files:
+            raise FileNotFoundError(f"--replay: no response log in {self.dir}")
+        t = pa.concat_tables([pq.read_table(f, columns=["tick", "model", "adapter", "prompt_hash", "n", "seed",
+                                                        "completions", "error"]) for f in files])
+        keys = zip(t.column("tick").to_pylist(), t.column("model").to_pylist(), t.column("adapter").to_pylist(),
+                   t.column("prompt_hash").to_pylist(), t.column("n").to_pylist(), t.column("seed").to_pylist())
+        self._index = {k: i for i, k in enumerate(keys)}
+        self._completions = t.column("completions").combine_chunks()
+        self._errors = t.column("error").to_numpy(zero_copy_only=False).astype(STR)
+        self.requests = 0
+
+    def generate(self, batch: RequestBatch) -> CompletionBatch:
+        out = CompletionBatch.empty_for(batch)
+        hashes = hash_strings(batch.prompts).view(np.int64)
+        rows = np.empty(len(batch), np.int64)
+        for i in range(len(batch)):  # one dict lookup per request, not per agent
+            key = (batch.tick, batch.model, str(batch.adapters[i]), int(hashes[i]), int(batch.n[i]),
+                   int(batch.seeds[i]))
+            j = self._index.get(key)
+            if j is None:
+                raise LookupError(f"replay: request not in the log (tick {batch.tick}, model {batch.model!r}, "
+                                  f"prompt hash {hashes[i]:#x}); was the run made with other settings?")
+            rows[i] = j
+        sel = self._completions.take(pa.array(rows))
+        out.texts = pa.concat_arrays([sel.flatten()]).to_numpy(zero_copy_only=False).astype(STR) \
+            if batch.completions else out.texts
+        out.errors = self._errors[rows]
+        self.requests += len(batch)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class LLM:
+    """The run's engines by model name, plus the response log (a plain resource: not saved).
+
+    ``engines[""]`` (or ``default``) serves agents without a model choice.
+    With ``replay`` set, every model is answered from that log instead.
+    """
+
+    def __init__(self, engines: Mapping[str, Engine], default: str | None = None,
+                 log_dir: str | Path | None = None, replay: ReplayEngine | None = None):
+        if not engines and replay is None:
+            raise ValueError("LLM: need at least one engine")
+        self.engines = dict(engines)
+        self.default = default if default is not None else (next(iter(self.engines)) if self.engines else "")
+        self.log = ResponseLog(log_dir) if log_dir is not None else None
+        self.replay = replay
+
+    def engine(self, model: str) -> Engine:
+        if self.replay is not None:
+            return self.replay
+        name = model or self.default
+        try:
+            return self.engines[name]
+        except KeyError:
+            raise LookupError(f"no engine for model {name!r} (engines: {', '.join(self.engines)})") from None
+
+    def close(self) -> None:
+        for e in self.engines.values():
+            e.close()
+
+
+def _seeds(seed: int, decision: str, kind: str, tick: int, first: np.ndarray) -> np.ndarray:
+    return (EntityRng(seed, f"llm:{decision}:{kind}", tick).bits(first) >> np.uint64(1)).astype(np.int64)
+
+
+@dataclass
+class _Call:
+    """One engine call's bookkeeping for the agents it served."""
+
+    req_of: np.ndarray     # [n_m] request index of each agent (within this call)
+    comp_of: np.ndarray    # [n_m] completion index of each agent
+    comp: CompletionBatch
+
+
+def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
+          ids: np.ndarray, keys: pa.Array, prompts: pa.Array, adapters: np.ndarray | None,
+          stats: dict) -> _Call:
+    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``) and run one engine call."""
+    t0 = time.perf_counter()
+    enc = pc.dictionary_encode(keys).combine_chunks() if isinstance(keys, pa.ChunkedArray) else pc.dictionary_encode(keys)
+    uniq = enc.dictionary
+    order_u = pc.sort_indices(uniq).to_numpy()               # requests sorted by prompt: shared prefixes together
+    rank = np.empty_like(order_u)
+    rank[order_u] = np.arange(order_u.shape[0])
+    req_of = rank[enc.indices.to_numpy()]                     # [n] request of each agent
+    agent_order = np.lexsort((ids, req_of))                   # agents grouped by request, ID order inside
+    counts = np.bincount(req_of, minlength=order_u.shape[0])
+    starts = np.zeros(counts.shape[0] + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    first = ids[agent_order[starts[:-1]]]
+    firsts_pos = agent_order[starts[:-1]]
+    req_prompts = prompts.take(pa.array(firsts_pos))
+    if sampling.greedy:
+        n_req = np.ones(counts.shape[0], np.int32)
+        entities = first
+        comp_of = req_of
+    else:
+        n_req = counts.astype(np.int32)
+        entities = ids[agent_order]
+        comp_of = np.empty(ids.shape[0], np.int64)
+        comp_of[agent_order] = np.arange(ids.shape[0])
+    req_adapters = adapters[firsts_pos] if adapters is not None else None
+    batch = RequestBatch(prompts=req_prompts.to_numpy(zero_copy_only=False).astype(STR), sampling=sampling,
+                         model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
+                         entities=entities, adapters=req_adapters, tick=world.tick)
+    t1 = time.perf_counter()
+    comp = llm.engine(model).generate(batch)
+    t2 = time.perf_counter()
+    if llm.log is not None:
+        llm.log.write(world.tick, decision.name, kind, batch, comp, hash_strings(req_prompts), req_prompts)
+    t3 = time.perf_counter()
+    stats["dedup_s"] += t1 - t0
+    stats["engine_s"] += t2 - t1
+    stats["log_s"] += t3 - t2
+    stats["requests"] += len(batch)
+    stats["completions"] += batch.completions
+    stats["prompt_tokens"] += int(comp.prompt_tokens.sum())
+    stats["output_tokens"] += int(comp.output_tokens.sum())
+    return _Call(req_of, comp_of, comp)
+
+
+def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, ids: np.ndarray,
+         prompts: pa.Array, models: np.ndarray | None, adapters: np.ndarray | None,
+         stats: dict) -> tuple[pa.Array, np.ndarray]:
+    """Texts ``[n]`` and failed mask ``[n]`` for agents ``ids`` asking ``prompts``, split by model."""
+    n = ids.shape[0]
+    if models is None:
+        groups = [("", np.arange(n))]
+    else:
+        names, inv = np.unique(np.asarray(models, dtype=STR), return_inverse=True)
+        groups = [(str(m), np.flatnonzero(inv == k)) for k, m in enumerate(names)]
+    texts_parts, idx_parts, failed = [], [], np.zeros(n, dtype=bool)
+    for model, rows in groups:
+        sub_prompts = prompts if rows.shape[0] == n else prompts.take(pa.array(rows))
+        sub_adapters = None if adapters is None else np.asarray(adapters, dtype=STR)[rows]
+        keys = sub_prompts
+        if sub_adapters is not None and (sub_adapters != "").any():
+            keys = pc.binary_join_element_wise(pa.array(sub_adapters, type=pa.large_string()), sub_prompts,
+                                               pa.scalar("\x1f", pa.large_string()))
+        call = _call(world, llm, decision, kind, sampling, model, ids[rows], keys, sub_prompts, sub_adapters, stats)
+        texts_parts.append(pa.array(call.comp.texts, type=pa.large_string()).take(pa.array(call.comp_of)))
+        idx_parts.append(rows)
+        failed[rows] = call.comp.failed[call.req_of]
+    if len(groups) == 1:
+        return texts_parts[0], failed
+    rows = np.concatenate(idx_parts)
+    inv = np.empty(n, np.int64)
+    inv[rows] = np.arange(n)
+    return pa.concat_arrays(texts_parts).take(pa.array(inv)), failed
+
+
+def _parse_unique(schema, texts: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Parse each distinct text once and fan the result out."""
+    enc = pc.dictionary_encode(texts)
+    idx = enc.indices.to_numpy(zero_copy_only=False)
+    ok_u, cols_u = schema.parse(enc.dictionary)
+    return ok_u[idx], {k: v[idx] for k, v in cols_u.items()}
+
+
+def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[str, Any],
+           models: np.ndarray | None = None, adapters: np.ndarray | None = None) -> DecisionResult:
+    """Ask the LLM for ``decision`` on behalf of agents ``ids`` (see the module docstring)."""
+    llm: LLM = world.resource(LLM)
+    stats_res = world.get_resource(DecisionStats)
+    if stats_res is None:
+        stats_res = DecisionStats()
+        world.insert_resource(stats_res)
+    ids = np.asarray(ids, dtype=np.int64)
+    n = ids.shape[0]
+    st = {k: 0 for k in ("requests", "completions", "prompt_tokens", "output_tokens")}
+    st.update({k: 0.0 for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")})
+    t0 = time.perf_counter()
+    prompts = decision.template.render_arrow(fields, n)
+    st["render_s"] = time.perf_counter() - t0
+    outcome = np.full(n, Outcome.OK, dtype=np.int8)
+    if n == 0:
+        texts = pa.array([], type=pa.large_string())
+        ok, values = decision.schema.parse(np.zeros(0, dtype=STR))
+        return DecisionResult(ids, values, outcome, texts)
+    texts, failed = _run(world, llm, decision, "answer", decision.sampling, ids, prompts, models, adapters, st)
+    t1 = time.perf_counter()
+    ok, values = _parse_unique(decision.schema, texts)
+    st["parse_s"] = time.perf_counter() - t1
+    bad = ~ok & ~failed
+    if bad.any() and decision.extract is not None:
+        t2 = time.perf_counter()
+        rows = np.flatnonzero(bad)
+        hint = decision.format_hint or _format_hint(decision.schema)
+        ex_prompts = decision.extract.render_arrow({"format": hint, "reply": texts.take(pa.array(rows))}, rows.shape[0])
+        ex_texts, ex_failed = _run(world, llm, decision, "extract", decision.extract_sampling, ids[rows], ex_prompts,
+                                   None if models is None else np.asarray(models, dtype=STR)[rows],
+                                   None if adapters is None else np.asarray(adapters, dtype=STR)[rows], st)
+        ex_ok, ex_vals = _parse_unique(decision.schema, ex_texts)
+        ex_ok &= ~ex_failed
+        good = rows[ex_ok]
+        for k in values:
+            values[k][good] = ex_vals[k][ex_ok]
+        outcome[good] = Outcome.EXTRACTED
+        outcome[rows[~ex_ok]] = Outcome.FALLBACK
+        st["extract_s"] = time.perf_counter() - t2
+    elif bad.any():
+        outcome[bad] = Outcome.FALLBACK
+    outcome[failed] = Outcome.FAILED
+    fill_fallback(decision.schema, values, outcome >= Outcome.FALLBACK, decision.fallback)
+    counts = np.bincount(outcome, minlength=4)
+    stats_res.rows.append({"tick": world.tick, "decision": decision.name, "agents": n,
+                           "ok": int(counts[0]), "extracted": int(counts[1]), "fallback": int(counts[2]),
+                           "failed": int(counts[3]),
+                           "dedup_ratio": (n / st["requests"]) if st["requests"] else 0.0, **st})
+    return DecisionResult(ids, values, outcome, texts)
+
+
+def _format_hint(schema) -> str:
+    s = schema.structured()
+    if "choice" in s:
+        return "one of: " + ", ".join(s["choice"])
+    if "json" in s:
+        props = s["json"]["properties"]
+        example = {k: (0 if v.get("type") in ("number", "integer") else (v.get("enum") or ["..."])[0])
+                   for k, v in props.items()}
+        return json.dumps(example)
+    return str(s)

@@ -1,0 +1,109 @@
+"""The mock engine: deterministic scripted replies and a latency model.
+
+For tests and for measuring the platform's own overhead, never as the only
+path. Replies come from a *policy*, a vectorised function of the batch::
+
+    policy(batch: RequestBatch, seed: int) -> np.ndarray   # [c] StringDType, one per completion
+
+keyed by (seed, entity, tick) through the kernel's counter-based RNG, so a
+reply never depends on batch order, batch size or deduplication. Latency
+model: every request takes ``per_request_s`` plus ``per_output_token_s`` per
+output token, all requests in flight at once (unlimited concurrency), so a
+batch takes as long as its slowest request — AgentScope's dummy model that
+sleeps 1 s per call. ``fail_rate`` makes that fraction of requests fail
+(deterministically) to exercise the failure paths.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from socius.ecs.rng import EntityRng
+
+from .base import STR, CompletionBatch, RequestBatch
+
+Policy = Callable[[RequestBatch, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Latency:
+    per_request_s: float = 0.0
+    per_output_token_s: float = 0.0
+
+
+def approx_tokens(texts: np.ndarray) -> np.ndarray:
+    """A cheap token count (~4 characters per token, at least 1 for non-empty text)."""
+    n = np.strings.str_len(texts)
+    return np.where(n > 0, np.maximum(1, (n + 3) // 4), 0).astype(np.int32)
+
+
+class MockEngine:
+    """Deterministic replies from ``policy``; see the module docstring."""
+
+    def __init__(self, policy: Policy, seed: int = 0, latency: Latency = Latency(), fail_rate: float = 0.0,
+                 name: str = "mock", sleep: Callable[[float], None] = time.sleep):
+        self.policy, self.seed, self.latency, self.fail_rate = policy, int(seed), latency, float(fail_rate)
+        self.name = name
+        self._sleep = sleep
+        self.calls = 0
+        self.requests = 0
+
+    def generate(self, batch: RequestBatch) -> CompletionBatch:
+        t0 = time.perf_counter()
+        out = CompletionBatch.empty_for(batch)
+        self.calls += 1
+        self.requests += len(batch)
+        if len(batch) == 0:
+            return out
+        texts = np.asarray(self.policy(batch, self.seed), dtype=STR)
+        if texts.shape != (batch.completions,):
+            raise ValueError(f"mock policy returned {texts.shape[0]} replies for {batch.completions} completions")
+        out.texts = texts
+        out.output_tokens = approx_tokens(texts)
+        out.prompt_tokens = approx_tokens(batch.prompts)
+        if self.fail_rate > 0:
+            first = batch.entities[batch.offsets[:-1]]
+            failed = EntityRng(self.seed, "mock:fail", batch.tick).random(first) < self.fail_rate
+            out.errors = np.where(failed, "mock: injected failure", "").astype(STR)
+            out.texts = np.where(np.repeat(failed, batch.n), "", texts).astype(STR)
+        wait = self.latency.per_request_s + self.latency.per_output_token_s * float(out.output_tokens.max(initial=0))
+        if wait > 0:
+            self._sleep(wait)
+        out.latency_s[:] = time.perf_counter() - t0
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def number_policy(low: float, high: float, key: str = "number", integer: bool = True,
+                  stream: str = "mock:number") -> Policy:
+    """Replies ``{"<key>": x}`` with x uniform in [low, high] per (seed, entity, tick)."""
+
+    def policy(batch: RequestBatch, seed: int) -> np.ndarray:
+        u = EntityRng(seed, stream, batch.tick).random(batch.entities)
+        x = low + u * (high - low)
+        vals = np.floor(x).astype(np.int64).astype(STR) if integer else np.round(x, 2).astype(STR)
+        return np.strings.add(np.strings.add(f'{{"{key}": ', vals), "}")
+
+    return policy
+
+
+def choice_policy(options: list[str], weights: list[float] | None = None, key: str | None = None,
+                  stream: str = "mock:choice") -> Policy:
+    """Replies one of ``options`` (or ``{"<key>": "<option>"}``) per (seed, entity, tick)."""
+    opts = np.array([f'{{"{key}": "{o}"}}' if key else o for o in options], dtype=STR)
+    w = np.ones(len(options)) if weights is None else np.asarray(weights, dtype=np.float64)
+
+    def policy(batch: RequestBatch, seed: int) -> np.ndarray:
+        return opts[EntityRng(seed, stream, batch.tick).choice(batch.entities, w)]
+
+    return policy
+
+
+def echo_policy(batch: RequestBatch, seed: int) -> np.ndarray:
+    """Replies with each request's prompt (for tests of routing and fan-out)."""
+    return np.repeat(batch.prompts, batch.n)
