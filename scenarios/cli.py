@@ -21,10 +21,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from socius.ecs import SnapshotError
+from socius.systems.engines.base import MissingExtraError
+from socius.systems.engines.factory import ENGINES
 
 from .config import ConfigError, build_config, load_config_file
 from .registry import BUILTIN, ScenarioNotFound, builtin_scenarios, get_scenario
-from .runner import SNAPSHOT, run_scenario
+from .runner import SNAPSHOT, EngineChoice, run_scenario
 
 EXIT_USAGE = 2
 
@@ -76,6 +78,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--snapshot-every", type=_nonneg_int("--snapshot-every"), default=0,
                    help="also snapshot every K ticks (needs --out)")
     r.add_argument("--resume", type=Path, help="continue from a run directory or snapshot file")
+    r.add_argument("--engine", choices=ENGINES, default=None,
+                   help="LLM engine for LLM scenarios (default: local, the embedded vLLM-on-CPU model)")
+    r.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
+    r.add_argument("--replay", type=Path, help="answer every LLM call from this run directory's response log")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -111,6 +117,18 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         if not resume.is_file():
             parser.error(f"argument --resume: no snapshot at {resume}")
 
+    engine = None
+    if scenario.mock_policy is not None:
+        try:
+            econf = load_config_file(args.engine_config) if args.engine_config else {}
+        except ConfigError as e:
+            parser.error(f"argument --engine-config: {e}")
+        if args.replay is not None and not args.replay.exists():
+            parser.error(f"argument --replay: no such run directory {args.replay}")
+        engine = EngineChoice(kind=args.engine or "local", config=econf, replay=args.replay)
+    elif args.engine or args.engine_config or args.replay:
+        parser.error(f"argument --engine: scenario {scenario.name} makes no LLM calls")
+
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
                   f"config={cfg}", highlight=False)
     progress = None
@@ -123,11 +141,23 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         bar.start()
     try:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
-                           snapshot_every=args.snapshot_every, resume=resume, progress=progress)
+                           snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine)
     except SnapshotError as e:
         if bar:
             bar.stop()
         console.print(f"[red]error:[/] --resume: {e}")
+        return EXIT_USAGE
+    except MissingExtraError as e:
+        if bar:
+            bar.stop()
+        console.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {e}")
+        return EXIT_USAGE
+    except (FileNotFoundError, ValueError) as e:
+        if bar:
+            bar.stop()
+        if engine is None:
+            raise
+        console.print(f"[red]error:[/] --engine/--replay: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         if bar:

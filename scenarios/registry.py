@@ -3,7 +3,10 @@
 A scenario is a :class:`Scenario` value: a name, a one-line summary, a config
 dataclass, a ``build(world, config)`` function that inserts resources, spawns
 the population and adds systems, and a ``metrics(world)`` function returning
-per-tick columns for the run's ``metrics.parquet``. Built-in scenarios are
+per-tick columns for the run's ``metrics.parquet``. A scenario whose agents
+ask an LLM sets ``mock_policy`` (the mock engine's replies); the runner then
+puts an :class:`~socius.systems.decide.LLM` resource with the chosen engine in
+the world before ``build`` runs. Built-in scenarios are
 imported lazily by name; a user's scenario is found as ``pkg.module:NAME`` or
 ``path/to/file.py:NAME`` (``NAME`` defaults to ``SCENARIO``).
 """
@@ -36,6 +39,8 @@ class Scenario:
     metrics: Callable[[World], dict] | None = None
     unit: str = "steps"      # what one tick is called on the command line: "steps" or "rounds"
     distributed: bool = True  # False for inherently serial models (run on one rank)
+    mock_policy: Callable[[Any], Callable] | None = None  # cfg -> mock engine policy; set for LLM scenarios
+    report: Callable[[World, Any], None] | None = None    # writes tables/plots into the run directory
 
 
 def _from_ref(ref: str) -> Scenario:

@@ -46,8 +46,32 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def build_world(scenario: Scenario, cfg, seed: int) -> World:
+@dataclass
+class EngineChoice:
+    """Which engine answers the scenario's LLM calls, or which log replays them."""
+
+    kind: str = "mock"
+    config: dict = field(default_factory=dict)
+    replay: Path | None = None     # a run directory (or its responses/ folder)
+
+
+def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None):
+    from socius.systems.decide import LLM, ReplayEngine
+    from socius.systems.engines.factory import make_engine
+
+    log_dir = out / "responses" if out is not None else None
+    if engine.replay is not None:
+        src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
+        return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
+    policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
+    return LLM({"": make_engine(engine.kind, seed=seed, policy=policy, config=engine.config)}, log_dir=log_dir)
+
+
+def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None = None,
+                out: Path | None = None) -> World:
     world = World(seed=seed)
+    if scenario.mock_policy is not None:
+        world.insert_resource(_llm_resource(scenario, cfg, seed, engine or EngineChoice(), out))
     scenario.build(world, cfg)
     return world
 
@@ -66,18 +90,30 @@ def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]
     return {k: table.column(k)[table.num_rows - 1].as_py() for k in table.column_names}
 
 
+def write_decisions(world: World, out: Path) -> None:
+    """Per tick and decision: ok / extracted / fallback / failed, tokens, stage times → decisions.parquet."""
+    from socius.systems.decide import DecisionStats
+
+    stats = world.get_resource(DecisionStats)
+    if stats is not None and stats.rows:
+        tmp = out / ".decisions.parquet.tmp"
+        pq.write_table(stats.table(), tmp)
+        tmp.replace(out / "decisions.parquet")
+
+
 def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | None,
-                 snapshot_every: int = 0, resume: Path | None = None, progress=None) -> RunResult:
+                 snapshot_every: int = 0, resume: Path | None = None, progress=None,
+                 engine: EngineChoice | None = None) -> RunResult:
     """Build (or resume) and run ``ticks`` ticks in total; ``progress(world, ticks)`` after each tick."""
     t0 = time.perf_counter()
-    world = build_world(scenario, cfg, seed)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    world = build_world(scenario, cfg, seed, engine, out)
     if resume is not None:
         world.restore(resume)
         if world.seed != seed:
             raise ValueError(f"--resume: snapshot was made with seed {world.seed}, not {seed}")
     build_s = time.perf_counter() - t0
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
 
     def on_tick(w: World) -> None:
         if out is not None and snapshot_every and w.tick % snapshot_every == 0:
@@ -94,6 +130,10 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
         run_s = time.perf_counter() - t1
         if out is not None:
             summary = write_metrics(scenario, world, out)
+            write_decisions(world, out)
+        llm = _get_llm(world)
+        if llm is not None:
+            llm.close()
     digest = world.state_hash()
     result = RunResult(scenario.name, seed, world.tick, world.tick - start_tick, digest, out, build_s, run_s, world)
     if out is not None:
@@ -103,8 +143,18 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
                 "entities": len(world), "build_s": build_s, "run_s": run_s, "state_hash": digest,
                 "resumed_from": str(resume) if resume else None, "python": platform.python_version(),
                 "summary": summary}
+        if engine is not None and scenario.mock_policy is not None:
+            info["engine"] = {"kind": engine.kind, "config": engine.config,
+                              "replay": str(engine.replay) if engine.replay else None}
         (out / "run.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        if scenario.report is not None:
+            scenario.report(world, out)
     elif scenario.metrics is not None:
         cols = scenario.metrics(world)
         result.summary = {k: np.asarray(v)[-1].item() for k, v in cols.items() if len(v)}
     return result
+
+
+def _get_llm(world: World):
+    from socius.systems.decide import LLM
+    return world.get_resource(LLM)

@@ -248,17 +248,37 @@ class _Call:
     comp: CompletionBatch
 
 
+def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> CompletionBatch:
+    """One engine call, or several of at most ``batch_size`` requests, joined."""
+    if batch_size is None or len(batch) <= batch_size:
+        return engine.generate(batch)
+    parts = []
+    for lo in range(0, len(batch), batch_size):
+        hi = min(lo + batch_size, len(batch))
+        c0, c1 = batch.offsets[lo], batch.offsets[hi]
+        parts.append(engine.generate(RequestBatch(
+            prompts=batch.prompts[lo:hi], sampling=batch.sampling, model=batch.model, n=batch.n[lo:hi],
+            seeds=batch.seeds[lo:hi], entities=batch.entities[c0:c1], adapters=batch.adapters[lo:hi],
+            tick=batch.tick)))
+    return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                             ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")))
+
+
 def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
           ids: np.ndarray, keys: pa.Array, prompts: pa.Array, adapters: np.ndarray | None,
-          stats: dict) -> _Call:
+          stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
     """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``) and run one engine call."""
     t0 = time.perf_counter()
-    enc = pc.dictionary_encode(keys).combine_chunks() if isinstance(keys, pa.ChunkedArray) else pc.dictionary_encode(keys)
-    uniq = enc.dictionary
+    if dedup:
+        enc = pc.dictionary_encode(keys)
+        uniq = enc.dictionary
+        codes = enc.indices.to_numpy()
+    else:  # every agent its own request (for checks and for engines that must see each agent)
+        uniq, codes = keys, np.arange(len(keys))
     order_u = pc.sort_indices(uniq).to_numpy()               # requests sorted by prompt: shared prefixes together
     rank = np.empty_like(order_u)
     rank[order_u] = np.arange(order_u.shape[0])
-    req_of = rank[enc.indices.to_numpy()]                     # [n] request of each agent
+    req_of = rank[codes]                                      # [n] request of each agent
     agent_order = np.lexsort((ids, req_of))                   # agents grouped by request, ID order inside
     counts = np.bincount(req_of, minlength=order_u.shape[0])
     starts = np.zeros(counts.shape[0] + 1, np.int64)
@@ -280,7 +300,7 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
                          model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
                          entities=entities, adapters=req_adapters, tick=world.tick)
     t1 = time.perf_counter()
-    comp = llm.engine(model).generate(batch)
+    comp = _generate(llm.engine(model), batch, batch_size)
     t2 = time.perf_counter()
     if llm.log is not None:
         llm.log.write(world.tick, decision.name, kind, batch, comp, hash_strings(req_prompts), req_prompts)
@@ -297,7 +317,7 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
 
 def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, ids: np.ndarray,
          prompts: pa.Array, models: np.ndarray | None, adapters: np.ndarray | None,
-         stats: dict) -> tuple[pa.Array, np.ndarray]:
+         stats: dict, **opts) -> tuple[pa.Array, np.ndarray]:
     """Texts ``[n]`` and failed mask ``[n]`` for agents ``ids`` asking ``prompts``, split by model."""
     n = ids.shape[0]
     if models is None:
@@ -313,7 +333,8 @@ def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampli
         if sub_adapters is not None and (sub_adapters != "").any():
             keys = pc.binary_join_element_wise(pa.array(sub_adapters, type=pa.large_string()), sub_prompts,
                                                pa.scalar("\x1f", pa.large_string()))
-        call = _call(world, llm, decision, kind, sampling, model, ids[rows], keys, sub_prompts, sub_adapters, stats)
+        call = _call(world, llm, decision, kind, sampling, model, ids[rows], keys, sub_prompts, sub_adapters, stats,
+                     **opts)
         texts_parts.append(pa.array(call.comp.texts, type=pa.large_string()).take(pa.array(call.comp_of)))
         idx_parts.append(rows)
         failed[rows] = call.comp.failed[call.req_of]
@@ -334,8 +355,16 @@ def _parse_unique(schema, texts: pa.Array) -> tuple[np.ndarray, dict[str, np.nda
 
 
 def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[str, Any],
-           models: np.ndarray | None = None, adapters: np.ndarray | None = None) -> DecisionResult:
-    """Ask the LLM for ``decision`` on behalf of agents ``ids`` (see the module docstring)."""
+           models: np.ndarray | None = None, adapters: np.ndarray | None = None, *,
+           dedup: bool = True, batch_size: int | None = None) -> DecisionResult:
+    """Ask the LLM for ``decision`` on behalf of agents ``ids`` (see the module docstring).
+
+    ``fields``: the template's values (``[n]`` columns aligned with ``ids``, or
+    scalars). ``models``/``adapters``: ``[n]`` engine and LoRA names per agent.
+    ``dedup=False`` sends every agent its own request; ``batch_size`` caps
+    the requests per engine call.
+    """
+    opts = {"dedup": dedup, "batch_size": batch_size}
     llm: LLM = world.resource(LLM)
     stats_res = world.get_resource(DecisionStats)
     if stats_res is None:
@@ -353,7 +382,7 @@ def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[st
         texts = pa.array([], type=pa.large_string())
         ok, values = decision.schema.parse(np.zeros(0, dtype=STR))
         return DecisionResult(ids, values, outcome, texts)
-    texts, failed = _run(world, llm, decision, "answer", decision.sampling, ids, prompts, models, adapters, st)
+    texts, failed = _run(world, llm, decision, "answer", decision.sampling, ids, prompts, models, adapters, st, **opts)
     t1 = time.perf_counter()
     ok, values = _parse_unique(decision.schema, texts)
     st["parse_s"] = time.perf_counter() - t1
@@ -365,7 +394,7 @@ def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[st
         ex_prompts = decision.extract.render_arrow({"format": hint, "reply": texts.take(pa.array(rows))}, rows.shape[0])
         ex_texts, ex_failed = _run(world, llm, decision, "extract", decision.extract_sampling, ids[rows], ex_prompts,
                                    None if models is None else np.asarray(models, dtype=STR)[rows],
-                                   None if adapters is None else np.asarray(adapters, dtype=STR)[rows], st)
+                                   None if adapters is None else np.asarray(adapters, dtype=STR)[rows], st, **opts)
         ex_ok, ex_vals = _parse_unique(decision.schema, ex_texts)
         ex_ok &= ~ex_failed
         good = rows[ex_ok]
