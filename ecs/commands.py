@@ -12,7 +12,8 @@ The world applies the queue at the end of the current phase (a sync point),
 in the order the commands were issued. Until then queries do not see the
 changes. Values are validated when queued, so an error points at the system
 that queued it. Spawned IDs come from the world's allocator at queue time:
-with systems running in a fixed order, the IDs are deterministic.
+with systems running in a fixed order, the IDs are deterministic, and later
+commands in the same queue may name them (as ``add`` does above).
 """
 from __future__ import annotations
 
@@ -46,17 +47,22 @@ class Commands:
         self._ops.append(("spawn", ids, values))
         return ids.copy()
 
+    def _pending(self) -> np.ndarray:
+        """IDs spawned by commands still in the queue (sorted: the allocator counts up)."""
+        spawned = [ids for op, ids, _ in self._ops if op == "spawn"]
+        return np.concatenate(spawned) if spawned else np.zeros(0, dtype=np.int64)
+
     def despawn(self, ids) -> None:
-        self._ops.append(("despawn", self._world._live_ids(ids, "despawn"), None))
+        self._ops.append(("despawn", self._world._live_ids(ids, "despawn", self._pending()), None))
 
     def add(self, ids, component: type[Component], /, **columns: Any) -> None:
-        ids = self._world._live_ids(ids, "add")
+        ids = self._world._live_ids(ids, "add", self._pending())
         values = self._world._coerce_components({component: columns}, ids.shape[0])
         self._ops.append(("add", ids, values))
 
     def remove(self, ids, component: type[Component]) -> None:
         self._world._table(component)
-        self._ops.append(("remove", self._world._live_ids(ids, "remove"), component))
+        self._ops.append(("remove", self._world._live_ids(ids, "remove", self._pending()), component))
 
     def apply(self) -> int:
         """Apply and clear the queue; returns the number of commands applied."""

@@ -82,6 +82,11 @@ def _kind_ok(src: np.dtype, dst: np.dtype) -> bool:
     return bool(np.can_cast(src, dst, casting="same_kind"))
 
 
+def _untyped_empty(value) -> bool:
+    """``[]``/``()``: numpy makes it float64, but it holds no value of a wrong kind."""
+    return isinstance(value, (list, tuple)) and len(value) == 0
+
+
 class Scalar(Column):
     """One value of a numpy dtype per row: ``[n] dtype``."""
 
@@ -98,7 +103,7 @@ class Scalar(Column):
 
     def coerce(self, value, n):
         arr = np.asarray(value)
-        if not _kind_ok(arr.dtype, self.dtype):
+        if not _kind_ok(arr.dtype, self.dtype) and not _untyped_empty(value):
             raise ColumnTypeError(f"{self.where}: expected {self.dtype} values, got {arr.dtype}")
         if arr.ndim == 0:
             return np.full(n, arr, dtype=self.dtype)
@@ -152,14 +157,17 @@ class String(Column):
         self.dtype = STR
         self.default = default
 
+    # str values go straight to StringDType: numpy's fixed-width 'U' strips trailing NULs ("a\x00" -> "a")
     def empty(self, n):
-        return np.full(n, self.default, dtype=STR)
+        return np.full(n, np.array(self.default, dtype=STR), dtype=STR)
 
     def coerce(self, value, n):
         if isinstance(value, str):
-            return np.full(n, value, dtype=STR)
-        if isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value):
-            raise ColumnTypeError(f"{self.where}: expected strings, got a list holding non-str values")
+            return np.full(n, np.array(value, dtype=STR), dtype=STR)
+        if isinstance(value, (list, tuple)):
+            if not all(isinstance(v, str) for v in value):
+                raise ColumnTypeError(f"{self.where}: expected strings, got a list holding non-str values")
+            value = np.array(value, dtype=STR)
         arr = np.asarray(value)
         if arr.dtype.kind == "O":
             if arr.ndim == 1 and not all(isinstance(v, str) for v in arr.tolist()):
@@ -195,7 +203,8 @@ class Ragged(Column):
                 raise ColumnTypeError(f"{self.where}: expected {self.dtype} values, got {value.dtype}")
             if len(value) != n:
                 raise ColumnShapeError(f"{self.where}: expected {n} rows, got {len(value)}")
-            return RaggedArray(value.offsets, value.values.astype(self.dtype, copy=False))
+            # copied: a whole-column write stores this array, which must not alias the caller's
+            return RaggedArray(value.offsets.copy(), value.values.astype(self.dtype, copy=True))
         if isinstance(value, (list, tuple)):
             if len(value) != n:
                 raise ColumnShapeError(f"{self.where}: expected {n} rows, got {len(value)}")

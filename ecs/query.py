@@ -18,6 +18,7 @@ A view used after its tables changed structure raises :class:`StaleViewError`.
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -53,12 +54,13 @@ class Query:
         self.where = where
         self._cache_key: tuple | None = None
         self._cache: tuple[np.ndarray, list] | None = None
+        self._cache_world: weakref.ref | None = None  # not id(world): a freed world's id can be reused
 
     def _join(self, world: "World") -> tuple[np.ndarray, list]:
         tables = [world._table(c) for c in self.components]
         ex_tables = [world._table(c) for c in self.without]
-        key = (id(world), tuple(t.version for t in tables), tuple(t.version for t in ex_tables))
-        if key == self._cache_key:
+        key = (tuple(t.version for t in tables), tuple(t.version for t in ex_tables))
+        if key == self._cache_key and self._cache_world is not None and self._cache_world() is world:
             return self._cache
         base = min(tables, key=len)
         ids = base.entities
@@ -73,7 +75,7 @@ class Query:
             if len(t):
                 ids = ids[~find_rows(t.entities, ids)[1]]
         rows = [FULL if ids.shape[0] == len(t) else find_rows(t.entities, ids)[0] for t in tables]
-        self._cache_key, self._cache = key, (ids, rows)
+        self._cache_key, self._cache, self._cache_world = key, (ids, rows), weakref.ref(world)
         return ids, rows
 
     def fetch(self, world: "World", writable: Iterable[type[Component]] | None = None) -> "QueryView":
@@ -138,7 +140,7 @@ class QueryView:
         data = self.world._table(component).data[name]
         rows = self._rows[component]
         if col.kind == "ragged":
-            return data if rows is FULL else data.take(rows)
+            return _read_only(data if rows is FULL else data.take(rows))
         out = data[rows] if rows is not FULL else data.view()
         out.flags.writeable = False
         return out
@@ -203,6 +205,14 @@ class QueryView:
     def rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``ids`` in this view and a mask of which were found."""
         return find_rows(self.ids, np.asarray(ids, dtype=np.int64))
+
+
+def _read_only(r: RaggedArray) -> RaggedArray:
+    """Read-only views of a ragged column (never the stored arrays themselves)."""
+    out = RaggedArray.__new__(RaggedArray)
+    out.offsets, out.values = r.offsets.view(), r.values.view()
+    out.offsets.flags.writeable = out.values.flags.writeable = False
+    return out
 
 
 class _Namespace:

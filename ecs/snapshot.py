@@ -7,6 +7,7 @@ File layout (all integers little-endian)::
     manifest                        UTF-8 JSON: format version, seed, tick, next_id,
                                     and per section its kind, name, schema,
                                     offset, length and BLAKE2b digest
+    16 bytes                        BLAKE2b digest of the manifest
     uint64 manifest length
     b"SOCSEND1"                     8-byte end magic
 
@@ -16,8 +17,9 @@ Sections: ``entities`` (the live IDs), one ``component`` per table (column
 one ``messages`` per message type in the inbox, one ``resource`` per
 snapshot-able resource. The file is written to a temporary name in the same
 folder, fsynced and renamed over the target, so a crash mid-write leaves the
-previous snapshot intact. Reading checks both magics, the manifest and every
-section digest; any mismatch raises :class:`SnapshotError` naming the file.
+previous snapshot intact. Reading checks both magics, the manifest's digest
+and every section digest; any mismatch raises :class:`SnapshotError` naming
+the file.
 
 ``state_hash`` digests the same canonical content — tick, ID allocator,
 live IDs, every non-empty table in name order, message inboxes and
@@ -50,7 +52,8 @@ if TYPE_CHECKING:
     from .world import World
 
 MAGIC, END = b"SOCSNAP1", b"SOCSEND1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest carries its own digest
+TRAILER = 16 + 8 + 8  # manifest digest, manifest length, end magic
 STR = np.dtypes.StringDType()
 
 
@@ -197,6 +200,7 @@ def save(world: "World", path: str | Path) -> Path:
                 offset += len(blob)
             m = json.dumps(manifest, sort_keys=True).encode()
             f.write(m)
+            f.write(hashlib.blake2b(m, digest_size=16).digest())
             f.write(struct.pack("<Q", len(m)))
             f.write(END)
             f.flush()
@@ -226,20 +230,23 @@ def read_manifest(path: str | Path) -> tuple[dict, bytes]:
         raise SnapshotError(f"{path}: no such snapshot file") from None
     except IsADirectoryError:
         raise SnapshotError(f"{path}: is a directory, not a snapshot file") from None
-    if len(raw) < 24 or raw[:8] != MAGIC:
+    if raw[:8] != MAGIC and not MAGIC.startswith(raw):  # a few bytes of the magic: truncated, below
         raise SnapshotError(f"{path}: not a Socius snapshot (bad header)")
-    if raw[-8:] != END:
+    if len(raw) < len(MAGIC) + TRAILER or raw[-8:] != END:
         raise SnapshotError(f"{path}: truncated snapshot (end marker missing)")
     (mlen,) = struct.unpack("<Q", raw[-16:-8])
-    if mlen > len(raw) - 24:
+    if mlen > len(raw) - len(MAGIC) - TRAILER:
         raise SnapshotError(f"{path}: corrupt snapshot (manifest length {mlen} out of range)")
+    m = raw[-TRAILER - mlen:-TRAILER]
+    if hashlib.blake2b(m, digest_size=16).digest() != raw[-TRAILER:-16]:
+        raise SnapshotError(f"{path}: corrupt snapshot (manifest fails its checksum)")
     try:
-        manifest = json.loads(raw[-16 - mlen:-16])
+        manifest = json.loads(m)
     except ValueError:
         raise SnapshotError(f"{path}: corrupt snapshot (manifest is not JSON)") from None
     if manifest.get("format") != "socius-snapshot" or manifest.get("version") != FORMAT_VERSION:
         raise SnapshotError(f"{path}: unsupported snapshot format {manifest.get('format')} v{manifest.get('version')}")
-    body_end = len(raw) - 16 - mlen
+    body_end = len(raw) - TRAILER - mlen
     for s in manifest["sections"]:
         o, n = s["offset"], s["length"]
         if o < 8 or o + n > body_end or hashlib.blake2b(raw[o:o + n], digest_size=16).hexdigest() != s["digest"]:
@@ -269,7 +276,11 @@ def _resolve(name: str, lookup: dict[str, type], what: str, path) -> type:
 
 
 def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> None:
-    """Replace ``world``'s state with the snapshot at ``path`` (systems and plain resources stay)."""
+    """Replace ``world``'s state with the snapshot at ``path`` (systems and plain resources stay).
+
+    Types resolve from ``types``, the world's tables, resources and inboxes, what its systems
+    declare, or by import. A refused snapshot leaves the world exactly as it was.
+    """
     from .world import World  # noqa: F401  (type only)
 
     if world._in_tick:
@@ -282,6 +293,13 @@ def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> Non
         lookup.setdefault(c.__component_name__, c)
     for k in world._resources:
         lookup.setdefault(resource_name(k), k)
+    for k in (*world.messages.inbox, *world.messages.outbox):
+        lookup.setdefault(k.__component_name__, k)
+    for sys_ in world.schedule.systems():  # what the systems declare: a fresh world with the same systems
+        for k in (*sys_.reads, *sys_.writes, *sys_.sends, *sys_.receives):
+            lookup.setdefault(k.__component_name__, k)
+        for k in sys_.resources:
+            lookup.setdefault(resource_name(k), k)
 
     tables: dict = {}
     inbox: dict = {}
@@ -313,16 +331,30 @@ def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> Non
                 r["shape"] = json.loads(r["shape"]) if r["shape"] else None
             if not (isinstance(kind, type) and issubclass(kind, Resource)):
                 raise SnapshotError(f"{path}: resource {s['name']} is not a Resource subclass")
-            resources[kind] = kind.from_state(decode_state(recs))
+            state = decode_state(recs)
+            try:
+                obj = kind.from_state(state)
+                now = sorted(obj.to_state())
+            except (TypeError, ValueError) as exc:  # its fields changed since the snapshot was saved
+                now = f"no longer accepts them ({exc})"
+            if now != sorted(state):
+                raise SnapshotError(f"{path}: resource {s['name']} was saved with fields {sorted(state)}; "
+                                    f"the code now declares {now}")
+            resources[kind] = obj
     if alive is None:
         raise SnapshotError(f"{path}: corrupt snapshot (no entities section)")
 
+    before = (world.seed, world.tick, world._allocator.next_id, world._alive, dict(world._tables),
+              dict(world._names), world.messages.outbox, world.messages.inbox, world.commands._ops,
+              dict(world._resources))
     world.seed, world.tick = int(manifest["seed"]), int(manifest["tick"])
     world._allocator.next_id = int(manifest["next_id"])
     world._alive = alive
     for comp in list(world._tables):
         if comp not in tables:
-            world._tables[comp] = Table(comp)
+            t = Table(comp)
+            t.version = world._tables[comp].version + 1  # views of the old table must go stale
+            world._tables[comp] = t
     for comp, t in tables.items():
         old = world._tables.get(comp)
         t.version = (old.version + 1) if old is not None else 0
@@ -333,7 +365,9 @@ def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> Non
     for k in [k for k, v in world._resources.items() if is_snapshot_resource(v)]:
         del world._resources[k]
     world._resources.update(resources)
-    if state_hash(world) != manifest["state_hash"]:
+    if state_hash(world) != manifest["state_hash"]:  # put the world back as it was, then refuse
+        (world.seed, world.tick, world._allocator.next_id, world._alive, world._tables, world._names,
+         world.messages.outbox, world.messages.inbox, world.commands._ops, world._resources) = before
         raise SnapshotError(f"{path}: restored state does not match the saved state hash")
 
 

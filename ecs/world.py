@@ -72,12 +72,15 @@ class World:
     def is_alive(self, ids) -> np.ndarray:
         return find_rows(self._alive, np.asarray(ids, dtype=np.int64).reshape(-1))[1]
 
-    def _live_ids(self, ids, what: str) -> np.ndarray:
+    def _live_ids(self, ids, what: str, pending: np.ndarray | None = None) -> np.ndarray:
+        """``ids`` as int64, checked alive (or in ``pending``: sorted IDs queued for spawn) and unique."""
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"{what}: entity IDs must be integers, got {ids.dtype}")
         ids = ids.astype(np.int64, copy=False).reshape(-1)
         alive = self.is_alive(ids)
+        if pending is not None and pending.shape[0]:
+            alive |= find_rows(pending, ids)[1]
         if not alive.all():
             raise DeadEntityError(f"{what}: entity {int(ids[~alive][0])} does not exist (never spawned or despawned)")
         if ids.shape[0] > 1 and np.unique(ids).shape[0] != ids.shape[0]:
