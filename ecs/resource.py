@@ -52,6 +52,17 @@ def is_snapshot_resource(obj) -> bool:
     return isinstance(obj, Resource) and type(obj).__snapshot__
 
 
+def _json_safe(v) -> bool:
+    """True if ``v`` comes back from JSON as the same types (None, bool, int, float, str, list, str-keyed dict)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if type(v) is list:
+        return all(_json_safe(x) for x in v)
+    if type(v) is dict:
+        return all(type(k) is str and _json_safe(x) for k, x in v.items())
+    return False
+
+
 def encode_state(state: dict[str, Any]) -> list[dict]:
     """Canonical field records: arrays as little-endian bytes + dtype + shape, the rest as JSON."""
     out = []
@@ -69,10 +80,13 @@ def encode_state(state: dict[str, Any]) -> list[dict]:
             if isinstance(v, np.generic):
                 v = v.item()
             try:
+                if not _json_safe(v):  # tuples, non-str dict keys, sets: would come back different
+                    raise TypeError
                 out.append({"field": name, "kind": "json", "json": json.dumps(v, sort_keys=True)})
-            except TypeError:
+            except (TypeError, ValueError):
                 raise SnapshotError(f"resource field {name!r} of type {type(v).__name__} cannot be saved; "
-                                    "use numbers, strings, lists, dicts or numpy arrays") from None
+                                    "use numbers, strings, lists, str-keyed dicts or numpy arrays (a value must "
+                                    "survive a JSON round trip unchanged, so no tuples or non-str keys)") from None
     return out
 
 
