@@ -11,6 +11,14 @@ CONFIGURATIONS = {
         "large": {"agents": [1_000, 10_000, 100_000, 1_000_000], "steps": 20, "seeds": [1],
                   "mesa_max_steps": 5, "match_agents": 10_000, "match_steps": 10, "match_seeds": 20},
     },
+    "llm_tick": {
+        "small": {"agents": [10_000], "ticks": 3},
+        "large": {"agents": [10_000, 100_000, 1_000_000], "ticks": 3},
+    },
+    "dummy_latency": {
+        "small": {"agents": 10_000, "per_request_s": 1.0, "openai_agents": 1_000, "openai_concurrency": 500},
+        "large": {"agents": 1_000_000, "per_request_s": 1.0, "openai_agents": 10_000, "openai_concurrency": 1000},
+    },
 }
 
 

@@ -175,13 +175,33 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     t.add_row("run s", f"{res.run_s:.3f}")
     if res.run_s > 0 and res.ticks_run:
         t.add_row(f"{scenario.unit}/s", f"{res.ticks_run / res.run_s:.1f}")
-    for k, v in res.summary.items():
-        t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
     console.print(t)
+    _print_metrics(console, scenario, res)
     if res.out is not None:
         console.print(f"run directory: {res.out}")
     print(f"state_hash: {res.state_hash}", flush=True)
     return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _print_metrics(console: Console, scenario, res, max_rows: int = 30) -> None:
+    """The scenario's per-tick metrics as a table (the last ``max_rows`` ticks)."""
+    if scenario.metrics is None:
+        return
+    cols = scenario.metrics(res.world)
+    if not cols:
+        return
+    names = list(cols)
+    n = len(cols[names[0]])
+    t = Table(title=f"per {scenario.unit[:-1]} metrics" + (f" (last {max_rows} of {n})" if n > max_rows else ""))
+    for k in names:
+        t.add_column(k, justify="right")
+    for i in range(max(0, n - max_rows), n):
+        t.add_row(*(_fmt(cols[k][i].item() if hasattr(cols[k][i], "item") else cols[k][i]) for k in names))
+    console.print(t)
 
 
 def main(argv: list[str] | None = None) -> int:

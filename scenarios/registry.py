@@ -23,6 +23,7 @@ from socius.ecs import World
 
 BUILTIN = {
     "boltzmann": "socius.scenarios.boltzmann:SCENARIO",
+    "guess": "socius.scenarios.guess:SCENARIO",
 }
 
 

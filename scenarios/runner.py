@@ -64,7 +64,16 @@ def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out:
         src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
         return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
     policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
-    return LLM({"": make_engine(engine.kind, seed=seed, policy=policy, config=engine.config)}, log_dir=log_dir)
+    config = dict(engine.config)
+    models = config.pop("models", {})
+    if not isinstance(models, dict):
+        raise ValueError("engine config: 'models' must be a table of name = {kind = ..., options...}")
+    engines = {"": make_engine(engine.kind, seed=seed, policy=policy, config=config)}
+    for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
+        mconf = dict(mconf)
+        kind = mconf.pop("kind", engine.kind)
+        engines[name] = make_engine(kind, seed=seed, policy=policy, config=mconf)
+    return LLM(engines, default="", log_dir=log_dir)
 
 
 def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None = None,

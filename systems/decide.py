@@ -85,9 +85,9 @@ class Decision:
     def __post_init__(self):
         if not self.name or "/" in self.name:
             raise ValueError(f"Decision name must be non-empty without '/', got {self.name!r}")
-        if self.sampling.structured is None:
+        if self.sampling.structured is None and self.schema.structured() is not None:
             object.__setattr__(self, "sampling", _with_structured(self.sampling, self.schema.structured()))
-        if self.extract_sampling.structured is None:
+        if self.extract_sampling.structured is None and self.schema.structured() is not None:
             object.__setattr__(self, "extract_sampling",
                                _with_structured(self.extract_sampling, self.schema.structured()))
         probe_cols = self.schema.parse(np.array([""], dtype=STR))[1]
@@ -96,7 +96,12 @@ class Decision:
             raise ValueError(f"Decision {self.name}: fallback lacks reply fields {sorted(missing)}")
 
 
-def _with_structured(s: Sampling, structured: dict) -> Sampling:
+def with_structured(s: Sampling, structured: dict | None) -> Sampling:
+    """``s`` with its constrained-decoding spec replaced."""
+    return _with_structured(s, structured)
+
+
+def _with_structured(s: Sampling, structured: dict | None) -> Sampling:
     return Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=s.stop,
                     structured=structured)
 

@@ -160,3 +160,24 @@ def fill_fallback(schema, cols: dict[str, np.ndarray], mask: np.ndarray, fallbac
         if k not in fallback:
             raise ValueError(f"fallback has no value for reply field {k!r}")
         cols[k] = np.where(mask, np.asarray(fallback[k]).astype(cols[k].dtype), cols[k]).astype(cols[k].dtype)
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """Free text (e.g. a written background): ok when non-empty after trimming; column ``text``."""
+
+    max_chars: int | None = None
+
+    def structured(self) -> None:
+        return None
+
+    def parse(self, texts) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+            texts = texts.to_numpy(zero_copy_only=False)
+        t = np.strings.strip(np.asarray(texts, dtype=STR))
+        if self.max_chars:
+            t = np.strings.slice(t, 0, self.max_chars) if hasattr(np.strings, "slice") else t
+        return np.strings.str_len(t) > 0, {"text": t}
+
+    def describe(self) -> str:
+        return "text"
