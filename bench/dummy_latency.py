@@ -35,13 +35,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_round(agents: int, engine, out: Path) -> dict:
+def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
     from socius.scenarios.runner import build_world
     from socius.systems.decide import DecisionStats
 
     t0 = time.perf_counter()
-    world = build_world(SCENARIO, GuessConfig(agents=agents), seed=1, engine=engine, out=out)
+    world = build_world(SCENARIO, GuessConfig(agents=agents, profile=profile), seed=1, engine=engine, out=out)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     world.step(1)
@@ -58,13 +58,16 @@ def main(argv=None) -> None:
     p.add_argument("--size", default="large")
     p.add_argument("--engine", choices=("mock", "openai"), default="mock")
     p.add_argument("--agents", type=int)
+    p.add_argument("--profile", default="occupation",
+                   help="guess-game profile in prompts: occupation (many agents share a prompt) or background "
+                        "(nearly one distinct prompt per agent)")
     a = p.parse_args(argv)
     cfg = configurations.get("dummy_latency", a.size)
     delay = cfg["per_request_s"]
     with tempfile.TemporaryDirectory() as tmp:
         if a.engine == "mock":
             agents = a.agents or cfg["agents"]
-            rec = run_round(agents, EngineChoice("mock", {"per_request_s": delay}), Path(tmp))
+            rec = run_round(agents, EngineChoice("mock", {"per_request_s": delay}), Path(tmp), a.profile)
         else:
             agents = a.agents or cfg["openai_agents"]
             port = _free_port()
@@ -80,11 +83,11 @@ def main(argv=None) -> None:
                         time.sleep(0.1)
                 conf = {"base_url": f"http://127.0.0.1:{port}/v1", "api_key": "EMPTY", "model": "dummy",
                         "concurrency": cfg["openai_concurrency"], "timeout_s": 60.0}
-                rec = run_round(agents, EngineChoice("openai", conf), Path(tmp))
+                rec = run_round(agents, EngineChoice("openai", conf), Path(tmp), a.profile)
             finally:
                 server.terminate()
                 server.wait(timeout=10)
-    emit({"bench": "dummy_latency", "agents": agents, "engine": a.engine, **rec,
+    emit({"bench": "dummy_latency", "agents": agents, "engine": a.engine, "profile": a.profile, **rec,
           "per_request_s": delay, "peak_rss_mb": peak_rss_mb()})
 
 

@@ -9,7 +9,7 @@ One JSON line per size: ``{"bench": "llm_tick", "agents", "us_per_agent",
 "stages_s": {"render", "dedup", "engine", "log", "parse", "extract", "apply"},
 "requests", "dedup_ratio", "peak_rss_mb"}``. ``us_per_agent`` counts
 everything but the engine (target: ≤ 5 µs per agent). Personalised prompts
-(every agent's profile is in its prompt), sampled at temperature 0.7, so
+(every agent's profile — name, age, gender, occupation, education — is in its prompt), sampled at temperature 0.7, so
 deduplication only merges agents with identical profiles. The response log
 is on (the run would write it), in a temporary folder. Medians over ticks.
 """
@@ -33,7 +33,7 @@ def one(agents: int, ticks: int) -> dict:
     from socius.systems.decide import DecisionStats
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = GuessConfig(agents=agents)
+        cfg = GuessConfig(agents=agents, profile="background")
         t0 = time.perf_counter()
         world = build_world(SCENARIO, cfg, seed=1, engine=EngineChoice("mock"), out=Path(tmp))
         build_s = time.perf_counter() - t0
@@ -46,7 +46,7 @@ def one(agents: int, ticks: int) -> dict:
                         for r in rows]
         report_s = [dt for name, dt in sys_s if name == "report_numbers"]
         score_s = [dt for name, dt in sys_s if name == "score_round"]
-        apply_s = [r - d + s for r, d, s in zip(report_s, decide_total, score_s)]
+        apply_s = [max(r - d, 0.0) + s for r, d, s in zip(report_s, decide_total, score_s)]
         med = lambda xs: statistics.median(xs)  # noqa: E731
         stages = {k[:-2]: round(med([r[k] for r in rows]), 4)
                   for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")}

@@ -28,16 +28,18 @@ def _number_in(prompts: np.ndarray, pattern: str) -> np.ndarray:
 
 def guess_policy(p: float, max_value: float = 100.0):
     def policy(batch: RequestBatch, seed: int) -> np.ndarray:
-        prompts = np.repeat(batch.prompts, batch.n)
         rng = EntityRng(seed, "mock:guess", batch.tick)
         u = rng.random(batch.entities, 3)
-        persona = np.strings.find(prompts, "[PERSONA BEGIN]") >= 0
-        extract = np.strings.find(prompts, "<<<quote>>>") >= 0
-        quoted = _number_in(prompts, r"<<<quote>>>\D*(?P<v>\d+(?:\.\d+)?)")
-        # read the prompt's own round line (the last "Round N." line; few-shot examples come before it)
-        line = pc.extract_regex(pa.array(prompts, type=pa.large_string()), pattern=r"(?s).*\n(?P<v>Round \d+\.[^\n]*)")
+        # read each distinct request once (the prompt is shared by its n completions), then repeat
+        req = batch.prompts
+        persona = np.repeat(np.strings.find(req, "[PERSONA BEGIN]") >= 0, batch.n)
+        extract = np.repeat(np.strings.find(req, "<<<quote>>>") >= 0, batch.n)
+        quoted = np.repeat(_number_in(req, r"<<<quote>>>\D*(?P<v>\d+(?:\.\d+)?)"), batch.n)
+        # the prompt's own round line (the last "Round N." line; few-shot examples come before it)
+        line = pc.extract_regex(pa.array(req, type=pa.large_string()), pattern=r"(?s).*\n(?P<v>Round \d+\.[^\n]*)")
         line = pc.if_else(line.is_valid(), line.field("v"), "").to_numpy(zero_copy_only=False).astype(STR)
-        prev = _number_in(line, r"winning number (?:of the previous round )?was (?P<v>\d+(?:\.\d+)?)")
+        prev = np.repeat(_number_in(line, r"winning number (?:of the previous round )?was (?P<v>\d+(?:\.\d+)?)"),
+                         batch.n)
         level = np.floor(u[:, 0] * 4)
         first = 50.0 * p ** level + (u[:, 1] - 0.5) * 10.0
         later = prev * np.where(u[:, 0] < 0.5, p, 0.9) + (u[:, 1] - 0.5) * 4.0
