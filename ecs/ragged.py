@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 
-def _gather_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gather_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``values`` that concatenate the given rows, and the new offsets."""
     starts = offsets[rows]
     lengths = offsets[rows + 1] - starts
@@ -92,7 +92,7 @@ class RaggedArray:
 
     def take(self, rows: np.ndarray) -> "RaggedArray":
         rows = np.asarray(rows, dtype=np.int64)
-        index, offsets = _gather_index(self.offsets, rows)
+        index, offsets = gather_index(self.offsets, rows)
         return RaggedArray(offsets, self.values[index])
 
     def set_rows(self, rows: np.ndarray, new: "RaggedArray") -> "RaggedArray":

@@ -55,8 +55,14 @@ class EngineChoice:
     replay: Path | None = None     # a run directory (or its responses/ folder)
 
 
+def cache_dir() -> Path:
+    """Where Socius keeps converted models and LLM response caches (``$SOCIUS_CACHE`` or ~/.cache/socius)."""
+    import os
+    return Path(os.environ.get("SOCIUS_CACHE") or Path.home() / ".cache" / "socius")
+
+
 def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None):
-    from socius.systems.decide import LLM, ReplayEngine
+    from socius.systems.decide import LLM, ReplayEngine, ResponseCache
     from socius.systems.engines.factory import make_engine
 
     log_dir = out / "responses" if out is not None else None
@@ -73,7 +79,8 @@ def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out:
         mconf = dict(mconf)
         kind = mconf.pop("kind", engine.kind)
         engines[name] = make_engine(kind, seed=seed, policy=policy, config=mconf)
-    return LLM(engines, default="", log_dir=log_dir)
+    cache = ResponseCache(cache_dir() / "responses" / engine.kind) if engine.kind != "mock" else None
+    return LLM(engines, default="", log_dir=log_dir, cache=cache)
 
 
 def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None = None,

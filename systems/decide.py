@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from socius.ecs import World
+from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
 
 from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling
@@ -81,6 +82,7 @@ class Decision:
     extract: Template | None = EXTRACT
     extract_sampling: Sampling = Sampling(temperature=0.0, max_tokens=48)
     format_hint: str = ""             # shown to the extraction call; default: the schema
+    cache: bool = False               # reuse replies across runs from LLM.cache (exact key, see ResponseCache)
 
     def __post_init__(self):
         if not self.name or "/" in self.name:
@@ -210,6 +212,53 @@ class ReplayEngine:
         pass
 
 
+class ResponseCache:
+    """Completions kept across runs, for decisions with ``cache=True`` (e.g. generated backgrounds).
+
+    The key is exact — (decision, model, adapter, prompt hash, n, seed, sampling) — so a hit
+    returns what the engine returned for the very same request, and a re-run
+    with the same seed and config reaches the same state without the LLM.
+    One Parquet file per decision under ``directory`` (written atomically).
+    """
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        self._mem: dict[str, dict] = {}
+
+    def _load(self, decision: str) -> dict:
+        if decision not in self._mem:
+            f = self.dir / f"{decision}.parquet"
+            table = {}
+            if f.is_file():
+                t = pq.read_table(f)
+                for key, comps in zip(t.column("key").to_pylist(), t.column("completions").to_pylist()):
+                    table[key] = comps
+            self._mem[decision] = table
+        return self._mem[decision]
+
+    @staticmethod
+    def keys(batch: RequestBatch) -> list[str]:
+        hashes = hash_strings(batch.prompts)
+        s = json.dumps([batch.sampling.temperature, batch.sampling.top_p, batch.sampling.max_tokens,
+                        list(batch.sampling.stop), batch.sampling.structured], sort_keys=True)
+        return [f"{batch.model}|{a}|{h:016x}|{n}|{seed}|{s}"  # one string per request, not per agent
+                for a, h, n, seed in zip(batch.adapters.tolist(), hashes.tolist(), batch.n.tolist(),
+                                         batch.seeds.tolist())]
+
+    def lookup(self, decision: str, keys: list[str]) -> list:
+        table = self._load(decision)
+        return [table.get(k) for k in keys]
+
+    def store(self, decision: str, keys: list[str], completions: list[list[str]]) -> None:
+        table = self._load(decision)
+        table.update(zip(keys, completions))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        f = self.dir / f"{decision}.parquet"
+        tmp = self.dir / f".{decision}.parquet.tmp-{os.getpid()}"
+        pq.write_table(pa.table({"key": list(table), "completions": list(table.values())}), tmp)
+        tmp.replace(f)
+
+
 class LLM:
     """The run's engines by model name, plus the response log (a plain resource: not saved).
 
@@ -218,13 +267,15 @@ class LLM:
     """
 
     def __init__(self, engines: Mapping[str, Engine], default: str | None = None,
-                 log_dir: str | Path | None = None, replay: ReplayEngine | None = None):
+                 log_dir: str | Path | None = None, replay: ReplayEngine | None = None,
+                 cache: ResponseCache | None = None):
         if not engines and replay is None:
             raise ValueError("LLM: need at least one engine")
         self.engines = dict(engines)
         self.default = default if default is not None else (next(iter(self.engines)) if self.engines else "")
         self.log = ResponseLog(log_dir) if log_dir is not None else None
         self.replay = replay
+        self.cache = cache
 
     def engine(self, model: str) -> Engine:
         if self.replay is not None:
@@ -269,6 +320,36 @@ def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> Co
                              ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")))
 
 
+def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: int | None,
+                     model: str) -> CompletionBatch:
+    """Answer cache hits from ``llm.cache``; send only the misses to the engine, then store them."""
+    keys = ResponseCache.keys(batch)
+    found = llm.cache.lookup(decision, keys)
+    miss = np.array([f is None for f in found], dtype=bool)
+    out = CompletionBatch.empty_for(batch)
+    if miss.any():
+        rows = np.flatnonzero(miss)
+        c_idx = gather_index(batch.offsets, rows)[0]
+        sub = RequestBatch(prompts=batch.prompts[rows], sampling=batch.sampling, model=batch.model, n=batch.n[rows],
+                           seeds=batch.seeds[rows], entities=batch.entities[c_idx], adapters=batch.adapters[rows],
+                           tick=batch.tick)
+        comp = _generate(llm.engine(model), sub, batch_size)
+        out.texts[c_idx] = comp.texts
+        out.output_tokens[c_idx] = comp.output_tokens
+        out.prompt_tokens[rows] = comp.prompt_tokens
+        out.latency_s[rows] = comp.latency_s
+        out.errors[rows] = comp.errors
+        ok = ~comp.failed
+        texts = comp.texts.tolist()
+        llm.cache.store(decision, [keys[r] for r, good in zip(rows, ok) if good],
+                        [texts[sub.offsets[i]:sub.offsets[i + 1]] for i, good in enumerate(ok) if good])
+    hits = np.flatnonzero(~miss)
+    if hits.shape[0]:
+        h_idx = gather_index(batch.offsets, hits)[0]
+        out.texts[h_idx] = np.array([t for r in hits for t in found[r]], dtype=STR)
+    return out
+
+
 def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
           ids: np.ndarray, keys: pa.Array, prompts: pa.Array, adapters: np.ndarray | None,
           stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
@@ -305,7 +386,10 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
                          model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
                          entities=entities, adapters=req_adapters, tick=world.tick)
     t1 = time.perf_counter()
-    comp = _generate(llm.engine(model), batch, batch_size)
+    if decision.cache and llm.cache is not None and llm.replay is None:
+        comp = _cached_generate(llm, decision.name, batch, batch_size, model)
+    else:
+        comp = _generate(llm.engine(model), batch, batch_size)
     t2 = time.perf_counter()
     if llm.log is not None:
         llm.log.write(world.tick, decision.name, kind, batch, comp, hash_strings(req_prompts), req_prompts)

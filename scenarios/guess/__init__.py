@@ -283,12 +283,14 @@ def write_backgrounds(world: World, cols: dict, models: np.ndarray) -> None:
 
     Players with identical attributes share one prompt; with sampling on, each
     still gets its own completion. Runs before round 1 (tick 0), so the
-    response log and replay cover it.
+    response log and replay cover it; with a response cache (``SOCIUS_CACHE``),
+    a re-run with the same seed and population reuses the backgrounds.
     """
     ids = world.ids_of(Profile)
     meta = background_prompts({k: cols[k] for k in ("name", "gender", "age", "education", "occupation")})
     d = Decision("background", Template("{prompt}"), TextReply(), fallback={"text": ""},
-                 sampling=Sampling(temperature=0.8, max_tokens=120, stop=(BACKGROUND_STOP,)), extract=None)
+                 sampling=Sampling(temperature=0.8, max_tokens=120, stop=(BACKGROUND_STOP,)), extract=None,
+                 cache=True)
     res = decide(world, d, ids, {"prompt": meta}, models=models if (models != "").any() else None)
     text = np.where(res.values["text"] != "", res.values["text"], world.get(Profile, "background")).astype(STR)
     world.set(Profile, ids, background=text)

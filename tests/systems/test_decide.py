@@ -185,3 +185,23 @@ def test_json_reply_parsing_bounds_and_text():
                                  '{"number": 5.5, "why": "x"}', 'x {"why": "y", "number": 0} y'], dtype=STR))
     assert ok.tolist() == [True, False, False, True]
     assert cols["why"][0] == 'a "b"' and cols["number"][3] == 0
+
+
+def test_response_cache_reuses_exact_requests(tmp_path):
+    from socius.systems.decide import ResponseCache
+    d = Decision("bg", Template("Write about {name}:"), JsonReply(number=Number(0, 100)), {"number": 0.0},
+                 sampling=Sampling(temperature=0.8), cache=True)
+
+    def run(seed):
+        w = World(seed=seed)
+        eng = MockEngine(number_policy(0, 100), seed=seed)
+        w.insert_resource(LLM({"": eng}, cache=ResponseCache(tmp_path)))
+        ids = w.spawn(200)
+        res = decide(w, d, ids, {"name": (ids % 40).astype(STR)})
+        return res.values["number"], eng.requests
+
+    first, sent_first = run(1)
+    again, sent_again = run(1)
+    other, sent_other = run(2)
+    assert sent_first == 40 and sent_again == 0 and sent_other == 40  # same seed: all from the cache
+    np.testing.assert_array_equal(first, again)
