@@ -31,26 +31,15 @@ from .runner import SNAPSHOT, EngineChoice, run_scenario
 EXIT_USAGE = 2
 
 
-def _positive_int(flag: str):
+def _int_flag(flag: str, minimum: int):
+    """An argparse type: an integer >= ``minimum``, errors naming ``flag``."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {v}")
-        return v
-    return parse
-
-
-def _nonneg_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 0, got {v}")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= {minimum}, got {v}")
         return v
     return parse
 
@@ -69,13 +58,13 @@ def make_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a scenario")
     r.add_argument("scenario", metavar="NAME", help=f"built-in ({', '.join(sorted(BUILTIN))}), "
                    "pkg.module:NAME or path/to/file.py")
-    r.add_argument("--agents", type=_positive_int("--agents"), help="number of agents (scenario default if omitted)")
-    r.add_argument("--steps", "--rounds", dest="steps", type=_nonneg_int("--steps/--rounds"), default=10,
+    r.add_argument("--agents", type=_int_flag("--agents", 1), help="number of agents (scenario default if omitted)")
+    r.add_argument("--steps", "--rounds", dest="steps", type=_int_flag("--steps/--rounds", 0), default=10,
                    help="ticks to run in total (default 10)")
     r.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     r.add_argument("--out", type=Path, help="run directory for metrics, snapshots and run.json")
     r.add_argument("--config", type=Path, help="TOML or JSON file with the scenario's config fields")
-    r.add_argument("--snapshot-every", type=_nonneg_int("--snapshot-every"), default=0,
+    r.add_argument("--snapshot-every", type=_int_flag("--snapshot-every", 0), default=0,
                    help="also snapshot every K ticks (needs --out)")
     r.add_argument("--resume", type=Path, help="continue from a run directory or snapshot file")
     r.add_argument("--engine", choices=ENGINES, default=None,
