@@ -26,6 +26,36 @@ import hashlib
 import numba
 import numpy as np
 
+
+def _fix_llvmlite_lib_wrapper() -> None:
+    """Make ``llvmlite.binding.ffi.lib`` answer dunder lookups like a normal object.
+
+    Its ``__getattr__`` forwards *every* name to the ctypes library, even
+    ``__dict__``, so ``vars(lib)`` returns a function wrapper instead of a
+    dict. vLLM's CPU worker scans every loaded module with ``vars(...)`` and
+    dies on it (``'_lib_fn_wrapper' object has no attribute 'get'``) whenever
+    numba is loaded — which it always is with Socius. Idempotent.
+    """
+    try:
+        from llvmlite.binding import ffi
+    except Exception:  # pragma: no cover - numba without llvmlite cannot happen
+        return
+    cls = getattr(ffi, "_lib_wrapper", None)
+    original = getattr(cls, "__getattr__", None)
+    if original is None or getattr(original, "_socius_fixed", False):
+        return
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return original(self, name)
+
+    __getattr__._socius_fixed = True
+    cls.__getattr__ = __getattr__
+
+
+_fix_llvmlite_lib_wrapper()
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

@@ -156,3 +156,12 @@ def test_world_rng_uses_the_world_seed_and_tick():
     w.step(3)
     assert np.array_equal(w.rng("s").random(ids), EntityRng(21, "s", 3).random(ids))
     assert np.array_equal(w.rng("s", tick=0).random(ids), EntityRng(21, "s", 0).random(ids))
+
+
+def test_llvmlite_lib_wrapper_answers_vars_like_a_normal_object():
+    """vLLM's CPU worker calls vars() on every module attribute; llvmlite's ffi.lib used to break that."""
+    import socius.ecs  # noqa: F401  (applies the fix)
+    from llvmlite.binding import ffi
+
+    assert not hasattr(ffi.lib, "__dict__") or isinstance(vars(ffi.lib), dict)
+    assert callable(ffi.lib.LLVMPY_GetHostCPUName)  # ordinary lookups still reach the library
