@@ -5,6 +5,7 @@
     socius list
     socius run NAME --agents N --steps T --seed S --out DIR [--config FILE]
                     [--snapshot-every K] [--resume DIR_OR_FILE] [--quiet]
+    socius profile SCENARIO --agents N --ticks T [--engine E] [--json] [--trace FILE] [--out DIR]
 
 ``--rounds`` is a synonym of ``--steps``. The last line printed by ``run`` is
 ``state_hash: <hex>`` of the final world, so anyone can check a rerun. Bad
@@ -72,6 +73,18 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     r.add_argument("--replay", type=Path, help="answer every LLM call from this run directory's response log")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    f = sub.add_parser("profile", help="profile a scenario: ticks/s, time and memory per system")
+    f.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(sorted(BUILTIN))}), "
+                   "pkg.module:NAME or path/to/file.py")
+    f.add_argument("--agents", type=_int_flag("--agents", 1), help="number of agents (scenario default if omitted)")
+    f.add_argument("--ticks", type=_int_flag("--ticks", 1), default=10, help="profiled ticks (default 10)")
+    f.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    f.add_argument("--engine", choices=ENGINES, default=None, help="LLM engine for LLM scenarios (default: local)")
+    f.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
+    f.add_argument("--config", type=Path, help="TOML or JSON file with the scenario's config fields")
+    f.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    f.add_argument("--trace", type=Path, help="also write a Chrome trace / Perfetto JSON of the ticks to FILE")
+    f.add_argument("--out", type=Path, help="where to save the report (default runs/profile-<scenario>-<time>)")
     return p
 
 
@@ -163,7 +176,11 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     t.add_row("build s", f"{res.build_s:.3f}")
     t.add_row("run s", f"{res.run_s:.3f}")
     if res.run_s > 0 and res.ticks_run:
-        t.add_row(f"{scenario.unit}/s", f"{res.ticks_run / res.run_s:.1f}")
+        rate = res.ticks_run / res.run_s
+        if rate >= 1:
+            t.add_row(f"{scenario.unit}/s", f"{rate:.1f}")
+        else:
+            t.add_row(f"s per {scenario.unit[:-1]}", f"{1 / rate:.1f}")
     console.print(t)
     _print_metrics(console, scenario, res)
     if res.out is not None:
@@ -196,9 +213,13 @@ def _print_metrics(console: Console, scenario, res, max_rows: int = 30) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    console = Console(stderr=False)
+    # a pipe or a CI log gets rich's 80-column default: widen it so the metric tables stay readable
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
     if args.command == "list":
         return _cmd_list(console)
+    if args.command == "profile":
+        from .profile import cmd_profile
+        return cmd_profile(args, console, parser)
     return _cmd_run(args, console, parser)
 
 

@@ -244,12 +244,14 @@ def set_cpu_env_defaults() -> dict[str, str]:
 
     ``VLLM_CPU_KVCACHE_SPACE=2`` (GiB of KV cache), ``VLLM_CPU_OMP_THREADS_BIND``
     to the CPUs this process may run on, ``HF_HUB_OFFLINE=1`` (the model is
-    local; never reach for a hub). The engine's child process inherits them.
+    local; never reach for a hub), ``VLLM_LOGGING_LEVEL=WARNING`` (vLLM's INFO
+    lines would bury the run's own output). The engine's child process inherits them.
     """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     wanted = {
         "VLLM_CPU_KVCACHE_SPACE": "2",
         "HF_HUB_OFFLINE": "1",
+        "VLLM_LOGGING_LEVEL": "WARNING",
     }
     if cpus:
         wanted["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cpus))
