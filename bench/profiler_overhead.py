@@ -1,0 +1,106 @@
+"""The profiler's own cost: the same scenario's ticks with ``socius profile``'s instruments on and off.
+
+::
+
+    python -m socius.bench.profiler_overhead                  # boltzmann and guess (mock), 100k agents
+    python -m socius.bench.profiler_overhead --size small     # CI-sized
+    python -m socius.bench.profiler_overhead --scenario boltzmann --agents 1000000 --ticks 100
+
+One world per case, built once; after warm-up ticks, rounds of two ticks
+follow on that same world, one off and one on in random order, each timed on
+its own. *Off* is ``world.step(1)`` with no hook attached; *on* is
+:meth:`Profiler.step` with the RSS probe and, for LLM scenarios, the
+decision probe — everything ``socius profile`` does per tick. Both are
+timed from outside the same way.
+
+One JSON line per case: ``{"bench": "profiler_overhead", "scenario",
+"agents", "ticks", "off_ms", "on_ms", "overhead_pct", "paired_overhead_pct",
+"peak_rss_mb"}`` — ``off_ms``/``on_ms`` are median tick times,
+``overhead_pct`` is ``100 (on / off - 1)`` of those medians and
+``paired_overhead_pct`` the median of the on − off differences within the
+rounds over the median off tick (less sensitive to drift). Small shares need
+many ticks: on a shared machine two off medians can differ by 1 %. Each case
+runs in a fresh process, so ``peak_rss_mb`` is its own (the profiler resets
+the kernel's RSS high-water mark; the figure is the larger of getrusage's
+and the profiler's own record).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from socius.bench.common import emit, median, peak_rss_mb, run_case
+
+MODULE = "socius.bench.profiler_overhead"
+WARMUP = 3
+# (scenario, agents, ticks per mode); kept here rather than in configurations.py
+SIZES = {
+    "small": [("boltzmann", 10_000, 100), ("guess", 2_000, 20)],
+    "large": [("boltzmann", 100_000, 600), ("guess", 100_000, 30)],
+}
+
+
+def one(scenario_name: str, agents: int, ticks: int, seed: int = 1) -> dict:
+    from socius.ecs.profiler import Profiler
+    from socius.scenarios.config import build_config
+    from socius.scenarios.profile import DecisionProbe
+    from socius.scenarios.registry import get_scenario
+    from socius.scenarios.runner import EngineChoice, build_world
+
+    scenario = get_scenario(scenario_name)
+    cfg = build_config(scenario.config, {"agents": agents})
+    world = build_world(scenario, cfg, seed, EngineChoice("mock"))
+    world.step(WARMUP)  # JIT, first-touch memory, first-round prompts
+    prof = Profiler(world)
+    probe = DecisionProbe(world, prof)  # as socius profile: attributes LLM stage rows to systems
+    off, on = [], []
+    rng = np.random.default_rng(0)
+    for _ in range(ticks):  # one pair per round, in random order
+        for profiled in rng.permutation([False, True]):
+            if profiled:
+                world.schedule.hooks.append(probe.hook)
+                prof.attach()
+                t = time.perf_counter()
+                prof.step(1)
+                on.append(time.perf_counter() - t)
+                prof.detach()
+                world.schedule.hooks.remove(probe.hook)
+            else:
+                t = time.perf_counter()
+                world.step(1)
+                off.append(time.perf_counter() - t)
+    pairs = [a - b for a, b in zip(on, off)]
+    off_m, on_m = median(off), median(on)
+    rss = max(peak_rss_mb(), round((prof.peak_rss_bytes or 0) / 2**20, 1))
+    prof.close()
+    return {"bench": "profiler_overhead", "scenario": scenario_name, "agents": agents, "ticks": ticks,
+            "off_ms": round(off_m * 1e3, 4), "on_ms": round(on_m * 1e3, 4),
+            "overhead_pct": round(100 * (on_m / off_m - 1), 2),
+            "paired_overhead_pct": round(100 * float(np.median(pairs)) / off_m, 2),
+            "systems": len(world.schedule.systems()), "peak_rss_mb": rss}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="large", choices=sorted(SIZES))
+    p.add_argument("--scenario", help="only this scenario (built-in name or user reference)")
+    p.add_argument("--agents", type=int, help="agents (default: the size's)")
+    p.add_argument("--ticks", type=int, help="rounds: ticks per mode, on and off each (default: the size's)")
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case here
+    a = p.parse_args(argv)
+    if a.one:
+        emit(one(a.scenario, a.agents, a.ticks))
+        return
+    cases = SIZES[a.size]
+    if a.scenario:
+        cases = [c for c in cases if c[0] == a.scenario] or [(a.scenario, a.agents or 100_000, a.ticks or 50)]
+    for name, agents, ticks in cases:
+        args = ["--one", "--scenario", name, "--agents", str(a.agents or agents), "--ticks", str(a.ticks or ticks)]
+        for rec in run_case(MODULE, args):
+            emit(rec)
+
+
+if __name__ == "__main__":
+    main()
