@@ -23,7 +23,7 @@ from rich.table import Table
 
 from socius.ecs import SnapshotError
 from socius.systems.engines.base import MissingExtraError
-from socius.systems.engines.factory import ENGINES
+from socius.systems.engines.factory import ENGINES, EngineSetupError
 
 from .config import ConfigError, build_config, load_config_file
 from .registry import BUILTIN, ScenarioNotFound, builtin_scenarios, get_scenario
@@ -154,11 +154,9 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
             bar.stop()
         console.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {e}")
         return EXIT_USAGE
-    except (FileNotFoundError, ValueError) as e:
+    except EngineSetupError as e:
         if bar:
             bar.stop()
-        if engine is None:
-            raise
         console.print(f"[red]error:[/] --engine/--replay: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -63,17 +63,20 @@ def cache_dir() -> Path:
 
 def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None):
     from socius.systems.decide import LLM, ReplayEngine, ResponseCache
-    from socius.systems.engines.factory import make_engine
+    from socius.systems.engines.factory import EngineSetupError, make_engine
 
     log_dir = out / "responses" if out is not None else None
     if engine.replay is not None:
         src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
-        return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
+        try:
+            return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
+        except FileNotFoundError as e:
+            raise EngineSetupError(str(e)) from None
     policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
     config = dict(engine.config)
     models = config.pop("models", {})
     if not isinstance(models, dict):
-        raise ValueError("engine config: 'models' must be a table of name = {kind = ..., options...}")
+        raise EngineSetupError("engine config: 'models' must be a table of name = {kind = ..., options...}")
     engines = {"": make_engine(engine.kind, seed=seed, policy=policy, config=config)}
     for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
         mconf = dict(mconf)

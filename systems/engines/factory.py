@@ -11,6 +11,10 @@ from typing import Any, Mapping
 from .base import Engine
 from .mock import Latency, MockEngine, Policy
 
+
+class EngineSetupError(ValueError):
+    """An engine name, option or replay source that cannot be used (reported as a usage error)."""
+
 ENGINES = ("mock", "local", "vllm", "openai")
 
 
@@ -26,10 +30,10 @@ def make_engine(kind: str, *, seed: int = 0, policy: Policy | None = None,
     config = dict(config or {})
     if kind == "mock":
         if policy is None:
-            raise ValueError("the mock engine needs the scenario's mock policy")
+            raise EngineSetupError("the mock engine needs the scenario's mock policy")
         unknown = set(config) - {"per_request_s", "per_output_token_s", "fail_rate"}
         if unknown:
-            raise ValueError(f"unknown mock engine options {sorted(unknown)} "
+            raise EngineSetupError(f"unknown mock engine options {sorted(unknown)} "
                              "(known: per_request_s, per_output_token_s, fail_rate)")
         return MockEngine(policy, seed=seed,
                           latency=Latency(float(config.get("per_request_s", 0.0)),
@@ -40,8 +44,16 @@ def make_engine(kind: str, *, seed: int = 0, policy: Policy | None = None,
         return LocalEngine(config)
     if kind == "vllm":
         from .vllm_engine import VLLMConfig, VLLMEngine
-        return VLLMEngine(VLLMConfig.from_mapping(config))
+        try:
+            cfg = VLLMConfig.from_mapping(config)
+        except (TypeError, ValueError) as e:
+            raise EngineSetupError(f"vllm engine config: {e}") from None
+        return VLLMEngine(cfg)
     if kind == "openai":
-        from .openai_engine import OpenAIEngine
-        return OpenAIEngine(config)
-    raise ValueError(f"unknown engine {kind!r} (choose from {', '.join(ENGINES)})")
+        from .openai_engine import OpenAIConfig, OpenAIEngine
+        try:
+            cfg = OpenAIConfig.from_mapping(config)
+        except (TypeError, ValueError) as e:
+            raise EngineSetupError(f"openai engine config: {e}") from None
+        return OpenAIEngine(cfg)
+    raise EngineSetupError(f"unknown engine {kind!r} (choose from {', '.join(ENGINES)})")
