@@ -19,7 +19,11 @@ One JSON line per case: ``{"bench": "profiler_overhead", "scenario",
 ``overhead_pct`` is ``100 (on / off - 1)`` of those medians and
 ``paired_overhead_pct`` the median of the on − off differences within the
 rounds over the median off tick (less sensitive to drift). Small shares need
-many ticks: on a shared machine two off medians can differ by 1 %. Each case
+many ticks: on a shared machine two off medians can differ by 1 %. ``direct_us`` is the profiler's own work per tick, measured apart on a
+world of as many no-op systems (timing hooks, plus the memory probe on the
+share ``ticks_probed_pct`` of ticks the real run probed), and
+``direct_pct`` that over ``off_ms``: a floor free of the machine's noise,
+without cache effects on the scenario's own code. Each case
 runs in a fresh process, so ``peak_rss_mb`` is its own (the profiler resets
 the kernel's RSS high-water mark; the figure is the larger of getrusage's
 and the profiler's own record).
@@ -38,7 +42,7 @@ WARMUP = 3
 # (scenario, agents, ticks per mode); kept here rather than in configurations.py
 SIZES = {
     "small": [("boltzmann", 10_000, 100), ("guess", 2_000, 20)],
-    "large": [("boltzmann", 100_000, 600), ("guess", 100_000, 30)],
+    "large": [("boltzmann", 100_000, 1500), ("guess", 100_000, 60)],
 }
 
 
@@ -74,12 +78,45 @@ def one(scenario_name: str, agents: int, ticks: int, seed: int = 1) -> dict:
     pairs = [a - b for a, b in zip(on, off)]
     off_m, on_m = median(off), median(on)
     rss = max(peak_rss_mb(), round((prof.peak_rss_bytes or 0) / 2**20, 1))
+    probed = sum(prof.tick_probed) / len(prof.tick_probed)
     prof.close()
+    bare, probe = direct_cost(len(world.schedule.systems()))
+    direct = bare + probed * probe
     return {"bench": "profiler_overhead", "scenario": scenario_name, "agents": agents, "ticks": ticks,
             "off_ms": round(off_m * 1e3, 4), "on_ms": round(on_m * 1e3, 4),
             "overhead_pct": round(100 * (on_m / off_m - 1), 2),
             "paired_overhead_pct": round(100 * float(np.median(pairs)) / off_m, 2),
-            "systems": len(world.schedule.systems()), "peak_rss_mb": rss}
+            "direct_us": round(direct * 1e6, 2), "direct_pct": round(100 * direct / off_m, 3),
+            "ticks_probed_pct": round(100 * probed, 1), "systems": len(world.schedule.systems()), "peak_rss_mb": rss}
+
+
+def direct_cost(n_systems: int, ticks: int = 3000) -> tuple[float, float]:
+    """The profiler's own seconds per tick on a world of ``n_systems`` no-op systems: (timing only, + a memory probe)."""
+    from socius.ecs import Component, Scalar, World, system
+    from socius.ecs.profiler import Profiler
+
+    class Marker(Component):
+        on = Scalar(np.bool_)
+
+    def per_tick(mode: str) -> float:
+        w = World()
+        w.spawn(100, {Marker: {}})
+        for i in range(n_systems):
+            w.add_systems(system(lambda ctx: None, reads=(Marker,), name=f"noop_{i}"))
+        prof = Profiler(w, memory=mode != "bare", memory_budget=1e9)  # a huge budget probes every tick
+        t = time.perf_counter()
+        if mode == "off":
+            w.step(ticks)
+        else:
+            prof.step(ticks)
+        dt = (time.perf_counter() - t) / ticks
+        prof.close()
+        return dt
+
+    off = min(per_tick("off") for _ in range(3))
+    bare = min(per_tick("bare") for _ in range(3)) - off
+    probed = min(per_tick("probed") for _ in range(3)) - off
+    return bare, probed - bare
 
 
 def main(argv=None) -> None:

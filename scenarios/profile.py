@@ -415,7 +415,7 @@ def render(report: dict[str, Any], console: Console) -> None:
     probed = mem.get("ticks_probed")
     console.print("agents: entities holding every component the system declares (reads/writes)\n"
                   "peak mem +: largest RSS rise while it ran"
-                  + (f", over the {probed} of {r['ticks']} ticks probed (0.5% time budget)" if probed else ""),
+                  + (f", over the {probed} of {r['ticks']} ticks probed (a time budget)" if probed else ""),
                   style="dim")
 
     llm = [sr for sr in r["systems"] if sr.get("llm")]
@@ -544,5 +544,5 @@ def cmd_profile(args, console: Console, parser) -> int:
     else:  # a terminal's width; piped or redirected, as wide as profile.txt
         render(rep, console if console.is_terminal else Console(width=TEXT_WIDTH, highlight=False))
     err.print(f"saved: {out / 'profile.json'}, {out / 'profile.txt'}"
-              + (f"; trace: {args.trace}" if args.trace is not None else ""), style="dim")
+              + (f"; trace: {args.trace}" if args.trace is not None else ""), style="dim", soft_wrap=True)
     return 130 if rep.get("interrupted") else 0
