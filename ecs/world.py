@@ -92,16 +92,43 @@ class World:
             raise StructuralChangeError(f"{what} during a tick: queue it with ctx.commands.{what.split('_')[0]}(...) "
                                         "so it applies at the end of the phase")
 
-    def spawn(self, n: int, components: dict[type[Component], dict[str, Any]] | None = None) -> np.ndarray:
-        """Create ``n`` entities now (set-up time); returns their IDs ``[n] int64``."""
+    def spawn(self, n: int, components: dict[type[Component], dict[str, Any]] | None = None,
+              ids=None) -> np.ndarray:
+        """Create ``n`` entities now (set-up time); returns their IDs ``[n] int64``.
+
+        ``ids``: explicit global IDs ``[n]`` (unique, >= 0, not alive) instead of
+        the next ``n`` from the allocator — e.g. one MPI rank's share of a
+        population; column values are aligned with ``ids`` as given. The
+        allocator then continues above the largest ID ever spawned.
+        """
         self._structural("spawn")
         n = int(n)
         if n < 0:
             raise ValueError(f"spawn: n must be >= 0, got {n}")
         values = self._coerce_components(components or {}, n)
-        ids = self._allocator.allocate(n)
-        self._insert_entities(ids, values)
-        return ids.copy()
+        if ids is None:
+            ids = self._allocator.allocate(n)
+            self._insert_entities(ids, values)
+            return ids.copy()
+        given = np.asarray(ids)
+        if given.dtype.kind not in "iu" and given.size:
+            raise TypeError(f"spawn: entity IDs must be integers, got {given.dtype}")
+        given = given.astype(np.int64).reshape(-1)
+        if given.shape[0] != n:
+            raise ValueError(f"spawn: {n} entities but {given.shape[0]} ids")
+        if n and given.min() < 0:
+            raise ValueError(f"spawn: entity IDs must be >= 0, got {int(given.min())}")
+        order = np.argsort(given, kind="stable")
+        sorted_ids = given[order]
+        if n > 1 and (sorted_ids[1:] == sorted_ids[:-1]).any():
+            raise ValueError("spawn: entity IDs must be unique")
+        if self.is_alive(sorted_ids).any():
+            raise ValueError(f"spawn: entity {int(sorted_ids[self.is_alive(sorted_ids)][0])} already exists")
+        values = {c: {k: c.column(k).take(v, order) for k, v in vals.items()} for c, vals in values.items()}
+        self._insert_entities(sorted_ids, values)
+        if n:
+            self._allocator.next_id = max(self._allocator.next_id, int(sorted_ids[-1]) + 1)
+        return given.copy()
 
     def despawn(self, ids) -> None:
         self._structural("despawn")
