@@ -76,15 +76,18 @@ def make_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("profile", help="profile a scenario: ticks/s, time and memory per system")
     f.add_argument("scenario", metavar="SCENARIO", help=f"built-in ({', '.join(sorted(BUILTIN))}), "
                    "pkg.module:NAME or path/to/file.py")
-    f.add_argument("--agents", type=_int_flag("--agents", 1), help="number of agents (scenario default if omitted)")
-    f.add_argument("--ticks", type=_int_flag("--ticks", 1), default=10, help="profiled ticks (default 10)")
+    f.add_argument("--agents", metavar="N", type=_int_flag("--agents", 1),
+                   help="number of agents (scenario default if omitted)")
+    f.add_argument("--ticks", metavar="T", type=_int_flag("--ticks", 1), default=10, help="profiled ticks (default 10)")
     f.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     f.add_argument("--engine", choices=ENGINES, default=None, help="LLM engine for LLM scenarios (default: local)")
     f.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     f.add_argument("--config", type=Path, help="TOML or JSON file with the scenario's config fields")
     f.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
-    f.add_argument("--trace", type=Path, help="also write a Chrome trace / Perfetto JSON of the ticks to FILE")
-    f.add_argument("--out", type=Path, help="where to save the report (default runs/profile-<scenario>-<time>)")
+    f.add_argument("--trace", metavar="FILE", type=Path,
+                   help="also write a Chrome trace / Perfetto JSON of the ticks to FILE")
+    f.add_argument("--out", metavar="DIR", type=Path,
+                   help="where to save the report (default runs/profile-<scenario>-<time>)")
     return p
 
 
