@@ -33,8 +33,6 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from socius.systems.engines.base import MissingExtraError
-
 __all__ = ["Partition", "block_partition", "group_partition", "community_partition", "cut_fraction",
            "graph_csr"]
 
@@ -459,7 +457,8 @@ def _metis(indptr, indices, size, imbalance) -> np.ndarray:
     try:
         import pymetis
     except ImportError as e:
-        raise MissingExtraError("mpi", "pymetis", "community_partition(method='metis')") from e
+        raise ImportError("community_partition(method='metis') needs pymetis (not part of any socius extra): "
+                          "pip install pymetis — or use the default method='lpa'") from e
     opts = pymetis.Options(ufactor=max(1, int(round(float(imbalance) * 1000))), seed=0)
     _, parts = pymetis.part_graph(size, xadj=indptr, adjncy=indices, options=opts)
     return np.asarray(parts, dtype=np.int32)
