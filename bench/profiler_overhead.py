@@ -15,11 +15,12 @@ timed from outside the same way.
 
 One JSON line per case: ``{"bench": "profiler_overhead", "scenario",
 "agents", "ticks", "off_ms", "on_ms", "overhead_pct", "paired_overhead_pct",
-"peak_rss_mb"}`` — ``off_ms``/``on_ms`` are median tick times,
+"direct_us", "direct_pct", "ticks_probed_pct", "systems", "peak_rss_mb"}`` — ``off_ms``/``on_ms`` are median tick times,
 ``overhead_pct`` is ``100 (on / off - 1)`` of those medians and
 ``paired_overhead_pct`` the median of the on − off differences within the
 rounds over the median off tick (less sensitive to drift). Small shares need
-many ticks: on a shared machine two off medians can differ by 1 %. ``direct_us`` is the profiler's own work per tick, measured apart on a
+many ticks: on a shared machine two off medians can differ by 1 %.
+``direct_us`` is the profiler's own work per tick, measured apart on a
 world of as many no-op systems (timing hooks, plus the memory probe on the
 share ``ticks_probed_pct`` of ticks the real run probed), and
 ``direct_pct`` that over ``off_ms``: a floor free of the machine's noise,
@@ -91,7 +92,7 @@ def one(scenario_name: str, agents: int, ticks: int, seed: int = 1) -> dict:
 
 
 def direct_cost(n_systems: int, ticks: int = 3000) -> tuple[float, float]:
-    """The profiler's own seconds per tick on a world of ``n_systems`` no-op systems: (timing only, + a memory probe)."""
+    """The profiler's own seconds per tick over ``n_systems`` no-op systems: (timing only, a memory probe's extra)."""
     from socius.ecs import Component, Scalar, World, system
     from socius.ecs.profiler import Profiler
 

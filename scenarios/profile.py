@@ -382,7 +382,8 @@ def render(report: dict[str, Any], console: Console) -> None:
     tps, tick = r["ticks_per_s"], r["tick_s"]
     fmt_tps = lambda x: "—" if x is None else f"{x:,.2f}"  # noqa: E731
     head.add_row("build", f"{r['build_s']:.3f} s")
-    head.add_row("ticks/s", f"median {fmt_tps(tps['median'])}  (p10–p90 {fmt_tps(tps['p10'])}–{fmt_tps(tps['p90'])}, "
+    head.add_row("ticks/s", f"median {fmt_tps(tps['median'])}  "
+                            f"(p10–p90 {fmt_tps(tps['p10'])}–{fmt_tps(tps['p90'])}, "
                             f"min–max {fmt_tps(tps['min'])}–{fmt_tps(tps['max'])})")
     head.add_row("tick", f"median {_ms(tick['median'])} ms  (p10–p90 {_ms(tick['p10'])}–{_ms(tick['p90'])} ms), "
                          f"{r['run_s']:.3f} s in all")
@@ -443,9 +444,11 @@ def render(report: dict[str, Any], console: Console) -> None:
                 ratio = d["agents"] / d["requests"] if d["requests"] else None
                 label = f"{sr['name']} · {dname}"
                 t.add_row(label, _int(d["agents"]), _int(d["requests"]), _int(d["completions"]),
-                          _int(d["prompt_tokens"]), _int(d["output_tokens"]), "—" if ratio is None else f"{ratio:,.1f}")
+                          _int(d["prompt_tokens"]), _int(d["output_tokens"]),
+                          "—" if ratio is None else f"{ratio:,.1f}")
                 n = d["agents"] or 1
-                o.add_row(label, *(f"{d[k]:,} ({100 * d[k] / n:.1f}%)" for k in ("ok", "extracted", "fallback", "failed")))
+                o.add_row(label, *(f"{d[k]:,} ({100 * d[k] / n:.1f}%)"
+                                   for k in ("ok", "extracted", "fallback", "failed")))
         console.print(t)
         console.print(o)
     if r.get("build_decisions"):
