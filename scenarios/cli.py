@@ -102,11 +102,12 @@ def _cmd_list(console: Console) -> int:
     return 0
 
 
-def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
+def resolve_scenario(args, parser: argparse.ArgumentParser, label: str):
+    """The scenario named by ``args.scenario`` and its config (file + ``--agents``); usage errors exit 2."""
     try:
         scenario = get_scenario(args.scenario)
     except ScenarioNotFound as e:
-        parser.error(f"argument NAME: {e}")
+        parser.error(f"argument {label}: {e}")
     try:
         values = load_config_file(args.config) if args.config else {}
         if args.agents is not None:
@@ -114,6 +115,26 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         cfg = build_config(scenario.config, values)
     except ConfigError as e:
         parser.error(f"config: {e}")
+    return scenario, cfg
+
+
+def engine_choice(args, parser: argparse.ArgumentParser, scenario, replay=None) -> EngineChoice | None:
+    """The engine for an LLM scenario from ``--engine`` / ``--engine-config`` (/ ``--replay``); None otherwise."""
+    if scenario.mock_policy is None:
+        if args.engine or args.engine_config or replay:
+            parser.error(f"argument --engine: scenario {scenario.name} makes no LLM calls")
+        return None
+    try:
+        econf = load_config_file(args.engine_config) if args.engine_config else {}
+    except ConfigError as e:
+        parser.error(f"argument --engine-config: {e}")
+    if replay is not None and not replay.exists():
+        parser.error(f"argument --replay: no such run directory {replay}")
+    return EngineChoice(kind=args.engine or "local", config=econf, replay=replay)
+
+
+def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
+    scenario, cfg = resolve_scenario(args, parser, "NAME")
     if args.snapshot_every and args.out is None:
         parser.error("argument --snapshot-every: needs --out")
     resume = None
@@ -122,17 +143,7 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         if not resume.is_file():
             parser.error(f"argument --resume: no snapshot at {resume}")
 
-    engine = None
-    if scenario.mock_policy is not None:
-        try:
-            econf = load_config_file(args.engine_config) if args.engine_config else {}
-        except ConfigError as e:
-            parser.error(f"argument --engine-config: {e}")
-        if args.replay is not None and not args.replay.exists():
-            parser.error(f"argument --replay: no such run directory {args.replay}")
-        engine = EngineChoice(kind=args.engine or "local", config=econf, replay=args.replay)
-    elif args.engine or args.engine_config or args.replay:
-        parser.error(f"argument --engine: scenario {scenario.name} makes no LLM calls")
+    engine = engine_choice(args, parser, scenario, replay=args.replay)
 
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
                   f"config={cfg}", highlight=False)

@@ -496,29 +496,12 @@ def cmd_profile(args, console: Console, parser) -> int:
     """``socius profile``: argument checks (exit 2 naming the flag), the run, the output."""
     from socius.systems.engines.base import MissingExtraError
 
-    from .config import ConfigError, build_config, load_config_file
-    from .registry import ScenarioNotFound, get_scenario
+    from socius.systems.engines.factory import EngineSetupError
 
-    try:
-        scenario = get_scenario(args.scenario)
-    except ScenarioNotFound as e:
-        parser.error(f"argument SCENARIO: {e}")
-    try:
-        values = load_config_file(args.config) if args.config else {}
-        if args.agents is not None:
-            values["agents"] = args.agents
-        cfg = build_config(scenario.config, values)
-    except ConfigError as e:
-        parser.error(f"config: {e}")
-    engine = None
-    if scenario.mock_policy is not None:
-        try:
-            econf = load_config_file(args.engine_config) if args.engine_config else {}
-        except ConfigError as e:
-            parser.error(f"argument --engine-config: {e}")
-        engine = EngineChoice(kind=args.engine or "local", config=econf)
-    elif args.engine or args.engine_config:
-        parser.error(f"argument --engine: scenario {scenario.name} makes no LLM calls")
+    from .cli import engine_choice, resolve_scenario
+
+    scenario, cfg = resolve_scenario(args, parser, "SCENARIO")
+    engine = engine_choice(args, parser, scenario)
     if args.trace is not None and (args.trace.is_dir() or not args.trace.parent.is_dir()):
         parser.error(f"argument --trace: cannot write a file at {args.trace}")
     out = args.out if args.out is not None else default_out(scenario)
@@ -530,9 +513,7 @@ def cmd_profile(args, console: Console, parser) -> int:
     except MissingExtraError as e:
         err.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {e}")
         return 2
-    except (FileNotFoundError, ValueError) as e:
-        if engine is None:
-            raise
+    except EngineSetupError as e:
         err.print(f"[red]error:[/] --engine: {e}")
         return 2
     rep = run.report
