@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -146,7 +147,7 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     engine = engine_choice(args, parser, scenario, replay=args.replay)
 
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
-                  f"config={cfg}", highlight=False)
+                  f"config={escape(str(cfg))}", highlight=False)
     progress = None
     bar = None
     if not args.quiet:
@@ -161,17 +162,17 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     except SnapshotError as e:
         if bar:
             bar.stop()
-        console.print(f"[red]error:[/] --resume: {e}")
+        console.print(f"[red]error:[/] --resume: {escape(str(e))}")
         return EXIT_USAGE
     except MissingExtraError as e:
         if bar:
             bar.stop()
-        console.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {e}")
+        console.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {escape(str(e))}")
         return EXIT_USAGE
     except EngineSetupError as e:
         if bar:
             bar.stop()
-        console.print(f"[red]error:[/] --engine/--replay: {e}")
+        console.print(f"[red]error:[/] --engine/--replay: {escape(str(e))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         if bar:

@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from socius.ecs import World
@@ -511,10 +512,10 @@ def cmd_profile(args, console: Console, parser) -> int:
         run = profile_scenario(scenario, cfg, seed=args.seed, ticks=args.ticks, engine=engine, out=out,
                                status=lambda text: err.print(text, style="dim"))
     except MissingExtraError as e:
-        err.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {e}")
+        err.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {escape(str(e))}")
         return 2
     except EngineSetupError as e:
-        err.print(f"[red]error:[/] --engine: {e}")
+        err.print(f"[red]error:[/] --engine: {escape(str(e))}")
         return 2
     rep = run.report
     text = to_json(rep)

