@@ -308,6 +308,8 @@ def report(world: World, out: Path) -> None:
     g = world.resource(GuessGame)
     if g.winners_by:
         pq.write_table(pa.Table.from_pylist(g.winners_by), out / "winners.parquet")
+    if not g.history:  # no round played: nothing to plot
+        return
     try:
         import matplotlib
         matplotlib.use("Agg")
