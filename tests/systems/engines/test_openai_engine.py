@@ -261,3 +261,28 @@ def test_5xx_and_429_are_retried_until_the_real_server_answers(server):
         assert set(out.texts.tolist()) <= set(CHOICES)
         assert int(eng.last_attempts.sum()) == len(PEOPLE) + 4   # exactly the 4 injected failures retried
         assert eng.stats["retries"] == 4
+
+
+def test_guess_scenario_end_to_end_through_the_openai_engine(server, tmp_path):
+    """`socius run guess --engine openai` against the real server: every reply parsed, log and replay agree."""
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    econf = tmp_path / "engine.json"
+    econf.write_text(json.dumps({"base_url": server, "model": SERVED_NAME, "concurrency": 16, "timeout_s": 120}))
+    run = [sys.executable, "-m", "socius.scenarios", "run", "guess", "--agents", "40", "--rounds", "2",
+           "--seed", "4", "--quiet"]
+    live = subprocess.run(run + ["--engine", "openai", "--engine-config", str(econf), "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=600)
+    assert live.returncode == 0, live.stdout[-2000:] + live.stderr[-2000:]
+    metrics = pq.read_table(tmp_path / "r" / "metrics.parquet").to_pylist()
+    assert [m["round"] for m in metrics] == [1, 2]
+    for m in metrics:
+        assert m["ok"] + m["extracted"] == 40 and m["failed"] == 0  # constrained decoding: replies parse
+        assert 0 <= m["min"] <= m["mean"] <= m["max"] <= 100
+    replay = subprocess.run(run + ["--replay", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    assert replay.stdout.strip().splitlines()[-1] == live.stdout.strip().splitlines()[-1]
