@@ -44,16 +44,16 @@ def make_engine(kind: str, *, seed: int = 0, policy: Policy | None = None,
         return LocalEngine(config)
     if kind == "vllm":
         from .vllm_engine import VLLMConfig, VLLMEngine
-        try:
-            cfg = VLLMConfig.from_mapping(config)
-        except (TypeError, ValueError) as e:
-            raise EngineSetupError(f"vllm engine config: {e}") from None
-        return VLLMEngine(cfg)
+        return VLLMEngine(_parse(VLLMConfig, config, kind))
     if kind == "openai":
         from .openai_engine import OpenAIConfig, OpenAIEngine
-        try:
-            cfg = OpenAIConfig.from_mapping(config)
-        except (TypeError, ValueError) as e:
-            raise EngineSetupError(f"openai engine config: {e}") from None
-        return OpenAIEngine(cfg)
+        return OpenAIEngine(_parse(OpenAIConfig, config, kind))
     raise EngineSetupError(f"unknown engine {kind!r} (choose from {', '.join(ENGINES)})")
+
+
+def _parse(config_cls, config: Mapping[str, Any], kind: str):
+    """``config_cls.from_mapping(config)``, its errors reported as engine-setup errors."""
+    try:
+        return config_cls.from_mapping(config)
+    except (TypeError, ValueError) as e:
+        raise EngineSetupError(f"{kind} engine config: {e}") from None
