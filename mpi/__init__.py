@@ -19,7 +19,7 @@ on any rank ends the job with a message naming the rank instead of a hang).
 
 Modules: ``context`` (ranks and collectives), ``abort``, ``loopback`` (N
 ranks as threads, for tests), ``partition``, ``pack`` (column-wise byte
-buffers), ``halo``, ``routing``, ``reduce``.
+buffers), ``halo``, ``routing``, ``reduce``, ``world`` (a world's rank context and partition).
 """
 from .abort import abort_on_error, install_abort_hook
 from .context import MissingExtraError, RankContext, launched_under_mpi, rank_context, self_context
@@ -29,9 +29,11 @@ from .partition import Partition, block_partition, community_partition, cut_frac
 from .reduce import (bincount, exact_mean, exact_sum, fixed_point_sum, gather_ordered, global_count, global_max,
                      global_min, group_fixed_sum, histogram, int_sum, top_k)
 from .routing import Router, local_view, merge_batches, route
+from .world import Ranks, attach_ranks, owned_block, world_partition, world_ranks
 
 __all__ = [
-    "Halo", "HaloPlan", "MissingExtraError", "Partition", "RankContext", "RankError", "Router",
+    "Halo", "HaloPlan", "MissingExtraError", "Partition", "RankContext", "Ranks", "attach_ranks", "owned_block",
+    "world_partition", "world_ranks", "RankError", "Router",
     "abort_on_error", "bincount", "block_partition", "build_halo_plan", "community_partition", "cut_fraction",
     "exact_mean", "exact_sum", "fixed_point_sum", "gather_ordered", "global_count", "global_max", "global_min",
     "group_fixed_sum", "group_partition", "histogram", "install_abort_hook", "int_sum", "launched_under_mpi",
