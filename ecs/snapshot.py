@@ -22,10 +22,12 @@ and every section digest; any mismatch raises :class:`SnapshotError` naming
 the file.
 
 ``state_hash`` digests the same canonical content — tick, ID allocator,
-live IDs, every non-empty table in name order, message inboxes and
-snapshot-able resources — as explicit little-endian bytes, never Python
-``hash()`` or pickles, so it is stable across processes and machines. The
-seed is not hashed: two worlds that hold the same data hash the same.
+live IDs, every non-empty table, message inboxes and snapshot-able
+resources — from explicit little-endian bytes, never Python ``hash()`` or
+pickles, so it is stable across processes and machines; it is assembled
+from per-row digests that add up (:mod:`.digest`), so a world split over
+MPI ranks has the same hash as the same world in one process. The seed is
+not hashed: two worlds that hold the same data hash the same.
 """
 from __future__ import annotations
 
@@ -87,29 +89,9 @@ def _feed(h, *parts: bytes) -> None:
 
 
 def state_hash(world: "World") -> str:
-    h = hashlib.blake2b(digest_size=16)
-    _feed(h, b"socius-state-v1", struct.pack("<qq", world.tick, world.next_id), _le(world._alive))
-    for comp in world.component_types():
-        t = world._tables[comp]
-        if not len(t):
-            continue
-        _feed(h, comp.__component_name__.encode(), comp.describe().encode(), _le(t.entities))
-        for name, col in comp.columns().items():
-            _feed(h, name.encode(), *_column_bytes(col, t.data[name]))
-    for kind in sorted(world.messages.inbox, key=lambda k: k.__component_name__):
-        mb = world.messages.inbox[kind]
-        if not len(mb):
-            continue
-        _feed(h, b"msg:" + kind.__component_name__.encode(), *(_le(getattr(mb, k)) for k in HEADER))
-        for name, col in kind.columns().items():
-            _feed(h, name.encode(), *_column_bytes(col, mb.payload[name]))
-    for kind, obj in sorted(world._resources.items(), key=lambda kv: resource_name(kv[0])):
-        if is_snapshot_resource(obj):
-            _feed(h, b"res:" + resource_name(kind).encode())
-            for r in encode_state(obj.to_state()):
-                _feed(h, r["field"].encode(), r["kind"].encode(), r.get("dtype", "").encode(),
-                      json.dumps(r.get("shape", [])).encode(), r.get("bytes", b"") or r.get("json", "").encode())
-    return h.hexdigest()
+    """This process's state hash (:mod:`.digest`); for a world split over ranks, its own part only."""
+    from .digest import finish, parts
+    return finish(parts(world))
 
 
 # ---------------------------------------------------------------- arrow conversion

@@ -165,6 +165,8 @@ class Schedule:
         self._systems: dict[str, list[System]] = {p: [] for p in self.phases}
         self._contexts: dict[int, SystemContext] = {}
         self.hooks: list[Callable[[System, float], None]] = []
+        # run after each tick's message flip, before the tick counter moves on (e.g. MPI message routing)
+        self.flip_hooks: list[Callable[["World"], None]] = []
 
     def add(self, *systems: System | Callable, phase: str | None = None) -> "Schedule":
         for s in systems:
@@ -208,4 +210,6 @@ class Schedule:
         finally:
             world._in_tick = False
         world.messages.flip(world.tick)
+        for f in self.flip_hooks:
+            f(world)
         world.tick += 1

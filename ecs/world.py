@@ -53,6 +53,8 @@ class World:
         self._names: dict[str, type[Component]] = {}
         self._resources: dict[type, Any] = {}
         self._in_tick = False
+        # parts of the state hash of the whole world when this one holds a share of it (see ecs.digest)
+        self.state_reducer: Callable[["World"], dict] | None = None
 
     # ------------------------------------------------------------------ entities
     @property
@@ -304,9 +306,17 @@ class World:
 
     # ------------------------------------------------------------------ snapshots
     def state_hash(self) -> str:
-        """Hex digest of the whole state; equal across processes and machines for equal worlds."""
-        from .snapshot import state_hash
-        return state_hash(self)
+        """Hex digest of the whole state; equal across processes and machines for equal worlds.
+
+        For a world split over MPI ranks (``state_reducer`` set by
+        :func:`socius.mpi.attach_ranks`) this is collective — every rank calls
+        it — and returns the hash of the whole world on every rank.
+        """
+        if self.state_reducer is None:
+            from .snapshot import state_hash
+            return state_hash(self)
+        from .digest import finish
+        return finish(self.state_reducer(self))
 
     def save(self, path: str | Path) -> Path:
         """Write an atomic snapshot (see :mod:`.snapshot`)."""

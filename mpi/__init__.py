@@ -29,10 +29,12 @@ from .partition import Partition, block_partition, community_partition, cut_frac
 from .reduce import (bincount, exact_mean, exact_sum, fixed_point_sum, gather_ordered, global_count, global_max,
                      global_min, group_fixed_sum, histogram, int_sum, top_k)
 from .routing import Router, local_view, merge_batches, route
-from .world import Ranks, attach_ranks, owned_block, world_partition, world_ranks
+from .world import (Ranks, attach_ranks, distribute, global_parts, owned_block, owned_partition, world_partition,
+                    world_ranks)
 
 __all__ = [
-    "Halo", "HaloPlan", "MissingExtraError", "Partition", "RankContext", "Ranks", "attach_ranks", "owned_block",
+    "Halo", "HaloPlan", "MissingExtraError", "Partition", "RankContext", "Ranks", "attach_ranks", "distribute", "global_parts",
+    "owned_block", "owned_partition",
     "world_partition", "world_ranks", "RankError", "Router",
     "abort_on_error", "bincount", "block_partition", "build_halo_plan", "community_partition", "cut_fraction",
     "exact_mean", "exact_sum", "fixed_point_sum", "gather_ordered", "global_count", "global_max", "global_min",
