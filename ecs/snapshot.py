@@ -326,11 +326,18 @@ def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> Non
     if alive is None:
         raise SnapshotError(f"{path}: corrupt snapshot (no entities section)")
 
+    _install(world, int(manifest["seed"]), int(manifest["tick"]), int(manifest["next_id"]), alive, tables, inbox,
+             resources, expect=manifest["state_hash"], path=path)
+
+
+def _install(world: "World", seed: int, tick: int, next_id: int, alive: np.ndarray, tables: dict, inbox: dict,
+             resources: dict, expect: str | None = None, path=None) -> None:
+    """Make ``world`` hold exactly this state; with ``expect``, refuse (and undo) if its hash differs."""
     before = (world.seed, world.tick, world._allocator.next_id, world._alive, dict(world._tables),
               dict(world._names), world.messages.outbox, world.messages.inbox, world.commands._ops,
               dict(world._resources))
-    world.seed, world.tick = int(manifest["seed"]), int(manifest["tick"])
-    world._allocator.next_id = int(manifest["next_id"])
+    world.seed, world.tick = seed, tick
+    world._allocator.next_id = next_id
     world._alive = alive
     for comp in list(world._tables):
         if comp not in tables:
@@ -347,10 +354,93 @@ def restore(world: "World", path: str | Path, types: Iterable[type] = ()) -> Non
     for k in [k for k, v in world._resources.items() if is_snapshot_resource(v)]:
         del world._resources[k]
     world._resources.update(resources)
-    if state_hash(world) != manifest["state_hash"]:  # put the world back as it was, then refuse
+    if expect is not None and state_hash(world) != expect:  # put the world back as it was, then refuse
         (world.seed, world.tick, world._allocator.next_id, world._alive, world._tables, world._names,
          world.messages.outbox, world.messages.inbox, world.commands._ops, world._resources) = before
         raise SnapshotError(f"{path}: restored state does not match the saved state hash")
+
+
+def known_types(world: "World", types: Iterable[type] = ()) -> list[type]:
+    """The component, message and resource types ``world`` knows of (tables, inboxes, systems) plus ``types``."""
+    out = list(types) + list(world.component_types()) + list(world._resources)
+    out += [*world.messages.inbox, *world.messages.outbox]
+    for sys_ in world.schedule.systems():
+        out += [*sys_.reads, *sys_.writes, *sys_.sends, *sys_.receives, *sys_.resources]
+    return list(dict.fromkeys(out))
+
+
+def restore_parts(world: "World", paths: Iterable[str | Path], keep_entities=None, keep_messages=None,
+                  types: Iterable[type] = ()) -> None:
+    """Replace ``world``'s state with rows taken from several snapshots that are parts of one world.
+
+    ``keep_entities(ids) -> [n] bool`` picks the entities (and their component
+    rows) to keep (all by default); ``keep_messages(part, kind, batch) -> [m]
+    bool`` the inbox messages of part number ``part``. Snapshot-able resources,
+    world-wide values, come from the first part; tick and seed must agree
+    across parts, the ID allocator takes the largest. Each part is verified
+    against its own hash as it is read; the caller checks the whole (e.g.
+    against the hash a distributed snapshot's manifest recorded).
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise SnapshotError("restore_parts: no snapshot files given")
+    lookup = known_types(world, types)
+    worlds = [load(p, lookup) for p in paths]
+    first = worlds[0]
+    for p, w in zip(paths[1:], worlds[1:]):
+        if (w.tick, w.seed) != (first.tick, first.seed):
+            raise SnapshotError(f"{p}: tick {w.tick} / seed {w.seed} differ from {paths[0]} "
+                                f"(tick {first.tick} / seed {first.seed}) — parts of different snapshots")
+
+    def kept(ids: np.ndarray) -> np.ndarray:
+        return np.ones(ids.shape[0], bool) if keep_entities is None else np.asarray(keep_entities(ids), bool)
+
+    alive = np.concatenate([w._alive[kept(w._alive)] for w in worlds])
+    alive.sort()
+    if alive.shape[0] > 1 and (alive[1:] == alive[:-1]).any():
+        dup = int(alive[1:][alive[1:] == alive[:-1]][0])
+        raise SnapshotError(f"restore_parts: entity {dup} is in two parts")
+    tables: dict = {}
+    for comp in dict.fromkeys(c for w in worlds for c in w.component_types()):
+        cols = comp.columns()
+        ents, data = [], {k: [] for k in cols}
+        for w in worlds:
+            t = w._tables.get(comp)
+            if t is None or not len(t):
+                continue
+            rows = np.flatnonzero(kept(t.entities))
+            ents.append(t.entities[rows])
+            for k, col in cols.items():
+                d = t.data[k]
+                data[k].append(d.take(rows) if col.kind == "ragged" else d[rows])
+        t = Table(comp)
+        if ents:
+            e = np.concatenate(ents)
+            order = np.argsort(e, kind="stable")
+            t.entities = e[order]
+            for k, col in cols.items():
+                d = col.concat(data[k])
+                t.data[k] = d.take(order) if col.kind == "ragged" else d[order]
+        tables[comp] = t
+    inbox: dict = {}
+    for kind in dict.fromkeys(k for w in worlds for k in w.messages.inbox):
+        cols = kind.columns()
+        chosen = []
+        for i, w in enumerate(worlds):
+            mb = w.messages.inbox.get(kind)
+            if mb is None or not len(mb):
+                continue
+            keep = np.ones(len(mb), bool) if keep_messages is None else np.asarray(keep_messages(i, kind, mb), bool)
+            chosen.append(mb.take(np.flatnonzero(keep)))
+        if not chosen:
+            inbox[kind] = MessageBatch.empty(kind)
+            continue
+        head = {k: np.concatenate([getattr(b, k) for b in chosen]) for k in HEADER}
+        b = MessageBatch(kind, head, {k: c.concat([x.payload[k] for x in chosen]) for k, c in cols.items()})
+        order = np.lexsort((b.seq, b.sender, b.tick))
+        inbox[kind] = b.take(order)
+    resources = {k: v for k, v in first._resources.items() if is_snapshot_resource(v)}
+    _install(world, first.seed, first.tick, max(w.next_id for w in worlds), alive, tables, inbox, resources)
 
 
 def load(path: str | Path, types: Iterable[type] = ()) -> "World":

@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from socius.ecs import Component, Message, Resource, Scalar, World, system
-from socius.mpi import attach_ranks, distribute, owned_block, run_ranks, world_ranks, exact_mean
+from socius.ecs import SnapshotError
+from socius.mpi import (attach_ranks, distribute, exact_mean, owned_block, restore_distributed, run_ranks,
+                        save_distributed, snapshot_info, world_ranks)
 
 
 class Coin(Component):
@@ -93,3 +95,53 @@ def test_a_rank_local_resource_is_refused():
 
     with pytest.raises(Exception, match="differs between rank"):
         run_ranks(2, job)
+
+
+def _save_after(ctx, n, seed, k, path):
+    w = make(ctx, n, seed)
+    w.step(k)
+    if ctx is None:
+        w.save(path)
+    else:
+        save_distributed(w, path)
+    return w.state_hash()
+
+
+def _resume(ctx, n, seed, total, path):
+    w = make(ctx, n, seed)
+    restore_distributed(w, path)
+    w.step(total - w.tick)
+    return w.state_hash()
+
+
+@settings(max_examples=6, deadline=None)
+@given(n=st.integers(4, 40), seed=st.integers(0, 2**31), k=st.integers(1, 3), a=st.sampled_from([1, 2, 3]),
+       b=st.sampled_from([1, 2, 4]))
+def test_restore_on_a_different_rank_count_continues_identically(tmp_path_factory, n, seed, k, a, b):
+    path = tmp_path_factory.mktemp("snap") / ("snapshot.socius" if a == 1 else "snapshot.ranks")
+    straight = run(None, n, seed, k + 2)
+    if a == 1:
+        _save_after(None, n, seed, k, path)
+    else:
+        run_ranks(a, _save_after, n, seed, k, path)
+    resumed = run_ranks(b, _resume, n, seed, k + 2, path) if b > 1 else [_resume(None, n, seed, k + 2, path)]
+    assert resumed == [straight] * b
+
+
+def test_distributed_snapshot_is_replaced_whole(tmp_path):
+    path = tmp_path / "snapshot.ranks"
+    run_ranks(2, _save_after, 12, 3, 1, path)
+    first = snapshot_info(path)
+    run_ranks(2, _save_after, 12, 3, 2, path)
+    second = snapshot_info(path)
+    assert (first["tick"], second["tick"]) == (1, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot.ranks"]  # no temporary or old folders left
+    assert len(second["parts"]) == 2
+
+
+def test_missing_part_is_refused(tmp_path):
+    path = tmp_path / "snapshot.ranks"
+    run_ranks(2, _save_after, 12, 3, 1, path)
+    (path / "part-00001-of-00002.socius").unlink()
+    with pytest.raises(SnapshotError, match="missing part"):
+        _resume(None, 12, 3, 3, path)
