@@ -6,7 +6,12 @@ path. Replies come from a *policy*, a vectorised function of the batch::
     policy(batch: RequestBatch, seed: int) -> np.ndarray   # [c] StringDType, one per completion
 
 keyed by (seed, entity, tick) through the kernel's counter-based RNG, so a
-reply never depends on batch order, batch size or deduplication. Latency
+reply never depends on batch order, batch size or deduplication. A greedy
+request (temperature 0) stands for every agent that sent the same prompt,
+and a greedy LLM's answer depends on the prompt alone, so for greedy
+requests ``batch.entities`` holds a key derived from the prompt text (not
+the first agent's ID): the reply then does not depend on which agents share
+the prompt — nor on how many MPI ranks they are spread over. Latency
 model: every request takes ``per_request_s`` plus ``per_output_token_s`` per
 output token, all requests in flight at once (unlimited concurrency), so a
 batch takes as long as its slowest request — AgentScope's dummy model that
@@ -15,6 +20,7 @@ sleeps 1 s per call. ``fail_rate`` makes that fraction of requests fail
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -23,6 +29,7 @@ import numpy as np
 
 from socius.ecs.rng import EntityRng
 
+from ..hashing import hash_strings
 from .base import STR, CompletionBatch, RequestBatch
 
 Policy = Callable[[RequestBatch, int], np.ndarray]
@@ -58,14 +65,18 @@ class MockEngine:
         self.requests += len(batch)
         if len(batch) == 0:
             return out
-        texts = np.asarray(self.policy(batch, self.seed), dtype=STR)
+        asked = batch
+        if batch.sampling.greedy:  # the prompt decides, not which agent happened to ask first
+            asked = copy.copy(batch)
+            asked.entities = (hash_strings(batch.prompts) >> np.uint64(2)).astype(np.int64)
+        texts = np.asarray(self.policy(asked, self.seed), dtype=STR)
         if texts.shape != (batch.completions,):
             raise ValueError(f"mock policy returned {texts.shape[0]} replies for {batch.completions} completions")
         out.texts = texts
         out.output_tokens = approx_tokens(texts)
         out.prompt_tokens = approx_tokens(batch.prompts)
         if self.fail_rate > 0:
-            first = batch.entities[batch.offsets[:-1]]
+            first = asked.entities[batch.offsets[:-1]]
             failed = EntityRng(self.seed, "mock:fail", batch.tick).random(first) < self.fail_rate
             out.errors = np.where(failed, "mock: injected failure", "").astype(STR)
             out.texts = np.where(np.repeat(failed, batch.n), "", texts).astype(STR)
