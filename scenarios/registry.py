@@ -24,6 +24,7 @@ from socius.ecs import World
 BUILTIN = {
     "boltzmann": "socius.scenarios.boltzmann:SCENARIO",
     "guess": "socius.scenarios.guess:SCENARIO",
+    "social": "socius.scenarios.social:SCENARIO",
 }
 
 
