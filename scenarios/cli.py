@@ -5,6 +5,7 @@
     socius list
     socius run NAME --agents N --steps T --seed S --out DIR [--config FILE]
                     [--snapshot-every K] [--resume DIR_OR_FILE] [--quiet]
+    mpiexec -n 4 socius run NAME ...        (one world over 4 MPI ranks; same state_hash)
     socius profile SCENARIO --agents N --ticks T [--engine E] [--json] [--trace FILE] [--out DIR]
 
 ``--rounds`` is a synonym of ``--steps``. The last line printed by ``run`` is
@@ -28,7 +29,7 @@ from socius.systems.engines.factory import ENGINES, EngineSetupError
 
 from .config import ConfigError, build_config, load_config_file
 from .registry import BUILTIN, ScenarioNotFound, builtin_scenarios, get_scenario
-from .runner import SNAPSHOT, EngineChoice, run_scenario
+from .runner import EngineChoice, SerialScenarioError, find_snapshot, run_scenario
 
 EXIT_USAGE = 2
 
@@ -140,11 +141,20 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         parser.error("argument --snapshot-every: needs --out")
     resume = None
     if args.resume is not None:
-        resume = args.resume / SNAPSHOT if args.resume.is_dir() else args.resume
-        if not resume.is_file():
-            parser.error(f"argument --resume: no snapshot at {resume}")
+        try:
+            resume = find_snapshot(args.resume)
+        except SnapshotError as e:
+            parser.error(f"argument --resume: {e}")
+        if resume is None:
+            parser.error(f"argument --resume: no snapshot at {args.resume}")
 
     engine = engine_choice(args, parser, scenario, replay=args.replay)
+    ranks = _ranks(parser)
+    if ranks.size > 1 and ranks.rank != 0:  # one voice: rank 0 prints, the others only compute
+        console = Console(quiet=True)
+        args.quiet = True
+    if ranks.size > 1 and args.replay is not None:
+        parser.error("argument --replay: replaying a response log runs on one rank")
 
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
                   f"config={escape(str(cfg))}", highlight=False)
@@ -158,7 +168,13 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         bar.start()
     try:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
-                           snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine)
+                           snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine,
+                           ranks=ranks if ranks.size > 1 else None)
+    except SerialScenarioError as e:
+        if bar:
+            bar.stop()
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        return EXIT_USAGE
     except SnapshotError as e:
         if bar:
             bar.stop()
@@ -183,7 +199,8 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     finally:
         if bar:
             bar.stop()
-    t = Table(title=f"{scenario.name}: {res.ticks} {scenario.unit}, {len(res.world)} entities")
+    entities = len(res.world) if ranks.size == 1 else f"{len(res.world)} on rank 0 of {ranks.size}"
+    t = Table(title=f"{scenario.name}: {res.ticks} {scenario.unit}, {entities} entities")
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("build s", f"{res.build_s:.3f}")
@@ -198,8 +215,19 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     _print_metrics(console, scenario, res)
     if res.out is not None:
         console.print(f"run directory: {res.out}")
-    print(f"state_hash: {res.state_hash}", flush=True)
+    if ranks.rank == 0:
+        print(f"state_hash: {res.state_hash}", flush=True)
     return 0
+
+
+def _ranks(parser: argparse.ArgumentParser):
+    """This process's rank context: one rank, or the MPI job's when started by ``mpiexec``."""
+    from socius.mpi import MissingExtraError as MpiMissing
+    from socius.mpi import rank_context
+    try:
+        return rank_context()
+    except MpiMissing as e:
+        parser.error(f"mpiexec: {e}")
 
 
 def _fmt(v) -> str:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from socius.components import ModelChoice
 from socius.ecs import Component, Resource, Scalar, String, World, system
+from socius.mpi import gather_ordered, owned_block, world_ranks
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
@@ -224,13 +225,22 @@ def score_round(ctx):
     """Statistics, target, winners (by model and group) of this round."""
     g = ctx.resource(GuessGame)
     v = ctx.query(Guess, Team, ModelChoice)
-    all_values = v[Guess].value
+    # the round is scored over every player, in global ID order, whichever rank holds them
+    ranks = world_ranks(ctx.world)
+    if ranks.size > 1:
+        cols = {"value": v[Guess].value, "outcome": v[Guess].outcome, "group": v[Team].group,
+                "model": v[ModelChoice].model}
+        everyone = {k: gather_ordered(ranks, v.ids, c)[1] for k, c in cols.items()}
+    else:
+        everyone = {"value": v[Guess].value, "outcome": v[Guess].outcome, "group": v[Team].group,
+                    "model": v[ModelChoice].model}
+    all_values = everyone["value"]
     valid = ~np.isnan(all_values)  # fallbacks (NaN) are left out, as AgentScope drops invalid replies
     values = np.where(valid, all_values, 0.0)
     stats = game.round_stats(all_values[valid])
     rnd = ctx.tick + 1
     if g.groups > 0:
-        team = v[Team].group
+        team = everyone["group"]
         means = game.group_means(all_values[valid], team[valid], g.groups)
         target = game.target_of(game.exact_mean(means[~np.isnan(means)]), g.p, g.nash)
         win_groups = game.winners(np.nan_to_num(means, nan=1e9), target, g.tolerance)
@@ -241,7 +251,7 @@ def score_round(ctx):
         target = game.target_of(stats["mean"], g.p, g.nash)
         won = game.winners(np.where(valid, values, np.inf), target, g.tolerance) & valid
         winning_number = float(values[won][0]) if won.any() else float("nan")
-    outcome = v[Guess].outcome
+    outcome = everyone["outcome"]
     bins = np.clip(np.round(all_values[valid]).astype(np.int64), 0, g.max_value)
     g.histograms.append([int(c) for c in np.bincount(bins, minlength=g.max_value + 1)])
     g.history.append({"round": rnd, **stats, "target": float(target), "winning_number": winning_number,
@@ -249,7 +259,7 @@ def score_round(ctx):
                       "winners": int(won.sum()), "ok": int((outcome == 0).sum()),
                       "extracted": int((outcome == 1).sum()), "fallback": int((outcome == 2).sum()),
                       "failed": int((outcome == 3).sum())})
-    models, team = v[ModelChoice].model, v[Team].group
+    models, team = everyone["model"], everyone["group"]
     for m in np.unique(models[won]):  # a handful of (model, group) pairs, not a loop over agents
         for t in np.unique(team[won & (models == m)]):
             n_won = int((won & (models == m) & (team == t)).sum())
@@ -262,17 +272,18 @@ def build(world: World, cfg: GuessConfig) -> None:
     world.insert_resource(GuessGame(p=cfg.p, nash=cfg.nash, offset=cfg.offset_value, max_value=cfg.max_value,
                                     groups=cfg.n_groups, tolerance=cfg.win_tolerance))
     world.insert_resource(GuessPrompts(first=make_decision(cfg, True), later=make_decision(cfg, False)))
-    ids = np.arange(world.next_id, world.next_id + cfg.agents, dtype=np.int64)
+    ids = owned_block(world, cfg.agents, first=world.next_id)  # this rank's players (all of them on one rank)
+    n = ids.shape[0]
     cols = sample_population(cfg.population_specs(), ids, world.seed)
     profile = {k: cols[k] for k in ("name", "gender", "age", "education", "occupation") if k in cols}
     profile["background"] = Template("a {age}-year-old {gender} {occupation} ({education})").render(
-        {k: cols[k] for k in ("age", "gender", "occupation", "education")}, cfg.agents)
-    models = np.array(cfg.models, dtype=STR)[ids % len(cfg.models)] if cfg.models else np.full(cfg.agents, "", STR)
-    team = np.full(cfg.agents, -1, np.int32)
+        {k: cols[k] for k in ("age", "gender", "occupation", "education")}, n)
+    models = np.array(cfg.models, dtype=STR)[ids % len(cfg.models)] if cfg.models else np.full(n, "", STR)
+    team = np.full(n, -1, np.int32)
     if cfg.game == "group":  # one group per model (the paper's §4.6), else blocks by ID
         team = (ids % len(cfg.models) if cfg.models else ids % cfg.groups).astype(np.int32)
-    world.spawn(cfg.agents, {Profile: profile, Team: {"group": team}, ModelChoice: {"model": models},
-                             Guess: {"value": np.nan}})
+    world.spawn(n, {Profile: profile, Team: {"group": team}, ModelChoice: {"model": models},
+                             Guess: {"value": np.nan}}, ids=ids)
     if cfg.backgrounds:
         write_backgrounds(world, cols, models)
     world.add_systems(report_numbers, score_round)
