@@ -170,32 +170,19 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
                            snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine,
                            ranks=ranks if ranks.size > 1 else None)
-    except SerialScenarioError as e:
+    except (SerialScenarioError, SnapshotError, MissingExtraError, EngineSetupError) as e:
         if bar:
             bar.stop()
-        console.print(f"[red]error:[/] {escape(str(e))}")
-        return EXIT_USAGE
-    except SnapshotError as e:
-        if bar:
-            bar.stop()
-        console.print(f"[red]error:[/] --resume: {escape(str(e))}")
-        return EXIT_USAGE
-    except MissingExtraError as e:
-        if bar:
-            bar.stop()
-        console.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {escape(str(e))}")
-        return EXIT_USAGE
-    except EngineSetupError as e:
-        if bar:
-            bar.stop()
-        console.print(f"[red]error:[/] --engine/--replay: {escape(str(e))}")
-        return EXIT_USAGE
+        what = {SnapshotError: "--resume: ", MissingExtraError: f"--engine {engine.kind if engine else ''}: ",
+                EngineSetupError: "--engine/--replay: "}
+        label = next((v for k, v in what.items() if isinstance(e, k)), "")
+        return _fail(console, ranks, f"{label}{e}", EXIT_USAGE)
     except KeyboardInterrupt:
         if bar:
             bar.stop()
         where = f"; resume with --resume {args.out}" if args.out and args.snapshot_every else ""
         console.print(f"[yellow]interrupted[/]{where}")
-        return 130
+        return _fail(console, ranks, None, 130)
     finally:
         if bar:
             bar.stop()
@@ -218,6 +205,18 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     if ranks.rank == 0:
         print(f"state_hash: {res.state_hash}", flush=True)
     return 0
+
+
+def _fail(console: Console, ranks, message: str | None, code: int) -> int:
+    """Report an error and return its exit code; on several ranks, end every rank now (never a hang)."""
+    if message is not None:
+        console.print(f"[red]error:[/] {escape(message)}")
+    if ranks.size > 1:
+        if message is not None:
+            sys.stderr.write(f"rank {ranks.rank}: error: {message}\n")
+            sys.stderr.flush()
+        ranks.abort(code)
+    return code
 
 
 def _ranks(parser: argparse.ArgumentParser):
