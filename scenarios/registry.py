@@ -23,7 +23,9 @@ from socius.ecs import World
 
 BUILTIN = {
     "boltzmann": "socius.scenarios.boltzmann:SCENARIO",
+    "discussion": "socius.scenarios.discussion:SCENARIO",
     "guess": "socius.scenarios.guess:SCENARIO",
+    "recommender": "socius.scenarios.recommender:SCENARIO",
     "social": "socius.scenarios.social:SCENARIO",
 }
 
