@@ -1,0 +1,142 @@
+"""The mock engine's policy for the recommender: plausible users without an LLM.
+
+It reads the prompt as a model would (vectorised regex over the batch): the
+page lines of the visitor (movie IDs and the others' average rating shown), or
+the one movie of a rating prompt. What it knows of the visitor — genre taste
+and conformity — it recomputes from the entity ID with the scenario's own
+functions (:mod:`.users`), so it agrees with the world without reading it.
+
+Own opinion of item ``i`` by user ``u``::
+
+    own = quality_i + 0.9 · clip(log2(match_ui + 0.05), -2.5, 1.5) + noise,  noise ~ N(0, 0.6)
+
+``quality`` is the item's shrunk mean rating in the catalogue, ``match`` the
+user's taste over the item's genres relative to an even taste (1 = average).
+The user watches the line with the best ``own`` expectation (plus a choice
+noise) when it reaches 3.5, else nothing; the posted rating moves from the
+own opinion toward the shown average by the conformity trait; both are
+snapped to the 0.5 grid. Good ratings are shared (≥ 4.5: post, ≥ 4.0: chat,
+each with a probability). Every draw is keyed by (seed, entity, tick).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from socius.ecs.rng import EntityRng
+from socius.systems.engines.base import STR, RequestBatch
+
+from .data import Catalogue
+from .prompts import snap
+from .users import user_columns
+
+WATCH_THRESHOLD = 3.5
+SLOT = r"^(?P<slot>\d+)\. \[id (?P<id>\d+)\](?:.* others rate it (?P<avg>\d+(?:\.\d+)?))?"
+
+
+def expected_opinion(taste: np.ndarray, genres: np.ndarray, quality: np.ndarray, present: int) -> np.ndarray:
+    """``[..]`` expected own rating of items (``genres [.., 20]``, ``quality [..]``) for users' ``taste [.., 20]``;
+    ``present``: how many genres the catalogue has (an even taste then matches every item with 1)."""
+    g = genres.astype(np.float64)
+    share = g / np.maximum(g.sum(axis=-1, keepdims=True), 1.0)
+    match = (taste * share).sum(axis=-1) * present
+    return quality + 0.9 * np.clip(np.log2(match + 0.05), -2.5, 1.5)
+
+
+def _visitor(prompts: np.ndarray) -> pa.Array:
+    """The text after the last ``Visitor:`` (the example comes first)."""
+    found = pc.extract_regex(pa.array(prompts, type=pa.large_string()), pattern=r"(?s).*Visitor: (?P<v>.*)")
+    return pc.if_else(found.is_valid(), found.field("v"), "")
+
+
+def _to_float(arr) -> np.ndarray:
+    arr = pc.if_else(pc.equal(arr, ""), None, arr)
+    return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def parse_pages(prompts: np.ndarray, cat: Catalogue) -> tuple[np.ndarray, np.ndarray]:
+    """``(items [r, S] int64 (-1: none), shown average [r, S] float64 (NaN: none))`` of each browse prompt."""
+    r = prompts.shape[0]
+    lines = pc.split_pattern(_visitor(prompts), "\n")
+    flat = pc.list_flatten(lines)
+    parent = pc.list_parent_indices(lines).to_numpy()
+    m = pc.extract_regex(flat, pattern=SLOT)
+    ok = m.is_valid().to_numpy(zero_copy_only=False)
+    if not ok.any():
+        return np.full((r, 1), -1, np.int64), np.full((r, 1), np.nan)
+    m = m.filter(pa.array(ok))
+    parent = parent[ok]
+    slot = _to_float(m.field("slot")).astype(np.int64) - 1
+    mid = _to_float(m.field("id")).astype(np.int64)
+    avg = _to_float(m.field("avg"))
+    size = int(slot.max()) + 1
+    order = np.argsort(cat.movie_id, kind="stable")
+    pos = np.minimum(np.searchsorted(cat.movie_id[order], mid), order.shape[0] - 1)
+    item = np.where(cat.movie_id[order][pos] == mid, order[pos], -1)
+    items = np.full((r, size), -1, np.int64)
+    shown = np.full((r, size), np.nan)
+    items[parent, slot] = item
+    shown[parent, slot] = avg
+    return items, shown
+
+
+def recommender_policy(cfg, cat: Catalogue):
+    """A mock policy for the browse and rate decisions of a run with config ``cfg`` over ``cat``."""
+    quality = cat.quality()
+    present = max(int(cat.genres.any(axis=0).sum()), 1)
+
+    def policy(batch: RequestBatch, seed: int) -> np.ndarray:
+        ids = batch.entities
+        c = ids.shape[0]
+        req = batch.prompts
+        browse = np.repeat(np.strings.find(req, "Recommended:") >= 0, batch.n)
+        extract = np.repeat(np.strings.find(req, "Rewrite the answer") >= 0, batch.n)
+        cols = user_columns(cfg.population, cfg.taste, cfg.taste_concentration, cat, ids, seed)
+        taste = cols["taste"].astype(np.float64)
+        conformity = np.asarray(cols["conformity"], np.float64)
+        rng = EntityRng(seed, "mock:recommender", batch.tick)
+        out = np.full(c, '{"watch": 0, "own": 0, "rating": 0, "share": "none"}', dtype=STR)
+        # browse: pick a line, rate it, maybe share
+        items_r, shown_r = parse_pages(req, cat)
+        items, shown = np.repeat(items_r, batch.n, axis=0), np.repeat(shown_r, batch.n, axis=0)
+        size = items.shape[1]
+        noise = rng.normal(ids, 0.0, 1.0, size=2 * size)
+        valid = items >= 0
+        safe = np.where(valid, items, 0)
+        expect = expected_opinion(taste[:, None, :], cat.genres[safe], quality[safe], present)
+        pick_score = np.where(valid, expect + 0.4 * noise[:, :size], -np.inf)
+        best = np.argmax(pick_score, axis=1)
+        rows = np.arange(c)
+        watch = np.isfinite(pick_score[rows, best]) & (pick_score[rows, best] >= WATCH_THRESHOLD)
+        own = snap(expect[rows, best] + 0.6 * noise[:, size:2 * size][rows, best])
+        avg = shown[rows, best]
+        rating = np.where(np.isnan(avg), own, snap(own + conformity * (np.nan_to_num(avg) - own)))
+        u = EntityRng(seed, "mock:share", batch.tick).random(ids)
+        share = np.where((rating >= 4.5) & (u < 0.5), "post",
+                         np.where((rating >= 4.0) & (u < 0.45), "chat", "none")).astype(STR)
+        share = np.where(watch, share, "none").astype(STR)
+        parts = ['{"watch": ', np.where(watch, best + 1, 0).astype(STR), ', "own": ',
+                 np.strings.mod("%.1f", np.where(watch, own, 0.0)).astype(STR), ', "rating": ',
+                 np.strings.mod("%.1f", np.where(watch, rating, 0.0)).astype(STR), ', "share": "', share, '"}']
+        reply = parts[0]
+        for piece in parts[1:]:
+            reply = np.strings.add(reply, piece)
+        out = np.where(browse & ~extract, reply, out).astype(STR)
+        # rate: the one movie of the prompt
+        rate = ~browse & ~extract
+        if rate.any():
+            found = pc.extract_regex(_visitor(req), pattern=r"Watched: \[id (?P<id>\d+)\]")
+            mid = _to_float(pc.if_else(found.is_valid(), found.field("id"), "-1"))
+            mid = np.repeat(np.nan_to_num(mid, nan=-1).astype(np.int64), batch.n)
+            order = np.argsort(cat.movie_id, kind="stable")
+            pos = np.minimum(np.searchsorted(cat.movie_id[order], mid), order.shape[0] - 1)
+            item = order[pos]
+            known = cat.movie_id[item] == mid
+            r = snap(expected_opinion(taste, cat.genres[item], quality[item], present)
+                     + 0.6 * EntityRng(seed, "mock:rate", batch.tick).normal(ids))
+            text = np.strings.add(np.strings.add('{"rating": ', np.strings.mod("%.1f", r).astype(STR)), "}")
+            out = np.where(rate & known, text, out).astype(STR)
+        return out
+
+    return policy

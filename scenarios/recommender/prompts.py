@@ -1,0 +1,121 @@
+"""Prompts and reply schemas of the recommender: browse a page (watch, rate, share) and rate one movie.
+
+Both are few-shot completion prompts (they work with base models such as the
+local engine's Gemma 3 270M) with a JSON reply schema, so engines with
+constrained decoding produce a parseable reply. Text is rendered for every
+acting user at once (:class:`~socius.systems.templates.Template`); page lines
+are built per item once per tick and gathered per user.
+
+Browse reply: ``{"watch": k, "own": x, "rating": y, "share": "none"|"chat"|"post"}``
+— ``k`` is the page line (0: watch nothing), ``own`` the user's own opinion,
+``rating`` the rating they post after seeing the others' average (the gap
+between the two is the conformity effect), both 0.5–5.0 in 0.5 steps (0 when
+nothing was watched). Rate reply (the fluctuation experiment): ``{"rating": y}``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from socius.systems.decide import Decision
+from socius.systems.engines.base import Sampling
+from socius.systems.replies import Choice, JsonReply, Number
+from socius.systems.templates import Template
+
+from .data import Catalogue
+
+STR = np.dtypes.StringDType()
+SHARE = ("none", "chat", "post")
+
+INTRO = ("A movie website shows each visitor a page of recommended movies. A visitor watches at most one of them "
+         "now, or none, and rates what they watched from 0.5 to 5.0 stars in steps of 0.5.\n\n")
+BROWSE_EXAMPLE = (
+    "Visitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror. "
+    "Other people's opinions sway you a little.\n"
+    "Recommended:\n"
+    "1. [id 17] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
+    "2. [id 5] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
+    'Reply: {{"watch": 1, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n')
+BROWSE = (
+    INTRO + "Example:\n" + BROWSE_EXAMPLE +
+    "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}. "
+    "{conformity}\n{recent}{friends}"
+    "Recommended:\n{page}\n"
+    'Reply with the line number you watch ("watch", 0 for none), your own opinion of it ("own") and the rating '
+    'you post after seeing what others think ("rating"), and whether you tell one friend ("chat"), all your '
+    'friends ("post") or nobody ("none").\n'
+    "Reply: ")
+RATE = (
+    "A movie website asks visitors to rate movies from 0.5 to 5.0 stars in steps of 0.5.\n\n"
+    "Example:\nVisitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror.\n"
+    "Watched: [id 17] The Golden Road (1994) - Drama|Romance\n"
+    'Reply: {{"rating": 4.5}}\n\n'
+    "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}.\n"
+    "Watched: {movie}\n"
+    "Reply: ")
+
+BROWSE_REPLY = JsonReply(watch=Number(0, 50, integer=True), own=Number(0, 5), rating=Number(0, 5),
+                         share=Choice(*SHARE))
+RATE_REPLY = JsonReply(rating=Number(0.5, 5))
+
+
+def browse_decision(temperature: float = 0.7, max_tokens: int = 48) -> Decision:
+    return Decision("browse", Template(BROWSE, untrusted=()), BROWSE_REPLY,
+                    fallback={"watch": 0.0, "own": 0.0, "rating": 0.0, "share": "none"},
+                    sampling=Sampling(temperature=temperature, max_tokens=max_tokens, stop=("\n",)))
+
+
+def rate_decision(temperature: float = 0.7, max_tokens: int = 16) -> Decision:
+    return Decision("rate", Template(RATE), RATE_REPLY, fallback={"rating": np.nan},
+                    sampling=Sampling(temperature=temperature, max_tokens=max_tokens, stop=("\n",)))
+
+
+def snap(x: np.ndarray) -> np.ndarray:
+    """Ratings onto the 0.5..5.0 grid (round half up to the nearest 0.5, clip)."""
+    return np.clip(np.floor(np.asarray(x, np.float64) * 2 + 0.5) / 2, 0.5, 5.0)
+
+
+def item_labels(cat: Catalogue) -> np.ndarray:
+    """``[M]``: ``[id 17] Title (1994) - Drama|Romance``."""
+    head = np.strings.add(np.strings.add("[id ", cat.movie_id.astype(STR)), "] ")
+    return np.strings.add(np.strings.add(np.strings.add(head, cat.title), " - "), cat.genre_names()).astype(STR)
+
+
+def item_lines(labels: np.ndarray, counts: np.ndarray, half_sums: np.ndarray, show_average: bool) -> np.ndarray:
+    """``[M]`` page text of each item: its label and, when shown, the others' average rating."""
+    if not show_average:
+        return labels
+    avg = np.strings.mod("%.1f", half_sums / 2.0 / np.maximum(counts, 1)).astype(STR)
+    tail = np.where(counts > 0, np.strings.add(np.strings.add(np.strings.add(np.strings.add(
+        " - others rate it ", avg), " ("), counts.astype(STR)), " ratings)"), " - no ratings yet").astype(STR)
+    return np.strings.add(labels, tail).astype(STR)
+
+
+def render_pages(pages: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """``[n]`` page texts from ``pages [n, N]`` item indices (``-1``: empty slot) and per-item ``lines``."""
+    n, size = pages.shape
+    out = np.full(n, "", dtype=STR)
+    for j in range(size):  # page slots, not users
+        ok = pages[:, j] >= 0
+        line = np.strings.add(f"{j + 1}. ", lines[np.where(ok, pages[:, j], 0)])
+        sep = "\n" if j else ""
+        out = np.where(ok, np.strings.add(np.strings.add(out, sep), line), out).astype(STR)
+    return out
+
+
+def recent_text(titles: np.ndarray, items, ratings, k: int = 3) -> np.ndarray:
+    """``[n]`` "You recently watched: A (4.0), B (3.5).\\n" from the last ``k`` items of each history row."""
+    n = len(items)
+    lengths = items.lengths
+    ends = items.offsets[1:]
+    out = np.full(n, "", dtype=STR)
+    for j in range(k):  # the last k entries, newest first
+        ok = lengths > j
+        pos = np.where(ok, ends - 1 - j, 0)
+        if items.values.shape[0] == 0:
+            break
+        t = titles[items.values[np.minimum(pos, items.values.shape[0] - 1)]]
+        r = np.strings.mod("%.1f", ratings.values[np.minimum(pos, ratings.values.shape[0] - 1)].astype(np.float64))
+        piece = np.strings.add(np.strings.add(np.strings.add(t, " ("), r.astype(STR)), ")")
+        sep = np.where(out == "", "", ", ").astype(STR)
+        out = np.where(ok, np.strings.add(np.strings.add(out, sep), piece), out).astype(STR)
+    return np.where(out == "", "", np.strings.add(np.strings.add("You recently watched: ", out), ".\n")).astype(STR)
