@@ -17,8 +17,8 @@ follows itself and no edge appears twice.
   (gamma - 1)`` — so in-degrees follow a power law ``P(k) ~ k^-gamma``: a few
   hubs with many followers, most agents with few.
 * **small-world** (Watts–Strogatz, directed): every agent follows its
-  ``degree`` nearest neighbours on a ring of the IDs (``degree / 2`` on each
-  side); each of those edges is rewired, with probability ``rewire``, to an
+  ``degree`` nearest neighbours on a ring of the IDs (``degree // 2`` on each
+  side, at least one); each of those edges is rewired, with probability ``rewire``, to an
   agent drawn uniformly — short paths, high clustering.
 * **file**: an edge list (CSV or Parquet) with columns ``src,dst``, meaning
   ``src`` follows ``dst``; self-follows and duplicates are dropped, and each

@@ -30,7 +30,7 @@ from socius.systems.engines.base import STR, RequestBatch
 
 from .prompts import EMOTIONS, SUMMARY_REGEX
 
-TAIL = 400  # characters of each prompt the policy reads (the summary line sits right before the end)
+TAIL = 200  # characters of each prompt the policy reads (the summary line sits right before the end)
 
 _OPENERS = np.array(["Reading about this.", "Hmm, this matters.", "I can't believe this!"], dtype=STR)
 _STANCES = np.array([" It is wrong and must stop.", " Not sure what to think yet.", " Good news, honestly."],
@@ -42,24 +42,26 @@ def social_policy(share: float = 0.6, forward: float = 0.6, novelty: float = 3.0
     emotions = np.array(EMOTIONS, dtype=STR)
 
     def policy(batch: RequestBatch, seed: int) -> np.ndarray:
-        tail = pc.utf8_slice_codeunits(pa.array(batch.prompts, type=pa.large_string()), start=-TAIL)
+        prompts = pa.array(batch.prompts, type=pa.large_string()).cast(pa.large_binary())
+        tail = pc.binary_slice(prompts, start=-TAIL)  # bytes: no scan for code points
         m = pc.extract_regex(tail, pattern=SUMMARY_REGEX)
         ok = m.is_valid().to_numpy(zero_copy_only=False)
 
         def num(name: str, default: str) -> np.ndarray:
-            col = m.field(name)
+            col = m.field(name).cast(pa.large_string())
             col = pc.if_else(pc.or_(pc.is_null(col), pc.equal(col, "")), default, col)
             return np.repeat(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), batch.n)
 
         def level(name: str) -> np.ndarray:
-            col = pc.if_else(pc.is_null(m.field(name)), "calm", m.field(name))
+            col = m.field(name).cast(pa.large_string())
+            col = pc.if_else(pc.is_null(col), "calm", col)
             return np.repeat(pc.index_in(col, value_set=pa.array(list(EMOTIONS))).fill_null(0).to_numpy(), batch.n)
 
         n_posts, avg, stance, ago = num("n", "0"), num("avg", "0"), num("stance", "0"), num("ago", "0")
         peak, mood = level("peak"), level("mood")
         u = EntityRng(seed, "mock:social", batch.tick).random(batch.entities, 4)
         fresh = np.exp(-ago / max(novelty, 1e-9))
-        p_share = np.minimum(share * fresh * np.where(peak == 2, 1.5, 1.0), 0.95)
+        p_share = np.minimum(share * fresh * np.where(peak == 2, 1.5, 1.0), 1.0)
         shares = u[:, 0] < p_share
         fwd = shares & (n_posts > 0) & (u[:, 1] < forward)
         action = np.where(shares, np.where(fwd, "forward", "post"), "idle").astype(STR)
@@ -73,14 +75,14 @@ def social_policy(share: float = 0.6, forward: float = 0.6, novelty: float = 3.0
         else:
             new_stance = stance + influence * pull
         new_stance = np.clip(new_stance + (u[:, 3] - 0.5) * 0.04, -1.0, 1.0)
-        att = np.strings.mod("%.2f", np.round(new_stance, 2)).astype(STR)
+        att = np.strings.mod("%.2f", np.round(new_stance, 2))
         text = np.where(action == "post",
-                        np.strings.add(_OPENERS[new_level], _STANCES[np.digitize(new_stance, [-0.2, 0.2])]),
-                        "").astype(STR)
-        reply = np.strings.add(np.strings.add(np.strings.add('{"action": "', action), '", "emotion": "'),
-                               emotions[new_level])
-        reply = np.strings.add(np.strings.add(np.strings.add(reply, '", "attitude": '), att), ', "text": "')
-        reply = np.strings.add(np.strings.add(reply, text), '"}')
+                        np.strings.add(_OPENERS[new_level], _STANCES[np.digitize(new_stance, [-0.2, 0.2])]), "")
+        ls = lambda x: pa.array(x, type=pa.large_string()) if isinstance(x, np.ndarray) else \
+            pa.scalar(x, pa.large_string())  # noqa: E731
+        reply = pc.binary_join_element_wise(*map(ls, (
+            '{"action": "', action, '", "emotion": "', emotions[new_level], '", "attitude": ', att,
+            ', "text": "', text, '"}', ""))).to_numpy(zero_copy_only=False).astype(STR)
         # a prompt the policy does not recognise gets an idle reply (e.g. an extraction call)
         ok_c = np.repeat(ok, batch.n)
         return np.where(ok_c, reply, '{"action": "idle", "emotion": "calm", "attitude": 0, "text": ""}').astype(STR)

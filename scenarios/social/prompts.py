@@ -7,7 +7,7 @@ agent's own layout, then the agent's case ending in ``Answer:``. Everything
 before the agent's case is the same for every agent of a run, so all
 prompts share one long prefix in the engine's prefix cache.
 
-The agent's case, in order: its profile; the posts it read (each one rendered
+The agent's case, in order: its profile; the posts it read (one line each) (each one rendered
 by :data:`POST_LINE`, whose ``text`` — written by another agent — is
 untrusted: quoted and defused by :class:`~socius.systems.templates.Template`);
 a summary line with the count, the average stance and the strongest mood of
@@ -26,39 +26,28 @@ EMOTIONS = ("calm", "moderate", "intense")
 ACTIONS = ("idle", "post", "forward")   # stored as 0, 1, 2
 
 INTRO = (
-    "You are a user of a microblogging platform. Users follow each other and see the posts of the users "
-    "they follow. A news event is spreading: \"{headline}\"\n"
-    "Each hour you read the new posts of the users you follow and decide what to do: post your own short "
-    "message about the event, forward one of the posts you read, or stay idle. You also say how you feel "
-    "now (mood: calm, moderate or intense) and your stance on the event, a number from -1.00 (strongly "
-    "against) to +1.00 (strongly in favour).\n\n"
-    "# Answer format\n"
-    'Answer with one JSON object: {{"action": "post" | "forward" | "idle", "emotion": "calm" | "moderate" | '
-    '"intense", "attitude": number from -1 to 1, "text": "your post, at most 140 characters, or empty"}}\n\n'
+    "Microblog users read the posts of those they follow. News: \"{headline}\"\n"
+    "Each hour a user posts about it, forwards a post, or stays idle, and gives their mood (calm, "
+    "moderate, intense) and stance (-1.00 against .. +1.00 in favour).\n"
+    'Answer as JSON: {{"action": "post"|"forward"|"idle", "emotion": "calm"|"moderate"|"intense", '
+    '"attitude": -1..1, "text": "post, at most 140 characters, or empty"}}\n\n'
 )
 
 EXAMPLES = (
-    "# Other users\n\n"
     "Profile: Maria, 34, nurse; cautious.\n"
-    "Posts you read:\n"
     "- news: <<<quote>>>the event as reported<<<end quote>>>\n"
     "Summary: 1 new posts, average stance +0.00, strongest mood moderate. Your mood: calm. "
     "Your stance: -0.20. You have just heard of it.\n"
-    'Answer: {{"action": "post", "emotion": "moderate", "attitude": -0.25, '
-    '"text": "Not sure this is good news. Waiting for more facts."}}\n\n'
+    'Answer: {{"action": "post", "emotion": "moderate", "attitude": -0.25, "text": "Not sure this is good."}}\n\n'
     "Profile: Kwame, 51, engineer; outspoken.\n"
-    "Posts you read:\n"
-    "- @u812 posted: <<<quote>>>This is outrageous, everyone should know!<<<end quote>>>\n"
-    "- @u95 forwarded: <<<quote>>>Finally someone says it.<<<end quote>>>\n"
-    "Summary: 2 new posts, average stance +0.60, strongest mood intense. Your mood: moderate. "
+    "- @u812 posted: <<<quote>>>Outrageous, everyone should know!<<<end quote>>>\n"
+    "Summary: 1 new posts, average stance +0.60, strongest mood intense. Your mood: moderate. "
     "Your stance: +0.40. You heard of it 2 hours ago.\n"
     'Answer: {{"action": "forward", "emotion": "intense", "attitude": 0.55, "text": ""}}\n\n'
-    "# Your turn\n\n"
 )
 
 CASE = (
     "Profile: {name}, {age}, {occupation}; {trait}.\n"
-    "Posts you read:\n"
     "{posts}"
     "Summary: {n_posts} new posts, average stance {avg_stance}, strongest mood {peak}. Your mood: {mood}. "
     "Your stance: {stance}. {heard}\n"
@@ -83,4 +72,4 @@ SUMMARY_REGEX = (r"Summary: (?P<n>\d+) new posts, average stance (?P<avg>[-+]?\d
 
 def decision_text(few_shot: bool = True) -> str:
     """The whole decision template (intro, answer format, optional examples, the agent's case)."""
-    return INTRO + (EXAMPLES if few_shot else "# Your turn\n\n") + CASE
+    return INTRO + (EXAMPLES if few_shot else "") + CASE
