@@ -1,0 +1,106 @@
+"""What an agent remembers: fixed-capacity short-term and long-term memory blocks.
+
+Memory is assembled per scenario from parts (add the components you need):
+
+* :class:`ShortTermMemory` — a ring buffer of the last ``K`` observations
+  (text, tick, importance). The oldest is overwritten.
+* :class:`LongTermMemory` — ``k`` slots of embedded memories per agent:
+  ``embedding`` is the ``[n, k, dim]`` float16 block, stored as one
+  ``Vector(float16, k * dim)`` column (the kernel's vectors are 1-D per row;
+  :func:`embedding_block` gives the ``[n, k, dim]`` view), plus per slot the
+  text, creation tick, importance (1–10) and last access tick. A full block
+  evicts by an explicit rule (see ``socius.systems.memory.eviction_slots``).
+* :class:`Reflection` — per-agent bookkeeping of reflection: importance
+  accumulated since the last reflection and its tick.
+
+Capacities are part of the schema. The defaults are ``K = 8``, ``k = 32``,
+``dim = 384`` (all-MiniLM-L6-v2); other sizes are declared by subclassing
+the bases with class keywords::
+
+    class BigMemory(LongTermMemoryBase, capacity=64, dim=384):
+        '''64 long-term memories per agent.'''
+
+Slot texts are ``String`` columns ``text_0 … text_{k-1}``; an empty slot has
+``tick == -1``.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from socius.ecs import Component, Scalar, String, Vector
+
+
+def _put(cls, name: str, col) -> None:
+    col.__set_name__(cls, name)
+    setattr(cls, name, col)
+
+
+def _slot_texts(cls, capacity: int) -> None:
+    for s in range(capacity):
+        _put(cls, f"text_{s}", String())
+
+
+class ShortTermMemoryBase(Component):
+    """Base of ring buffers; subclass with ``capacity=K``."""
+
+    capacity: ClassVar[int] = 0
+
+    def __init_subclass__(cls, capacity: int | None = None, **kw):
+        if capacity is not None:
+            if int(capacity) < 1:
+                raise ValueError(f"{cls.__qualname__}: capacity must be >= 1, got {capacity}")
+            cls.capacity = int(capacity)
+            _slot_texts(cls, cls.capacity)
+            _put(cls, "tick", Vector(np.int64, cls.capacity, default=-1))
+            _put(cls, "importance", Vector(np.float32, cls.capacity))
+            _put(cls, "head", Scalar(np.int32))
+        super().__init_subclass__(**kw)
+
+
+class LongTermMemoryBase(Component):
+    """Base of embedded memory blocks; subclass with ``capacity=k, dim=d``."""
+
+    capacity: ClassVar[int] = 0
+    dim: ClassVar[int] = 0
+
+    def __init_subclass__(cls, capacity: int | None = None, dim: int = 384, **kw):
+        if capacity is not None:
+            if int(capacity) < 1 or int(dim) < 1:
+                raise ValueError(f"{cls.__qualname__}: capacity and dim must be >= 1, got {capacity}, {dim}")
+            cls.capacity, cls.dim = int(capacity), int(dim)
+            _slot_texts(cls, cls.capacity)
+            _put(cls, "tick", Vector(np.int64, cls.capacity, default=-1))
+            _put(cls, "importance", Vector(np.float32, cls.capacity))
+            _put(cls, "last_access", Vector(np.int64, cls.capacity, default=-1))
+            _put(cls, "embedding", Vector(np.float16, cls.capacity * cls.dim))
+        super().__init_subclass__(**kw)
+
+
+class ShortTermMemory(ShortTermMemoryBase, capacity=8):
+    """The last 8 observations: ``text_s``, ``tick [n, 8] int64`` (-1 empty),
+    ``importance [n, 8] float32``, ``head [n] int32`` (the slot written next)."""
+
+
+class LongTermMemory(LongTermMemoryBase, capacity=32, dim=384):
+    """32 embedded memories: ``text_s``, ``tick``/``last_access [n, 32] int64`` (-1 empty),
+    ``importance [n, 32] float32``, ``embedding [n, 32 * 384] float16``."""
+
+
+class Reflection(Component):
+    """``pending [n] float32``: importance observed since the last reflection;
+    ``last_tick [n] int64``: tick of the last reflection (-1 never); ``count [n] int32``."""
+
+    pending = Scalar(np.float32)
+    last_tick = Scalar(np.int64, default=-1)
+    count = Scalar(np.int32)
+
+
+def embedding_block(flat: np.ndarray, memory: type[LongTermMemoryBase]) -> np.ndarray:
+    """``[n, k, dim]`` view of an ``embedding`` column ``[n, k * dim]`` (no copy)."""
+    return np.asarray(flat).reshape(-1, memory.capacity, memory.dim)
+
+
+__all__ = ["LongTermMemory", "LongTermMemoryBase", "Reflection", "ShortTermMemory", "ShortTermMemoryBase",
+           "embedding_block"]

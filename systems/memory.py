@@ -1,0 +1,567 @@
+"""Memory for many agents at once: store, rate, evict, retrieve, reflect.
+
+The components are in :mod:`socius.components.memory`; this module is what
+systems call, always with whole batches of agents (``ids [n]``), never one
+agent at a time::
+
+    world.insert_resource(MemoryParams(top_k=5))
+    world.insert_resource(MemoryEmbedder(make_embedder("hashing")))
+    memorize(world, ids, texts)                    # rate, embed, store (long- and short-term)
+    recall = retrieve(world, ids, query_texts)     # top-k per agent
+    prompt_memories = recall.joined()              # [n] StringDType, one "- ..." line per memory
+
+**Retrieval** (Generative Agents, Park et al. 2023): for each agent and each
+stored memory ``s``::
+
+    score = w_recency · N(decay ** (now - last_access))
+          + w_importance · N(importance / 10)
+          + w_relevance · N(cos(query, embedding))
+
+where ``N`` min-max normalises over that agent's stored memories (a constant
+row normalises to 0.5). The top ``k`` slots by score (ties: lower slot first)
+are returned; with ``touch=True`` their ``last_access`` becomes ``now``.
+Relevance for all acting agents is one numba pass over the ``[n, k, dim]``
+float16 block (fp16 -> fp32 conversion is exact; sums in a fixed order, so
+results are the same on every machine). No per-agent Python loop.
+
+**Eviction**: a new memory goes to the lowest empty slot; when the block is
+full it replaces the slot with the lowest retention
+``importance · decay ** (now - last_access)`` (ties: lower slot), so old,
+unimportant, unused memories go first. Capacity never changes.
+
+**Importance** (1–10) is rated by a rule (:func:`rule_importance`) or by the
+LLM (:data:`IMPORTANCE`, through :func:`~socius.systems.decide.decide`),
+chosen by ``MemoryParams.importance``.
+
+**Reflection**: an agent reflects when ``reflect_every`` ticks passed since
+its last reflection, or when the importance it accumulated reaches
+``reflect_threshold``. All reflecting agents go in one batched
+:data:`REFLECT` decision; each summary is stored back as a memory of
+importance ``reflection_importance``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numba
+import numpy as np
+
+from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
+    ShortTermMemoryBase
+from socius.components.profile import Profile
+from socius.ecs import Resource, system
+from socius.ecs.errors import MissingComponentError
+from socius.ecs.rng import EntityRng
+
+from .decide import Decision, decide
+from .engines.base import RequestBatch, Sampling
+from .replies import JsonReply, Number, TextReply
+from .templates import Template
+
+STR = np.dtypes.StringDType()
+IMPORTANCE_MODES = ("rule", "llm")
+
+
+class MemoryParams(Resource):
+    """Retrieval weights, decay, reflection schedule and the importance rater (saved in snapshots).
+
+    ``decay`` is the recency factor per tick (``0 < decay <= 1``); ``top_k``
+    memories are retrieved per agent. ``reflect_every`` (ticks, 0 = off) and
+    ``reflect_threshold`` (accumulated importance, 0 = off) trigger
+    reflection, which reads the ``reflect_memories`` most recent memories.
+    ``importance`` is ``"rule"`` or ``"llm"``.
+    """
+
+    w_recency: float = 1.0
+    w_importance: float = 1.0
+    w_relevance: float = 1.0
+    decay: float = 0.99
+    top_k: int = 5
+    reflect_every: int = 0
+    reflect_threshold: float = 0.0
+    reflect_memories: int = 8
+    reflection_importance: float = 8.0
+    importance: str = "rule"
+
+    def __post_init__(self):
+        for f in ("w_recency", "w_importance", "w_relevance", "reflect_threshold"):
+            if not float(getattr(self, f)) >= 0:
+                raise ValueError(f"MemoryParams.{f} must be >= 0, got {getattr(self, f)}")
+        if not 0 < float(self.decay) <= 1:
+            raise ValueError(f"MemoryParams.decay must be in (0, 1], got {self.decay}")
+        for f in ("top_k", "reflect_memories"):
+            if int(getattr(self, f)) < 1:
+                raise ValueError(f"MemoryParams.{f} must be >= 1, got {getattr(self, f)}")
+        if int(self.reflect_every) < 0:
+            raise ValueError(f"MemoryParams.reflect_every must be >= 0, got {self.reflect_every}")
+        if not 1 <= float(self.reflection_importance) <= 10:
+            raise ValueError(f"MemoryParams.reflection_importance must be in [1, 10], got {self.reflection_importance}")
+        if self.importance not in IMPORTANCE_MODES:
+            raise ValueError(f"MemoryParams.importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}")
+
+
+class MemoryEmbedder:
+    """The run's text embedder (a plain resource: not saved). ``embedder.dim`` must match the memory's ``dim``."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+    def embed(self, texts) -> np.ndarray:
+        return self.embedder.embed(texts)
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+
+IMPORTANCE = Decision(
+    "memory_importance",
+    Template(
+        "On the scale of 1 to 10, where 1 is purely mundane (e.g., brushing teeth, making bed) and 10 is "
+        "extremely poignant (e.g., a break up, college acceptance), rate the likely poignancy of the "
+        "following piece of memory.\n"
+        "Memory: {memory}\n"
+        'Answer as JSON like {{"rating": 4}}.\n'
+        "Answer:",
+        untrusted=("memory",)),
+    JsonReply(rating=Number(1, 10)),
+    fallback={"rating": 3.0},
+    sampling=Sampling(temperature=0.0, max_tokens=16),
+)
+
+REFLECT = Decision(
+    "memory_reflect",
+    Template(
+        "{who}\n"
+        "Recent memories:\n{memories}\n"
+        "What is the single most important high-level insight about themselves or their situation that "
+        "this person can infer from these memories? Answer in one sentence.\n"
+        "Insight:",
+        untrusted=("memories",)),
+    TextReply(),
+    fallback={"text": ""},
+    sampling=Sampling(temperature=0.0, max_tokens=60),
+)
+
+_POIGNANT = ("died", "death", "dead", "married", "divorce", "fired", "lost", "hired", "won", "accident",
+             "sick", "hospital", "born", "promoted", "broke", "love", "hate", "angry", "afraid", "crisis",
+             "moved", "graduated", "arrested", "betrayed", "argument", "fight")
+
+
+def rule_importance(texts) -> np.ndarray:
+    """``[n] float32`` importance in [1, 10] by rule: 2 + 2 per poignant keyword + 1 per 20 words, capped.
+
+    Deterministic and cheap; used when ``MemoryParams.importance == "rule"``.
+    """
+    t = np.strings.lower(np.asarray(texts, dtype=STR))
+    padded = np.strings.add(np.strings.add(" ", t), " ")
+    hits = np.zeros(t.shape[0], dtype=np.float32)
+    for w in _POIGNANT:
+        hits += (np.strings.find(padded, w) >= 0)
+    words = np.strings.count(np.strings.strip(t), " ") + (np.strings.str_len(np.strings.strip(t)) > 0)
+    return np.clip(2.0 + 2.0 * hits + words // 20, 1.0, 10.0).astype(np.float32)
+
+
+def memory_policy(batch: RequestBatch, seed: int) -> np.ndarray:
+    """Mock-engine policy for the memory decisions: ratings by :func:`rule_importance` of the quoted
+    memory (±1, keyed by entity and tick), reflections as a sentence quoting the newest memory.
+    Other prompts get ``""``. For tests and overhead runs only."""
+    prompts = np.repeat(batch.prompts, batch.n)
+    rng = EntityRng(seed, "mock:memory", batch.tick)
+    u = rng.random(batch.entities)
+    is_rating = np.strings.find(prompts, "rate the likely poignancy") >= 0
+    is_reflect = np.strings.find(prompts, "high-level insight") >= 0
+    mem = _between(prompts, "Memory: <<<quote>>>", "<<<end quote>>>\nAnswer as JSON")
+    rating = np.clip(np.round(rule_importance(mem) + np.floor(u * 3) - 1), 1, 10).astype(np.int64)
+    rating_reply = np.strings.add(np.strings.add('{"rating": ', rating.astype(STR)), "}")
+    first = _between(prompts, "Recent memories:\n<<<quote>>>- ", "\n")
+    first = np.strings.replace(first, "<<<end quote>>>", "")
+    reflect_reply = np.strings.add("I keep coming back to this: ", first)
+    out = np.where(is_rating, rating_reply, np.where(is_reflect, reflect_reply, ""))
+    return out.astype(STR)
+
+
+def _between(texts: np.ndarray, start: str, end: str) -> np.ndarray:
+    i = np.strings.find(texts, start)
+    tail = np.where(i >= 0, np.strings.slice(texts, np.maximum(i, 0) + len(start), None), "").astype(STR)
+    j = np.strings.find(tail, end)
+    return np.where(j >= 0, np.strings.slice(tail, 0, np.maximum(j, 0)), tail).astype(STR)
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+
+@numba.njit(parallel=True, cache=True)
+def _relevance_kernel(e16, rows, q, k, d, out):
+    """``out[i, s] = <fp32(e16[rows[i], s*d:(s+1)*d]), q[i]>``; fp16 -> fp32 by bit shifts (exact)."""
+    scale = np.float32(2.0 ** 112)
+    m = k * d
+    for i in numba.prange(rows.shape[0]):
+        bits = np.empty(m, np.uint32)
+        row = e16[rows[i]]
+        for j in range(m):
+            h = np.uint32(row[j])
+            bits[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | ((h & np.uint32(0x7FFF)) << np.uint32(13))
+        f = bits.view(np.float32)
+        for s in range(k):
+            a = np.zeros(8, np.float32)
+            base = s * d
+            for j0 in range(0, d - 7, 8):
+                for t in range(8):
+                    a[t] += (f[base + j0 + t] * scale) * q[i, j0 + t]
+            acc = np.float32(0)
+            for j in range(d - d % 8, d):
+                acc += (f[base + j] * scale) * q[i, j]
+            out[i, s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + acc
+
+
+def relevance(block: np.ndarray, rows: np.ndarray, queries: np.ndarray, capacity: int, dim: int) -> np.ndarray:
+    """``[n, k] float32`` inner products of ``queries [n, dim]`` with the stored
+    embeddings of rows ``rows [n]`` of ``block [N, k * dim] float16`` (read in place, no copy)."""
+    block = np.ascontiguousarray(block)
+    if block.dtype != np.float16 or block.ndim != 2 or block.shape[1] != capacity * dim:
+        raise ValueError(f"relevance: block must be [N, {capacity * dim}] float16, got {block.dtype} {block.shape}")
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if q.shape != (rows.shape[0], dim):
+        raise ValueError(f"relevance: queries must be [{rows.shape[0]}, {dim}], got {q.shape}")
+    out = np.empty((rows.shape[0], capacity), dtype=np.float32)
+    if rows.shape[0]:
+        _relevance_kernel(block.view(np.uint16), rows, q, capacity, dim, out)
+    return out
+
+
+def _minmax(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    lo = np.where(valid, x, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(valid, x, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.5)
+    return np.where(valid, out, 0.0)
+
+
+def retrieval_scores(rel: np.ndarray, tick: np.ndarray, importance: np.ndarray, last_access: np.ndarray,
+                     now: int, params: MemoryParams) -> np.ndarray:
+    """``[n, k] float64`` Generative-Agents scores (see module doc); ``-inf`` for empty slots."""
+    valid = tick >= 0
+    age = np.maximum(now - np.maximum(last_access, tick), 0).astype(np.float64)
+    recency = np.power(float(params.decay), age)
+    s = (params.w_recency * _minmax(recency, valid)
+         + params.w_importance * _minmax(importance.astype(np.float64) / 10.0, valid)
+         + params.w_relevance * _minmax(rel.astype(np.float64), valid))
+    return np.where(valid, s, -np.inf)
+
+
+def top_slots(scores: np.ndarray, k: int) -> np.ndarray:
+    """``[n, k] int64`` slots by score descending, ties by lower slot; ``-1`` past the stored memories."""
+    k = min(int(k), scores.shape[1])
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    ok = np.isfinite(np.take_along_axis(scores, order, axis=1))
+    return np.where(ok, order, -1).astype(np.int64)
+
+
+def eviction_slots(tick: np.ndarray, importance: np.ndarray, last_access: np.ndarray, now: int,
+                   decay: float) -> np.ndarray:
+    """``[n] int64``: where each agent's next memory goes — the lowest empty slot, else the slot with
+    the lowest retention ``importance * decay ** (now - last_access)`` (ties: lower slot)."""
+    empty = tick < 0
+    age = np.maximum(now - np.maximum(last_access, tick), 0).astype(np.float64)
+    retention = importance.astype(np.float64) * np.power(float(decay), age)
+    first_empty = np.argmax(empty, axis=1)
+    return np.where(empty.any(axis=1), first_empty, np.argmin(retention, axis=1)).astype(np.int64)
+
+
+def _rounds(ids: np.ndarray):
+    """Split positions of ``ids`` into rounds holding each ID at most once (input order kept per ID)."""
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    start = np.r_[True, s[1:] != s[:-1]] if s.size else np.zeros(0, bool)
+    grp = np.cumsum(start) - 1
+    first = np.flatnonzero(start)
+    rank = np.arange(s.size) - first[grp] if s.size else np.zeros(0, np.int64)
+    for r in range(int(rank.max()) + 1 if rank.size else 0):
+        yield np.sort(order[rank == r])
+
+
+def _rows(view, ids: np.ndarray, memory) -> np.ndarray:
+    rows, found = view.rows_of(ids)
+    if not found.all():
+        raise MissingComponentError(f"entity {int(ids[~found][0])} has no {memory.__qualname__}")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- storing
+
+def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMemoryBase] = LongTermMemory,
+             now: int | None = None) -> np.ndarray:
+    """Store one memory per row in the long-term block of ``ids`` (repeats allowed: stored in order).
+
+    ``texts [n]``, ``importance [n]`` (1–10), ``embeddings [n, dim]``. Returns the slot of each
+    row. Evicts by :func:`eviction_slots` when a block is full.
+    """
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    n = ids.shape[0]
+    texts = np.asarray(texts, dtype=STR).reshape(-1)
+    imp = np.broadcast_to(np.asarray(importance, dtype=np.float32), (n,))
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if texts.shape != (n,) or emb.shape != (n, memory.dim):
+        raise ValueError(f"remember: need texts [{n}] and embeddings [{n}, {memory.dim}], "
+                         f"got {texts.shape} and {emb.shape}")
+    if n and not ((imp >= 1) & (imp <= 10)).all():
+        raise ValueError("remember: importance must be in [1, 10]")
+    now = world.tick if now is None else int(now)
+    slots = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return slots
+    view = world.query(memory)
+    k, d = memory.capacity, memory.dim
+    names = ("tick", "importance", "last_access", "embedding") + tuple(f"text_{s}" for s in range(k))
+    with view.write(memory, *names) as m:
+        block = m.embedding.reshape(-1, k, d)
+        for part in _rounds(ids):
+            rows = _rows(view, ids[part], memory)
+            slot = eviction_slots(m.tick[rows], m.importance[rows], m.last_access[rows], now, world_decay(world))
+            m.tick[rows, slot] = now
+            m.last_access[rows, slot] = now
+            m.importance[rows, slot] = imp[part]
+            block[rows, slot] = emb[part].astype(np.float16)
+            for s in np.unique(slot).tolist():
+                sel = slot == s
+                getattr(m, f"text_{s}")[rows[sel]] = texts[part][sel]
+            slots[part] = slot
+    return slots
+
+
+def world_decay(world) -> float:
+    p = world.get_resource(MemoryParams)
+    return float(p.decay) if p is not None else MemoryParams().decay
+
+
+def observe(world, ids, texts, importance, memory: type[ShortTermMemoryBase] = ShortTermMemory,
+            now: int | None = None) -> None:
+    """Push one observation per row into the short-term ring buffer of ``ids`` (oldest overwritten)."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    n = ids.shape[0]
+    texts = np.asarray(texts, dtype=STR).reshape(-1)
+    imp = np.broadcast_to(np.asarray(importance, dtype=np.float32), (n,))
+    if texts.shape != (n,):
+        raise ValueError(f"observe: need texts [{n}], got {texts.shape}")
+    if n == 0:
+        return
+    now = world.tick if now is None else int(now)
+    view = world.query(memory)
+    k = memory.capacity
+    with view.write(memory, "tick", "importance", "head", *(f"text_{s}" for s in range(k))) as m:
+        for part in _rounds(ids):
+            rows = _rows(view, ids[part], memory)
+            slot = m.head[rows].astype(np.int64)
+            m.tick[rows, slot] = now
+            m.importance[rows, slot] = imp[part]
+            for s in np.unique(slot).tolist():
+                sel = slot == s
+                getattr(m, f"text_{s}")[rows[sel]] = texts[part][sel]
+            m.head[rows] = ((slot + 1) % k).astype(np.int32)
+
+
+def _slot_texts(view, memory, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """``[n, j] StringDType``: text of slot ``slots[i, c]`` of row ``rows[i]`` ("" where slot is -1)."""
+    out = np.full(slots.shape, "", dtype=STR)
+    for s in np.unique(slots[slots >= 0]).tolist():
+        r, c = np.nonzero(slots == s)
+        out[r, c] = view.get(memory, f"text_{s}")[rows[r]]
+    return out
+
+
+def recent(world, ids, count: int | None = None, memory=ShortTermMemory) -> np.ndarray:
+    """``[n, count] StringDType``: the newest short-term observations first ("" where fewer).
+
+    ``memory`` may also be a long-term component (newest by creation tick, ties by slot).
+    """
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    count = memory.capacity if count is None else min(int(count), memory.capacity)
+    view = world.query(memory)
+    rows = _rows(view, ids, memory)
+    tick = view.get(memory, "tick")[rows]
+    if issubclass(memory, ShortTermMemoryBase):
+        head = view.get(memory, "head")[rows].astype(np.int64)
+        order = (head[:, None] - 1 - np.arange(count)[None, :]) % memory.capacity
+    else:
+        slot_idx = np.broadcast_to(np.arange(memory.capacity), tick.shape)
+        order = np.lexsort((slot_idx, -tick), axis=-1)[:, :count]
+    slots = np.where(np.take_along_axis(tick, order, axis=1) >= 0, order, -1)
+    return _slot_texts(view, memory, rows, slots)
+
+
+def join_lines(texts: np.ndarray, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
+    """``[n] StringDType``: the non-empty entries of each row of ``texts [n, j]``, one ``bullet`` line each."""
+    texts = np.asarray(texts, dtype=STR)
+    out = np.full(texts.shape[0], "", dtype=STR)
+    for c in range(texts.shape[1]):
+        t = texts[:, c]
+        line = np.strings.add(bullet, t)
+        has = np.strings.str_len(t) > 0
+        joined = np.where(np.strings.str_len(out) > 0, np.strings.add(np.strings.add(out, "\n"), line), line)
+        out = np.where(has, joined, out).astype(STR)
+    return np.where(np.strings.str_len(out) > 0, out, empty).astype(STR)
+
+
+# ---------------------------------------------------------------------------------------------- retrieval
+
+@dataclass
+class Recall:
+    """Retrieved memories, aligned with ``ids``: ``slots [n, k] int64`` (-1 none),
+    ``scores [n, k] float64`` (-inf none), ``texts [n, k] StringDType`` ("" none)."""
+
+    ids: np.ndarray
+    slots: np.ndarray
+    scores: np.ndarray
+    texts: np.ndarray
+
+    def joined(self, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
+        """``[n] StringDType``: one line per retrieved memory, best first, for prompts."""
+        return join_lines(self.texts, bullet, empty)
+
+
+def _embedder(world):
+    e = world.get_resource(MemoryEmbedder)
+    if e is None:
+        raise LookupError("no MemoryEmbedder resource: world.insert_resource(MemoryEmbedder(make_embedder(...)))")
+    return e
+
+
+def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMemoryBase] = LongTermMemory,
+             params: MemoryParams | None = None, touch: bool = True, now: int | None = None) -> Recall:
+    """Top-``k`` memories of each agent in ``ids`` for ``queries``: ``[n]`` texts (embedded with
+    the :class:`MemoryEmbedder` resource) or ``[n, dim]`` vectors. ``touch`` sets the
+    retrieved memories' ``last_access`` to ``now`` (default: the world's tick)."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    params = params or world.get_resource(MemoryParams) or MemoryParams()
+    k = params.top_k if k is None else int(k)
+    now = world.tick if now is None else int(now)
+    q = np.asarray(queries)
+    if q.dtype.kind not in "fiu":
+        q = _embedder(world).embed(np.asarray(queries, dtype=STR).reshape(-1))
+    if q.shape != (ids.shape[0], memory.dim):
+        raise ValueError(f"retrieve: need {ids.shape[0]} queries of dim {memory.dim}, got {q.shape}")
+    view = world.query(memory)
+    rows = _rows(view, ids, memory)
+    tick = view.get(memory, "tick")[rows]
+    rel = relevance(view.get(memory, "embedding"), rows, q, memory.capacity, memory.dim)
+    scores = retrieval_scores(rel, tick, view.get(memory, "importance")[rows],
+                              view.get(memory, "last_access")[rows], now, params)
+    slots = top_slots(scores, k)
+    texts = _slot_texts(view, memory, rows, slots)
+    top = np.where(slots >= 0, np.take_along_axis(scores, np.maximum(slots, 0), axis=1), -np.inf)
+    if touch and ids.size:
+        r, c = np.nonzero(slots >= 0)
+        with view.write(memory, "last_access") as m:
+            m.last_access[rows[r], slots[r, c]] = now
+    return Recall(ids, slots, top, texts)
+
+
+# ---------------------------------------------------------------------------------------------- high level
+
+def score_importance(world, ids, texts, params: MemoryParams | None = None) -> np.ndarray:
+    """``[n] float32`` importance in [1, 10] by ``params.importance``: the rule, or the LLM via ``decide``."""
+    params = params or world.get_resource(MemoryParams) or MemoryParams()
+    texts = np.asarray(texts, dtype=STR).reshape(-1)
+    if params.importance == "rule":
+        return rule_importance(texts)
+    res = decide(world, IMPORTANCE, np.asarray(ids, dtype=np.int64), {"memory": texts})
+    return np.clip(res.values["rating"], 1, 10).astype(np.float32)
+
+
+def memorize(world, ids, texts, importance=None, memory: type[LongTermMemoryBase] | None = LongTermMemory,
+             short: type[ShortTermMemoryBase] | None = ShortTermMemory) -> np.ndarray:
+    """Rate (unless ``importance`` is given), embed and store observations ``texts [n]`` of ``ids``:
+    in ``memory`` and ``short`` where the agents have them (``None`` skips one), adding the
+    importance to ``Reflection.pending`` where agents have :class:`Reflection`. Returns importance."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    texts = np.asarray(texts, dtype=STR).reshape(-1)
+    imp = score_importance(world, ids, texts) if importance is None else \
+        np.broadcast_to(np.asarray(importance, dtype=np.float32), ids.shape).copy()
+    if memory is not None:
+        has = world.has(ids, memory)
+        if has.any():
+            emb = _embedder(world).embed(texts[has])
+            remember(world, ids[has], texts[has], imp[has], emb, memory)
+    if short is not None:
+        has = world.has(ids, short)
+        if has.any():
+            observe(world, ids[has], texts[has], imp[has], short)
+    has = world.has(ids, Reflection)
+    if has.any():
+        view = world.query(Reflection)
+        with view.write(Reflection, "pending") as r:
+            np.add.at(r.pending, _rows(view, ids[has], Reflection), imp[has])
+    return imp
+
+
+def due_to_reflect(world, params: MemoryParams | None = None, now: int | None = None) -> np.ndarray:
+    """IDs of agents with :class:`Reflection` whose reflection is due (see module doc)."""
+    params = params or world.get_resource(MemoryParams) or MemoryParams()
+    now = world.tick if now is None else int(now)
+    view = world.query(Reflection)
+    due = np.zeros(len(view), dtype=bool)
+    if params.reflect_every > 0:
+        since = now - np.maximum(view.get(Reflection, "last_tick"), 0)
+        due |= (since >= params.reflect_every) & (now > 0)
+    if params.reflect_threshold > 0:
+        due |= view.get(Reflection, "pending") >= params.reflect_threshold
+    return view.ids[due].copy()
+
+
+def reflect(world, ids=None, memory: type[LongTermMemoryBase] = LongTermMemory,
+            params: MemoryParams | None = None) -> np.ndarray:
+    """One batched :data:`REFLECT` call for ``ids`` (default: :func:`due_to_reflect`) that have
+    memories; each non-empty insight is stored as a memory. Returns the IDs that reflected."""
+    params = params or world.get_resource(MemoryParams) or MemoryParams()
+    ids = due_to_reflect(world, params) if ids is None else np.asarray(ids, dtype=np.int64).reshape(-1)
+    ids = ids[world.has(ids, memory)] if ids.size else ids
+    if ids.size == 0:
+        return ids
+    texts = recent(world, ids, params.reflect_memories, memory)
+    ids = ids[np.strings.str_len(texts[:, 0]) > 0]
+    texts = texts[np.strings.str_len(texts[:, 0]) > 0]
+    if ids.size == 0:
+        return ids
+    who = _who(world, ids)
+    res = decide(world, REFLECT, ids, {"who": who, "memories": join_lines(texts)})
+    insight = np.asarray(res.values["text"], dtype=STR)
+    ok = np.strings.str_len(insight) > 0
+    if ok.any():
+        emb = _embedder(world).embed(insight[ok])
+        remember(world, ids[ok], insight[ok], np.float32(params.reflection_importance), emb, memory)
+    has = world.has(ids, Reflection)
+    if has.any():
+        view = world.query(Reflection)
+        rows = _rows(view, ids[has], Reflection)
+        with view.write(Reflection, "pending", "last_tick", "count") as r:
+            r.pending[rows] = 0
+            r.last_tick[rows] = world.tick
+            r.count[rows] += 1
+    return ids
+
+
+def _who(world, ids: np.ndarray) -> np.ndarray:
+    has = world.has(ids, Profile)
+    out = np.full(ids.shape[0], "You are a person.", dtype=STR)
+    if has.any():
+        name = world.get(Profile, "name", ids[has])
+        named = np.strings.add(np.strings.add("You are ", name), ".")
+        out[has] = np.where(np.strings.str_len(name) > 0, named, out[has])
+    return out
+
+
+def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str = "post"):
+    """A system that runs :func:`reflect` for every agent whose reflection is due, each tick."""
+    from .decide import LLM
+
+    @system(phase=phase, reads=(Profile,), writes=(memory, Reflection),
+            resources=(MemoryParams, MemoryEmbedder, LLM), name=f"reflect_{memory.__name__.lower()}")
+    def reflect_memories(ctx):
+        reflect(ctx.world, None, memory, ctx.resource(MemoryParams))
+
+    return reflect_memories
+
+
+__all__ = ["IMPORTANCE", "IMPORTANCE_MODES", "MemoryEmbedder", "MemoryParams", "REFLECT", "Recall",
+           "due_to_reflect", "eviction_slots", "join_lines", "memorize", "memory_policy", "observe", "recent",
+           "reflect", "reflect_system", "relevance", "remember", "retrieval_scores", "retrieve",
+           "rule_importance", "score_importance", "top_slots"]

@@ -1,0 +1,248 @@
+"""Memory: retrieval equals a brute-force per-agent reference, eviction keeps capacity and follows
+its rule, the ring buffer keeps the newest, reflection is batched, retrieval without touch changes nothing."""
+from collections import deque
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
+    ShortTermMemoryBase, embedding_block
+from socius.components.profile import Profile
+from socius.ecs import World
+from socius.systems.decide import LLM, DecisionStats
+from socius.systems.embed import HashingEmbedder
+from socius.systems.engines.mock import MockEngine
+from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
+                                   memorize, memory_policy, observe, recent, reflect, relevance, remember,
+                                   retrieve, rule_importance)
+
+STR = np.dtypes.StringDType()
+
+
+class SmallMemory(LongTermMemoryBase, capacity=6, dim=12):
+    """6 memories of 12 dims, for property tests."""
+
+
+class Ring(ShortTermMemoryBase, capacity=4):
+    """4 recent observations."""
+
+
+def reference_scores(tick, imp, last, emb, q, now, p):
+    """Per agent, plain Python over its stored memories (float64 throughout)."""
+    n, k = tick.shape
+    out = np.full((n, k), -np.inf)
+    for i in range(n):
+        stored = [s for s in range(k) if tick[i, s] >= 0]
+        if not stored:
+            continue
+        parts = []
+        for vals in ([p.decay ** max(now - max(last[i, s], tick[i, s]), 0) for s in stored],
+                     [imp[i, s] / 10.0 for s in stored],
+                     [float(np.dot(emb[i, s].astype(np.float64), q[i].astype(np.float64))) for s in stored]):
+            lo, hi = min(vals), max(vals)
+            parts.append([(v - lo) / (hi - lo) if hi > lo else 0.5 for v in vals])
+        for j, s in enumerate(stored):
+            out[i, s] = p.w_recency * parts[0][j] + p.w_importance * parts[1][j] + p.w_relevance * parts[2][j]
+    return out
+
+
+def filled_world(seed, n, per_agent, now):
+    rng = np.random.default_rng(seed)
+    w = World(seed=seed)
+    ids = w.spawn(n, {SmallMemory: {}})
+    for _ in range(per_agent):
+        who = ids[rng.random(n) < 0.7]
+        t = int(rng.integers(0, now + 1))
+        vec = rng.normal(size=(who.size, SmallMemory.dim)).astype(np.float32)
+        imp = rng.integers(1, 11, size=who.size).astype(np.float32)
+        remember(w, who, np.array([f"m{t}"] * who.size, dtype=STR), imp, vec, SmallMemory, now=t)
+    return w, ids, rng
+
+
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 12), per_agent=st.integers(0, 10), k=st.integers(1, 8),
+       wr=st.sampled_from([0.0, 1.0, 0.5]), wi=st.sampled_from([0.0, 1.0, 2.0]), wv=st.sampled_from([0.0, 1.0, 3.0]))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, wr, wi, wv):
+    now = 50
+    w, ids, rng = filled_world(seed, n, per_agent, now)
+    p = MemoryParams(w_recency=wr, w_importance=wi, w_relevance=wv, decay=0.9)
+    q = rng.normal(size=(n, SmallMemory.dim)).astype(np.float32)
+    tick, imp = w.get(SmallMemory, "tick"), w.get(SmallMemory, "importance")
+    last = w.get(SmallMemory, "last_access")
+    emb = embedding_block(w.get(SmallMemory, "embedding"), SmallMemory)
+    ref = reference_scores(tick, imp, last, emb, q, now, p)
+    got = retrieve(w, ids, q, k=k, memory=SmallMemory, params=p, now=now, touch=False)
+    kk = min(k, SmallMemory.capacity)
+    assert got.slots.shape == (n, kk)
+    for i in range(n):
+        stored = int((tick[i] >= 0).sum())
+        best = np.sort(ref[i][np.isfinite(ref[i])])[::-1][:kk]
+        taken = got.slots[i][got.slots[i] >= 0]
+        assert taken.size == min(kk, stored)
+        assert np.allclose(ref[i][taken], best, atol=1e-5)          # the same top-k scores
+        assert np.allclose(got.scores[i][: taken.size], best, atol=1e-5)
+        order = sorted(range(SmallMemory.capacity), key=lambda s: (-ref[i][s], s))[: taken.size]
+        gaps = -np.diff(np.sort(ref[i][np.isfinite(ref[i])])[::-1])
+        if gaps.size == 0 or gaps.min() > 1e-4:                       # no near-ties: the same slots, same order
+            assert taken.tolist() == order
+        texts = got.texts[i][: taken.size]
+        assert all(t == w.get(SmallMemory, f"text_{s}", ids[i:i + 1])[0] for t, s in zip(texts, taken))
+
+
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 20))
+@settings(max_examples=25, deadline=None)
+def test_relevance_kernel_matches_float64_dot(seed, rows):
+    rng = np.random.default_rng(seed)
+    k, d = 3, 19  # d not a multiple of 8: the tail loop runs too
+    block = (rng.normal(size=(rows, k * d)) * rng.choice([1e-6, 1e-3, 1.0], size=(rows, k * d))).astype(np.float16)
+    q = rng.normal(size=(rows, d)).astype(np.float32)
+    pick = rng.permutation(rows)
+    got = relevance(block, pick, q, k, d)
+    ref = np.einsum("nkd,nd->nk", block.reshape(rows, k, d)[pick].astype(np.float64), q.astype(np.float64))
+    assert np.allclose(got, ref, atol=1e-4, rtol=1e-5)
+
+
+@given(seed=st.integers(0, 2**31), steps=st.integers(1, 30), decay=st.sampled_from([1.0, 0.9, 0.5]))
+@settings(max_examples=40, deadline=None)
+def test_eviction_keeps_capacity_and_evicts_lowest_retention(seed, steps, decay):
+    rng = np.random.default_rng(seed)
+    w = World(seed=0)
+    ids = w.spawn(5, {SmallMemory: {}})
+    w.insert_resource(MemoryParams(decay=decay))
+    added = np.zeros(5, dtype=int)
+    for t in range(steps):
+        who = ids[rng.random(5) < 0.6]
+        tick0, imp0, last0 = (w.get(SmallMemory, c, who) for c in ("tick", "importance", "last_access"))
+        imp = rng.integers(1, 11, size=who.size).astype(np.float32)
+        slots = remember(w, who, np.array([f"t{t}"] * who.size, dtype=STR), imp,
+                         rng.normal(size=(who.size, SmallMemory.dim)), SmallMemory, now=t)
+        for j in range(who.size):  # the stated rule, agent by agent
+            empty = np.flatnonzero(tick0[j] < 0)
+            if empty.size:
+                assert slots[j] == empty[0]
+            else:
+                ret = [imp0[j, s] * decay ** (t - max(last0[j, s], tick0[j, s])) for s in range(SmallMemory.capacity)]
+                assert slots[j] == int(np.argmin(ret))
+        added[np.searchsorted(ids, who)] += 1
+        tick = w.get(SmallMemory, "tick")
+        assert tick.shape == (5, SmallMemory.capacity)
+        assert np.array_equal((tick >= 0).sum(axis=1), np.minimum(added, SmallMemory.capacity))
+    assert w.get(SmallMemory, "embedding").shape == (5, SmallMemory.capacity * SmallMemory.dim)
+
+
+def test_eviction_slots_rule_directly():
+    tick = np.array([[0, 1, -1], [0, 1, 2], [5, 5, 5]])
+    imp = np.array([[9, 9, 0], [9, 2, 9], [3, 3, 3]], dtype=np.float32)
+    last = tick.copy()
+    assert eviction_slots(tick, imp, last, 3, 0.9).tolist() == [2, 1, 0]
+
+
+def test_repeated_ids_store_in_order():
+    w = World(seed=0)
+    ids = w.spawn(2, {SmallMemory: {}})
+    who = np.array([ids[0], ids[1], ids[0], ids[0]])
+    slots = remember(w, who, ["a", "b", "c", "d"], 5.0, np.ones((4, SmallMemory.dim)), SmallMemory)
+    assert slots.tolist() == [0, 0, 1, 2]
+    assert [w.get(SmallMemory, f"text_{s}", ids[:1])[0] for s in range(3)] == ["a", "c", "d"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.text(alphabet="xyz", min_size=1, max_size=3)), max_size=30))
+@settings(max_examples=40, deadline=None)
+def test_ring_buffer_keeps_newest_first(events):
+    w = World(seed=0)
+    ids = w.spawn(3, {Ring: {}})
+    ref = [deque(maxlen=Ring.capacity) for _ in range(3)]
+    for who, text in events:
+        observe(w, ids[who:who + 1], [text], 2.0, Ring)
+        ref[who].append(text)
+    got = recent(w, ids, memory=Ring)
+    for i in range(3):
+        want = list(reversed(ref[i])) + [""] * (Ring.capacity - len(ref[i]))
+        assert got[i].tolist() == want
+
+
+def memory_world(n=6, **params):
+    w = World(seed=7)
+    ids = w.spawn(n, {Profile: {"name": np.array([f"P{i}" for i in range(n)], dtype=STR)},
+                      LongTermMemory: {}, ShortTermMemory: {}, Reflection: {}})
+    w.insert_resource(MemoryParams(**params))
+    w.insert_resource(MemoryEmbedder(HashingEmbedder(dim=LongTermMemory.dim)))
+    engine = MockEngine(memory_policy, seed=1)
+    w.insert_resource(LLM({"mock": engine}))
+    return w, ids, engine
+
+
+def test_retrieve_without_touch_leaves_state_and_with_touch_updates_access():
+    w, ids, _ = memory_world()
+    for t in range(5):
+        memorize(w, ids, np.array([f"went to the market on day {t}"] * ids.size, dtype=STR))
+        w.step(1)
+    h = w.state_hash()
+    a = retrieve(w, ids, np.array(["market"] * ids.size, dtype=STR), k=3, touch=False)
+    assert w.state_hash() == h and a.texts.shape == (ids.size, 3)
+    b = retrieve(w, ids, np.array(["market"] * ids.size, dtype=STR), k=3)
+    assert w.state_hash() != h
+    last = w.get(LongTermMemory, "last_access")
+    assert np.all(np.take_along_axis(last, b.slots, axis=1) == w.tick)
+
+
+def test_relevance_picks_the_matching_memory():
+    w, ids, _ = memory_world(n=2, w_recency=0.0, w_importance=0.0)
+    for text in ["bought apples at the market", "my sister got married in june", "the train was late again"]:
+        memorize(w, ids, np.array([text, text], dtype=STR), importance=5.0)
+    rec = retrieve(w, ids, np.array(["who got married", "train late"], dtype=STR), k=1)
+    assert rec.texts[:, 0].tolist() == ["my sister got married in june", "the train was late again"]
+    assert "- my sister got married in june" == rec.joined()[0]
+
+
+def test_reflection_by_threshold_is_one_batched_call_and_stores_an_insight():
+    w, ids, engine = memory_world(reflect_threshold=10.0, importance="llm")
+    memorize(w, ids[:3], np.array(["my father died in the hospital"] * 3, dtype=STR))
+    memorize(w, ids[3:], np.array(["ate toast"] * 3, dtype=STR))
+    imp = w.get(Reflection, "pending")
+    assert np.all((imp >= 1) & (imp <= 10))
+    memorize(w, ids[:3], np.array(["I lost my job and had an accident"] * 3, dtype=STR))
+    due = due_to_reflect(w)
+    assert np.array_equal(due, ids[:3])  # two poignant memories pass 10; toast stays below
+    calls = engine.calls
+    did = reflect(w)
+    assert np.array_equal(did, due) and engine.calls == calls + 1
+    assert np.all(w.get(Reflection, "pending", did) == 0) and np.all(w.get(Reflection, "count", did) == 1)
+    newest = recent(w, did, 3, LongTermMemory)  # the insight shares its tick with the last observation
+    assert all(any(t.startswith("I keep coming back to this:") for t in row) for row in newest.tolist())
+    assert np.all((w.get(LongTermMemory, "importance", did) == 8.0).sum(axis=1) == 1)
+    stats = w.resource(DecisionStats).table().to_pylist()
+    assert {r["decision"] for r in stats} == {"memory_importance", "memory_reflect"}
+
+
+def test_reflection_every_r_ticks():
+    w, ids, _ = memory_world(reflect_every=3)
+    memorize(w, ids, np.array(["walked the dog"] * ids.size, dtype=STR))
+    seen = []
+    for _ in range(7):
+        seen.append(reflect(w).size)
+        w.step(1)
+    assert seen == [0, 0, 0, ids.size, 0, 0, ids.size]
+
+
+def test_rule_importance_and_join_lines():
+    imp = rule_importance(np.array(["ate lunch", "my dog died and I was fired", ""], dtype=STR))
+    assert imp[1] > imp[0] >= 1 and imp.max() <= 10 and imp.dtype == np.float32
+    j = join_lines(np.array([["a", "", "b"], ["", "", ""]], dtype=STR))
+    assert j.tolist() == ["- a\n- b", "(nothing yet)"]
+
+
+def test_bad_input_is_named():
+    w, ids, _ = memory_world(n=2)
+    with pytest.raises(ValueError, match="importance"):
+        remember(w, ids, ["a", "b"], 11.0, np.ones((2, 384)))
+    with pytest.raises(ValueError, match="embeddings"):
+        remember(w, ids, ["a", "b"], 5.0, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="decay"):
+        MemoryParams(decay=0)
+    with pytest.raises(ValueError, match="importance"):
+        MemoryParams(importance="vibes")
+    other = w.spawn(1)
+    with pytest.raises(Exception, match="has no LongTermMemory"):
+        retrieve(w, other, ["x"])
