@@ -15,6 +15,10 @@ CONFIGURATIONS = {
         "small": {"agents": [10_000], "ticks": 3},
         "large": {"agents": [10_000, 100_000, 1_000_000], "ticks": 3},
     },
+    "scenarios": {
+        "small": {"agents": [1_000, 10_000], "ticks": 1, "warmup": {"social": 3}},
+        "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": {"social": 3}},
+    },
     "dummy_latency": {
         "small": {"agents": 10_000, "per_request_s": 1.0, "openai_agents": 1_000, "openai_concurrency": 500},
         "large": {"agents": 1_000_000, "per_request_s": 1.0, "openai_agents": 10_000, "openai_concurrency": 1000},

@@ -1,0 +1,136 @@
+"""One tick of every shipped LLM scenario with the instant mock engine: time per system.
+
+::
+
+    python -m socius.bench.scenarios                       # 10k and 100k agents, every LLM scenario
+    python -m socius.bench.scenarios --size small          # CI-sized
+    python -m socius.bench.scenarios --scenario social --agents 100000
+
+The scenarios are the registry's built-ins that make LLM calls (those with a
+mock policy); one that fails to import or to build is reported as skipped,
+not fatal. Each (scenario, size) runs in a fresh process (so ``peak_rss_mb``
+is its own): the world is built with the scenario's defaults and
+``agents = N`` (plus the small overrides in :data:`OVERRIDES`, e.g. the
+social scenario seeds 1% of its agents so that a tick has real work), with
+the instant mock engine and the response log on (a real run writes it),
+then ``warmup`` ticks run untimed (the social scenario needs a few ticks
+before most agents act) and ``ticks`` ticks are timed with the kernel's
+:class:`~socius.ecs.profiler.Profiler`.
+
+One JSON line per case: ``{"bench": "scenarios", "scenario", "agents",
+"tick_s", "us_per_agent", "systems_us_per_agent": {system: µs}, "kernel_us_per_agent",
+"llm": {"acting", "engine_s", "ours_us_per_acting"}, "build_s", "peak_rss_mb"}``.
+Times are medians over the timed ticks; every µs-per-agent figure divides by
+the world's agents ``N`` (not by those a system touched), so the systems'
+figures add up to ``us_per_agent`` with the kernel's. ``llm``: agents that
+asked the LLM in the timed ticks (median per tick), the mock engine's own
+time, and our decision pipeline's time per asking agent without the engine
+(render, dedup, parse, log) — the ≤ 5 µs budget of the decision pipeline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from socius.bench import configurations
+from socius.bench.common import emit, peak_rss_mb, run_case
+
+MODULE = "socius.bench.scenarios"
+
+#: per scenario: config values from the agent count (besides ``agents``)
+OVERRIDES = {
+    "social": lambda n: {"seeds": max(5, n // 100)},
+}
+
+
+def llm_scenarios() -> list[str]:
+    """Names of the registry's built-in scenarios that make LLM calls (skips those that fail to import)."""
+    from socius.scenarios.registry import BUILTIN, get_scenario
+
+    names = []
+    for name in sorted(BUILTIN):
+        try:
+            sc = get_scenario(name)
+        except Exception as e:  # noqa: BLE001 - a scenario being written may not import yet
+            emit({"bench": "scenarios", "scenario": name, "skipped": f"{type(e).__name__}: {e}"})
+            continue
+        if sc.mock_policy is not None:
+            names.append(name)
+    return names
+
+
+def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
+    from socius.ecs.profiler import Profiler
+    from socius.scenarios.config import build_config
+    from socius.scenarios.registry import get_scenario
+    from socius.scenarios.runner import EngineChoice, build_world
+    from socius.systems.decide import DecisionStats
+
+    sc = get_scenario(name)
+    values = {"agents": agents, **OVERRIDES.get(name, lambda n: {})(agents)}
+    cfg = build_config(sc.config, values)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        world = build_world(sc, cfg, seed=1, engine=EngineChoice("mock"), out=Path(tmp))
+        build_s = time.perf_counter() - t0
+        world.step(warmup)
+        first = world.tick
+        with Profiler(world, memory=False) as prof:
+            prof.step(ticks)
+        s = prof.summary()
+        stats = world.get_resource(DecisionStats)
+        rows = [r for r in (stats.rows if stats is not None else []) if r["tick"] >= first]
+    n = len(world)
+    tick_s = s["tick_s"]["median"]
+    per_tick: dict[int, dict] = {}
+    for r in rows:  # several decisions in one tick add up
+        t = per_tick.setdefault(r["tick"], {"acting": 0, "engine_s": 0.0, "ours_s": 0.0})
+        t["acting"] += r["agents"]
+        t["engine_s"] += r["engine_s"]
+        t["ours_s"] += sum(r[k] for k in ("render_s", "dedup_s", "log_s", "parse_s", "extract_s"))
+    llm = None
+    if per_tick:
+        med = lambda k: statistics.median(t[k] for t in per_tick.values())  # noqa: E731
+        acting = med("acting")
+        llm = {"acting": int(acting), "engine_s": round(med("engine_s"), 4),
+               "ours_us_per_acting": round(med("ours_s") * 1e6 / acting, 3) if acting else None}
+    return {"bench": "scenarios", "scenario": name, "agents": n, "ticks": ticks, "warmup": warmup,
+            "tick_s": round(tick_s, 5), "us_per_agent": round(tick_s * 1e6 / n, 3),
+            "systems_us_per_agent": {r["name"]: round(r["median_s"] * 1e6 / n, 3) for r in s["systems"]},
+            "kernel_us_per_agent": round(s["kernel"]["median_s"] * 1e6 / n, 3),
+            "llm": llm, "build_s": round(build_s, 3), "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m socius.bench.scenarios", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="large", help="small | large (bench/configurations.py)")
+    p.add_argument("--scenario", nargs="*", help="scenario names (default: every LLM scenario in the registry)")
+    p.add_argument("--agents", type=int, nargs="*")
+    p.add_argument("--ticks", type=int)
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    cfg = configurations.get("scenarios", a.size)
+    ticks = a.ticks or cfg["ticks"]
+    if a.one:
+        name = a.scenario[0]
+        emit(one(name, a.agents[0], ticks, cfg["warmup"].get(name, 0)))
+        return
+    for name in a.scenario or llm_scenarios():
+        for n in a.agents or cfg["agents"]:
+            try:
+                for rec in run_case(MODULE, ["--one", "--size", a.size, "--scenario", name, "--agents", str(n),
+                                             "--ticks", str(ticks)]):
+                    emit(rec)
+            except SystemExit as e:  # one scenario failing must not hide the others
+                print(json.dumps({"bench": "scenarios", "scenario": name, "agents": n, "failed": str(e)}),
+                      flush=True)
+                sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    main()
