@@ -35,6 +35,9 @@ hook of :mod:`socius.mpi.abort` (an uncaught exception on any rank prints
 """
 from __future__ import annotations
 
+import contextlib
+import time
+
 import os
 from typing import Any, Mapping
 
@@ -163,6 +166,29 @@ class _MPIBackend:
 
 
 # ---------------------------------------------------------------- the context
+class _Timed:
+    """A backend whose collectives add their wall time to the context's ``comm_s[category]``."""
+
+    def __init__(self, backend, ctx: "RankContext"):
+        self._b, self._ctx = backend, ctx
+
+    def __getattr__(self, name):
+        fn = getattr(self._b, name)
+        if name not in ("alltoall", "alltoallv", "allgather", "allgatherv", "allreduce", "barrier"):
+            return fn
+
+        def timed(*args):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                c = self._ctx
+                k = c._category
+                c.comm_s[k] = c.comm_s.get(k, 0.0) + (time.perf_counter() - t0)
+                c.comm_calls[k] = c.comm_calls.get(k, 0) + 1
+        return timed
+
+
 class RankContext:
     """This process's place in the job and the collectives over all ranks.
 
@@ -174,7 +200,13 @@ class RankContext:
 
     def __init__(self, backend, rank: int, size: int, local_rank: int | None = None,
                  local_size: int | None = None, comm: Any = None):
-        self._b = backend
+        self._raw = backend
+        self._b = _Timed(backend, self)
+        # wall seconds inside collectives (waiting for the other ranks included), by what they were for:
+        # "route" (message routing), "halo" (ghost exchange), "reduce" (everything else)
+        self.comm_s: dict[str, float] = {}
+        self.comm_calls: dict[str, int] = {}
+        self._category = "reduce"
         self.rank, self.size = int(rank), int(size)
         self.local_rank = int(rank if local_rank is None else local_rank)
         self.local_size = int(size if local_size is None else local_size)
@@ -182,7 +214,16 @@ class RankContext:
 
     @property
     def backend(self) -> str:
-        return self._b.name
+        return self._raw.name
+
+    @contextlib.contextmanager
+    def category(self, name: str):
+        """Count the collectives inside the ``with`` block under ``name`` in :attr:`comm_s`."""
+        before, self._category = self._category, name
+        try:
+            yield self
+        finally:
+            self._category = before
 
     @property
     def distributed(self) -> bool:

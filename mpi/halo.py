@@ -252,6 +252,10 @@ class Halo:
         ``{name: [n] bool}`` per column (their union is sent). The first
         exchange sends every row whatever ``changed`` says.
         """
+        with self.ctx.category("halo"):
+            return self._exchange(columns, changed)
+
+    def _exchange(self, columns: Mapping[str, object], changed=None) -> int:
         plan, ctx = self.plan, self.ctx
         n = plan.owned.shape[0]
         cols = []

@@ -114,6 +114,10 @@ class Router:
 
     def route(self, batch: MessageBatch) -> MessageBatch:
         """Collective: this rank's share of every rank's ``batch`` (same message type on all ranks)."""
+        with self.ctx.category("route"):
+            return self._route(batch)
+
+    def _route(self, batch: MessageBatch) -> MessageBatch:
         ctx, kind = self.ctx, batch.kind
         specs, names = _specs(kind)
         cols = _columns(batch, names)
@@ -158,7 +162,8 @@ class Router:
         kinds = sorted(bus.inbox, key=lambda k: k.__component_name__)
         names = "\n".join(k.__component_name__ for k in kinds).encode()
         h = int.from_bytes(hashlib.blake2b(names, digest_size=8).digest(), "little", signed=True)
-        seen = self.ctx.allgather(h)
+        with self.ctx.category("route"):
+            seen = self.ctx.allgather(h)
         if (seen != seen[0]).any():
             raise ValueError(f"Router.route_inbox: ranks hold different message types (rank {self.ctx.rank} has "
                              f"{[k.__qualname__ for k in kinds]}); pass the types to route_types")

@@ -40,10 +40,13 @@ tick with its systems nested in it (decision stage figures in the events'
 ``args``), plus an RSS counter — open it in https://ui.perfetto.dev or
 ``chrome://tracing``.
 
-MPI: there is no MPI layer yet, so this profiles one process (rank 0). The
-report already holds a ``ranks`` list and ``slowest_rank``; per-rank
-figures, the slowest rank and halo / routing / reduction time arrive with
-the MPI layer.
+MPI: ``mpiexec -n N socius profile SCENARIO ...`` profiles the world split
+over N ranks. Every rank profiles its share; rank 0 prints and saves the
+report: the systems table is the slowest rank's (the rank with the most
+busy time per tick — tick time less time spent waiting in collectives), and
+``ranks`` lists every rank with its entities, tick time, busy time and, per
+tick, the wall time inside halo exchanges, message routing and other
+collectives (reductions), plus bytes routed.
 """
 from __future__ import annotations
 
@@ -71,15 +74,14 @@ from socius.ecs.profiler import Profiler, component_memory
 
 from .config import config_dict
 from .registry import Scenario
-from .runner import EngineChoice, build_world
+from .runner import EngineChoice, SerialScenarioError, build_world
 
 FORMAT = "socius-profile/1"
 STAGES = ("render_s", "dedup_s", "parse_s", "log_s")     # our own, non-overlapping stage times of decide()
 COUNTS = ("calls", "agents", "requests", "completions", "prompt_tokens", "output_tokens",
           "ok", "extracted", "fallback", "failed")
 TEXT_WIDTH = 120   # columns of profile.txt and of tables printed to a pipe or file
-MPI_NOTE = "one process (rank 0): per-rank figures, the slowest rank and halo/routing/reduction time " \
-           "arrive with the MPI layer"
+COMM = ("halo", "route", "reduce")  # what the collectives of a tick were for (RankContext.category)
 
 
 class DecisionProbe:
@@ -128,7 +130,7 @@ class ProfileRun:
 
 def profile_scenario(scenario: Scenario, cfg, *, seed: int = 0, ticks: int = 10,
                      engine: EngineChoice | None = None, out: Path | None = None,
-                     memory: bool = True, status=None) -> ProfileRun:
+                     memory: bool = True, status=None, ranks=None) -> ProfileRun:
     """Build ``scenario`` (timed apart), run ``ticks`` profiled ticks; returns the report.
 
     ``status(text)`` is called with short progress lines. A Ctrl-C during
@@ -140,10 +142,11 @@ def profile_scenario(scenario: Scenario, cfg, *, seed: int = 0, ticks: int = 10,
         out.mkdir(parents=True, exist_ok=True)
     say(f"building {scenario.name} …")
     origin = time.perf_counter()
-    world = build_world(scenario, cfg, seed, engine if scenario.mock_policy is not None else None, out)
+    world = build_world(scenario, cfg, seed, engine if scenario.mock_policy is not None else None, out, ranks)
     build_s = time.perf_counter() - origin
     components_built = {c["name"]: c["bytes"] for c in component_memory(world)}
-    prof = Profiler(world, memory=memory)
+    prof = Profiler(world, memory=memory, rank=0 if ranks is None else ranks.rank)
+    comm0 = _comm_totals(world)
     rss_built = prof.rss.current() if prof.rss is not None else None
     probe = DecisionProbe(world, prof)
     world.schedule.hooks.insert(0, probe.hook)  # before the profiler's hook (see Profiler's docstring)
@@ -162,8 +165,48 @@ def profile_scenario(scenario: Scenario, cfg, *, seed: int = 0, ticks: int = 10,
         _close_llm(world)
     rep = _report(scenario, cfg, seed, engine, world, prof, probe, build_s, components_built, rss_built, out)
     rep["interrupted"] = interrupted
+    _add_ranks(rep, world, comm0, _comm_totals(world))
     prof.close()
     return ProfileRun(rep, prof, probe, origin, build_s)
+
+
+def _comm_totals(world: World) -> dict[str, float] | None:
+    """Seconds in collectives by category, routing wall time and bytes so far (None on one rank)."""
+    from socius.mpi import Ranks
+    r = world.get_resource(Ranks)
+    if r is None or r.ctx.size == 1:
+        return None
+    return {**{k: r.ctx.comm_s.get(k, 0.0) for k in COMM}, "route_wall": r.route_s, "route_bytes": r.route_bytes}
+
+
+def _add_ranks(rep: dict, world: World, before: dict | None, after: dict | None) -> None:
+    """Collective under MPI: every rank's figures into ``rep["ranks"]``; the slowest rank's report wins."""
+    if before is None:
+        return
+    from socius.mpi import Ranks
+    ctx = world.resource(Ranks).ctx
+    ticks = max(1, rep["ticks"])
+    per_tick = {k: (after[k] - before[k]) / ticks for k in after}
+    mine = rep["ranks"][0]
+    comm = sum(per_tick[k] for k in COMM)
+    mine.update({"comm_s_per_tick": {k: per_tick[k] for k in COMM}, "route_wall_s_per_tick": per_tick["route_wall"],
+                 "route_bytes_per_tick": per_tick["route_bytes"],
+                 "busy_s_per_tick": (mine["tick_s_median"] or 0.0) - comm})
+    blob = np.frombuffer(json.dumps(_finite(rep)).encode(), dtype=np.uint8)
+    data, counts = ctx.allgatherv(blob)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    every = [json.loads(data[bounds[i]:bounds[i + 1]].tobytes()) for i in range(ctx.size)]
+    rows = [e["ranks"][0] for e in every]
+    slowest = max(range(ctx.size), key=lambda i: rows[i]["busy_s_per_tick"])
+    base = every[slowest]
+    rep.clear()
+    rep.update(base)
+    rep["ranks"] = rows
+    rep["slowest_rank"] = slowest
+    rep["entities"] = sum(r["entities"] for r in rows)
+    rep["mpi"] = {"ranks": ctx.size, "systems_from_rank": slowest,
+                  "comm_s_per_tick_max": {k: max(r["comm_s_per_tick"][k] for r in rows) for k in COMM},
+                  "route_bytes_per_tick": sum(r["route_bytes_per_tick"] for r in rows)}
 
 
 def _close_llm(world: World) -> None:
@@ -280,7 +323,7 @@ def _report(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None, wor
         "agents_processed": "entities holding every component the system declares in reads/writes",
         "ranks": [rank],
         "slowest_rank": prof.rank,
-        "mpi": MPI_NOTE,
+        "mpi": None,
         "per_tick": {
             "tick": list(prof.tick_numbers),
             "tick_s": list(prof.tick_seconds),
@@ -394,8 +437,21 @@ def render(report: dict[str, Any], console: Console) -> None:
     if mem.get("method"):
         head.add_row("memory", f"RSS after build {_bytes(mem['rss_after_build_bytes'])}, "
                                f"peak {_bytes(mem['peak_rss_bytes'])}")
-    head.add_row("ranks", "1 (this process); per-rank figures arrive with the MPI layer")
+    head.add_row("ranks", "1 (this process)" if not r.get("mpi") else
+                 f"{r['mpi']['ranks']} (MPI); systems below are rank {r['slowest_rank']}'s, the slowest")
     console.print(head)
+    if r.get("mpi"):
+        rk = Table(title="ranks (per tick: median tick; halo / routing / other collectives are wall time "
+                         "inside them, waiting included)", title_justify="left")
+        for c in ("rank", "host", "entities", "tick ms", "busy ms", "halo ms", "route ms", "reduce ms",
+                  "routed"):
+            rk.add_column(c, justify="right" if c not in ("host",) else "left")
+        for x in r["ranks"]:
+            cs = x["comm_s_per_tick"]
+            rk.add_row(str(x["rank"]) + (" (slowest)" if x["rank"] == r["slowest_rank"] else ""), x["host"],
+                       _int(x["entities"]), _ms(x["tick_s_median"]), _ms(x["busy_s_per_tick"]), _ms(cs["halo"]),
+                       _ms(cs["route"]), _ms(cs["reduce"]), _bytes(x["route_bytes_per_tick"]))
+        console.print(rk)
 
     t = Table(title="systems in schedule order (per tick: median over ticks)", title_justify="left")
     for name, just in (("#", "right"), ("system", "left"), ("phase", "left"), ("ms/tick", "right"),
@@ -482,8 +538,12 @@ def render_text(report: dict[str, Any], width: int = TEXT_WIDTH) -> str:
 
 
 # ---------------------------------------------------------------------------- the command
-def default_out(scenario: Scenario) -> Path:
+def default_out(scenario: Scenario, when: int | None = None) -> Path:
+    """``runs/profile-<scenario>-<time>``; ``when`` (epoch seconds, the same on every MPI rank) names it
+    without probing the disk, so all ranks agree on the folder."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario.name).strip("-") or "scenario"
+    if when is not None:
+        return Path("runs") / f"profile-{slug}-{_dt.datetime.fromtimestamp(when).strftime('%Y%m%d-%H%M%S')}-mpi"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path("runs") / f"profile-{slug}-{stamp}"
     k = 1
@@ -499,24 +559,33 @@ def cmd_profile(args, console: Console, parser) -> int:
 
     from socius.systems.engines.factory import EngineSetupError
 
-    from .cli import engine_choice, resolve_scenario
+    from .cli import _fail, _ranks, engine_choice, resolve_scenario
 
     scenario, cfg = resolve_scenario(args, parser, "SCENARIO")
     engine = engine_choice(args, parser, scenario)
+    ranks = _ranks(parser)
+    lead = ranks.rank == 0
     if args.trace is not None and (args.trace.is_dir() or not args.trace.parent.is_dir()):
         parser.error(f"argument --trace: cannot write a file at {args.trace}")
     out = args.out if args.out is not None else default_out(scenario)
 
-    err = Console(stderr=True, highlight=False)
+    if ranks.size > 1:  # every rank must write into the same folder: rank 0's name for it
+        stamp = ranks.allgather(int(time.time()))[0]
+        if args.out is None:
+            out = default_out(scenario, stamp)
+    err = Console(stderr=True, highlight=False, quiet=not lead)
     try:
         run = profile_scenario(scenario, cfg, seed=args.seed, ticks=args.ticks, engine=engine, out=out,
-                               status=lambda text: err.print(text, style="dim"))
+                               status=lambda text: err.print(text, style="dim"),
+                               ranks=ranks if ranks.size > 1 else None)
     except MissingExtraError as e:
-        err.print(f"[red]error:[/] --engine {engine.kind if engine else ''}: {escape(str(e))}")
-        return 2
+        return _fail(err, ranks, f"--engine {engine.kind if engine else ''}: {e}", 2)
     except EngineSetupError as e:
-        err.print(f"[red]error:[/] --engine: {escape(str(e))}")
-        return 2
+        return _fail(err, ranks, f"--engine: {e}", 2)
+    except SerialScenarioError as e:
+        return _fail(err, ranks, str(e), 2)
+    if not lead:
+        return 130 if run.report.get("interrupted") else 0
     rep = run.report
     text = to_json(rep)
     (out / "profile.json").write_text(text + "\n")

@@ -70,3 +70,25 @@ def test_resume_on_another_rank_count(ctx, run_example, agree, shared_dir, name)
     resumed = run_example(_run, name, ctx if ctx.size > 1 else None, seed=9, ticks=4,
                           resume=shared_dir / f"{name}-one" / "snapshot.socius").state_hash
     agree(resumed == straight, f"{name}: resumed on {ctx.size} ranks from one: {resumed} != {straight}")
+
+
+@pytest.mark.mpi
+def test_profile_reports_every_rank(ctx, run_example, agree):
+    from socius.scenarios.profile import profile_scenario
+    sc = get_scenario("guess")
+    cfg = build_config(sc.config, {"agents": 90})
+    run = run_example(profile_scenario, sc, cfg, seed=1, ticks=3, engine=EngineChoice("mock"),
+                      ranks=ctx if ctx.size > 1 else None)
+    rep = run.report
+    rows = rep["ranks"]
+    agree(len(rows) == ctx.size, f"{len(rows)} rank rows on {ctx.size} ranks")
+    agree(sum(r["entities"] for r in rows) == 90 == rep["entities"], f"entities {rows}")
+    agree(0 <= rep["slowest_rank"] < ctx.size, f"slowest rank {rep['slowest_rank']}")
+    if ctx.size > 1:
+        busy = [r["busy_s_per_tick"] for r in rows]
+        agree(busy[rep["slowest_rank"]] == max(busy), f"slowest is not the busiest: {busy}")
+        agree(all(v >= 0 for r in rows for v in r["comm_s_per_tick"].values()), "negative collective time")
+        agree(rows[0]["comm_s_per_tick"]["reduce"] > 0, "guess reduces every round: no reduce time recorded")
+        agree(rep["mpi"]["ranks"] == ctx.size, f"mpi block {rep['mpi']}")
+    else:
+        agree(rep["mpi"] is None, "one rank has no mpi block")
