@@ -1,0 +1,357 @@
+"""The Boltzmann step as numba kernels, on one thread or two.
+
+A step is a pure function of the agents' cells and wealth, the seed and the
+tick:
+
+1. **order** — a Fisher–Yates shuffle keyed by ``(seed, "order", tick)``:
+   ``perm [n] int32``, ``perm[p]`` = the row of the agent whose turn is ``p``;
+2. **draws** — each agent's move and recipient draw, keyed by
+   ``(seed, "act", tick, agent ID)`` (draws 0 and 1): its new cell is known up
+   front, since nothing moves an agent before its own turn;
+3. **the sequential pass** — in turn order, each agent leaves its cell (swap
+   with the cell's last member), joins the new one (appended), and if it has
+   wealth and cellmates gives one unit to cellmate ``(r * m) >> 31`` of the
+   ``m`` already there, ``r`` a 31-bit draw.
+
+Each cell's member list starts the step in turn order, so the member order —
+and therefore every recipient — depends only on the state, never on what
+happened in earlier steps (a resumed run equals an uninterrupted one).
+
+**Two threads.** The grid is cut into two halves by column (``x < width // 2``
+and the rest). An agent's turn touches only two cells, its old and its new
+one, so agents whose two cells lie in the same half never touch the other
+half: each half's thread runs its own agents in turn order. The few agents
+that cross the cut (about ``0.75 * side`` per step) are meeting points: both
+threads finish every turn before theirs, the thread of the half the agent
+leaves runs it, then both go on. Every cell therefore sees the same
+operations in the same order as on one thread — the result is the sequential
+one, bit for bit, whatever the timing and whether one thread or two run it.
+The split is fixed by the grid and the seed, never by the scheduler.
+
+Layout: the agents of half ``h`` are copied, in turn order, into the block
+``[base_h, base_h + n_h)`` of the turn-indexed arrays ``qold, qnew, qpw, qslot,
+qr``; cell member lists hold these turn slots. Each thread writes only its own
+block and its own half's cells (an agent that crossed may later receive from
+the other thread, after the meeting), so the threads rarely share a cache line.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
+
+from .sync import LINE, load_acquire, new_flags, spin_until, store_release
+
+_DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int32)
+_DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int32)
+_AHEAD = 12      # prefetch distance of the sequential pass (turns)
+_CAP = 16        # member slots per cell row: 16 int32 = one 64-byte line (doubled on overflow)
+_R_SCALE = 2147483648.0  # 2**31: the recipient draw is a 31-bit integer
+MIN_AGENTS_2T = 20_000   # below this one thread is faster (the meetings cost more than they save)
+
+# flag slots (one cache line each)
+_BAR0, _BAR1, _ARR0, _ARR1, _DONE, _ABORT = 0, 1, 2, 3, 4, 5
+_NFLAGS = 6
+OK, OVERFLOW, ABORTED = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def neighbour(ax, ay, width, height, u):
+    """The cell picked by ``u`` in [0, 1) among the in-bounds Moore neighbours of (ax, ay), in Mesa's order."""
+    if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: all 8
+        d = int(u * 8)
+        return ax + _DX[d], ay + _DY[d]
+    valid = 0
+    for d in range(8):
+        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
+            valid += 1
+    if valid == 0:
+        return ax, ay
+    pick = int(u * valid)
+    for d in range(8):
+        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
+            if pick == 0:
+                return ax + _DX[d], ay + _DY[d]
+            pick -= 1
+    return ax, ay
+
+
+@numba.njit(cache=True, nogil=True)
+def _shuffle(order_key, perm):
+    n = perm.shape[0]
+    for i in range(n):
+        perm[i] = i
+    for i in range(n - 1, 0, -1):
+        j = int(draw_uniform(order_key, i, 0) * (i + 1))
+        perm[i], perm[j] = perm[j], perm[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls):
+    """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)``,
+    ``cls[a] = half(old) | half(new) << 1``. Returns how many leave from half 0."""
+    in0 = 0
+    for a in range(a0, a1):
+        ax, ay = x[a], y[a]
+        old = ax * height + ay
+        nx_, ny_ = neighbour(ax, ay, width, height, draw_uniform(act_key, ids[a], 0))
+        new = nx_ * height + ny_
+        rec[a, 0] = old
+        rec[a, 1] = new
+        rec[a, 2] = wealth[a]
+        rec[a, 3] = int(draw_uniform(act_key, ids[a], 1) * _R_SCALE)
+        s = 1 if old >= split else 0
+        cls[a] = s | ((1 if new >= split else 0) << 1)
+        in0 += 1 - s
+    return in0
+
+
+@numba.njit(cache=True, nogil=True)
+def _barrier(flags, t, gen, two):
+    if not two:
+        return True
+    store_release(flags, (_BAR0 + t) * LINE, gen)
+    return spin_until(flags, (_BAR1 - t) * LINE, gen, _ABORT * LINE)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _turn(q, qold, qnew, qpw, qslot, qr, counts, members):
+    """One agent's turn (its slot ``q``); False if the new cell's row is full."""
+    cap = members.shape[1]
+    c, d = qold[q], qnew[q]
+    m = counts[d]
+    if m == cap and c != d:
+        return False
+    k = qslot[q]  # swap-remove from the old cell
+    last = counts[c] - 1
+    moved = members[c, last]
+    members[c, k] = moved
+    qslot[moved] = k
+    counts[c] = last
+    m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
+    members[d, m] = q
+    qslot[q] = m
+    counts[d] = m + 1
+    if qpw[q] > 0 and m > 0:
+        b = members[d, (np.int64(qr[q]) * m) >> 31]
+        qpw[b] += 1
+        qpw[q] -= 1
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
+                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, meet, flags, part):
+    """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
+
+    ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
+    rest on thread 0 after it shuffled. ``part [2] int64``: per-thread counts
+    exchanged at the first barrier. Returns OK, OVERFLOW (a cell row is full:
+    grow ``members`` and run the step again — x, y, wealth are untouched) or
+    ABORTED (the other thread overflowed).
+    """
+    n = ids.shape[0]
+    two = nthreads == 2
+    split = (width // 2) * height if two else 0  # first cell of half 1
+    ncell = counts.shape[0]
+    cap = members.shape[1]
+    # phase 1: order and draws
+    if t == 0 or not two:
+        _shuffle(order_key, perm)
+    lo, hi = (0, split_row) if t == 1 else (split_row, n)
+    if not two:
+        lo, hi = 0, n
+    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls)
+    if not _barrier(flags, t, 1, two):
+        return ABORTED
+    n0 = part[0] + part[1] if two else 0
+    base = 0 if t == 0 else n0
+    nloc = n0 if t == 0 else n - n0
+    # phase 2: this half's agents into its block, in turn order; its cells' member lists
+    c_lo, c_hi = (0, split) if t == 0 else (split, ncell)
+    counts[c_lo:c_hi] = 0
+    q = base
+    nmeet = 0
+    for p in range(n):
+        if p + 2 * _AHEAD < n:
+            prefetch(rec, perm[p + 2 * _AHEAD] * 4)
+        if p + _AHEAD < n:
+            a2 = perm[p + _AHEAD]
+            if (cls[a2] & 1) == t or not two:
+                prefetch(members, rec[a2, 0] * cap)
+        a = perm[p]
+        c = cls[a]
+        s = c & 1 if two else t
+        d = c >> 1 if two else t
+        if s == t:
+            old = rec[a, 0]
+            qold[q] = old
+            qnew[q] = rec[a, 1]
+            qpw[q] = rec[a, 2]
+            qr[q] = rec[a, 3]
+            m = counts[old]
+            if m == cap:
+                store_release(flags, _ABORT * LINE, 1)
+                return OVERFLOW
+            members[old, m] = q
+            qslot[q] = m
+            counts[old] = m + 1
+            qof[t, a] = q
+            if d != t:
+                meet[t, nmeet] = q - base  # my own crossing agent: I run it
+                nmeet += 1
+            q += 1
+        elif d == t:
+            meet[t, nmeet] = -(q - base) - 1  # the other half's crossing agent: I wait at this point
+            nmeet += 1
+    # phase 3: the sequential pass over this block, meeting the other thread at each crossing agent
+    j = 0
+    k = 0
+    while True:
+        while k < nmeet:
+            e = meet[t, k]
+            if e >= 0:
+                if e != j:
+                    break
+                store_release(flags, (_ARR0 + t) * LINE, k + 1)
+                if not spin_until(flags, (_ARR1 - t) * LINE, k + 1, _ABORT * LINE):
+                    return ABORTED
+                if not _turn(base + j, qold, qnew, qpw, qslot, qr, counts, members):
+                    store_release(flags, _ABORT * LINE, 1)
+                    return OVERFLOW
+                store_release(flags, _DONE * LINE, k + 1)
+                j += 1
+            else:
+                if -e - 1 != j:
+                    break
+                store_release(flags, (_ARR0 + t) * LINE, k + 1)
+                if not spin_until(flags, _DONE * LINE, k + 1, _ABORT * LINE):
+                    return ABORTED
+            k += 1
+        if j >= nloc:
+            break
+        stop = nloc
+        if k < nmeet:
+            e = meet[t, k]
+            stop = e if e >= 0 else -e - 1
+        for jj in range(j, stop):
+            qa = base + jj + _AHEAD
+            if jj + _AHEAD < nloc:
+                prefetch(members, qold[qa] * cap)
+                prefetch(members, qnew[qa] * cap)
+            if not _turn(base + jj, qold, qnew, qpw, qslot, qr, counts, members):
+                store_release(flags, _ABORT * LINE, 1)
+                return OVERFLOW
+        j = stop
+    if not _barrier(flags, t, 2, two):
+        return ABORTED
+    # phase 4: back to the columns, each thread half of the rows
+    lo, hi = (0, n // 2) if t == 0 else (n // 2, n)
+    if not two:
+        lo, hi = 0, n
+    for a in range(lo, hi):
+        s = cls[a] & 1 if two else t
+        wealth[a] = qpw[qof[s, a]]
+        new = rec[a, 1]
+        x[a] = new // height
+        y[a] = new % height
+    return OK
+
+
+class Workspace:
+    """Scratch buffers and the helper thread of the step, kept between ticks (a plain resource: not saved).
+
+    Shapes: ``perm, qold, qnew, qpw, qslot, qr [n] int32``; ``rec [n, 4] int32``;
+    ``cls [n] uint8``; ``qof, meet [2, n] int32``; ``counts [cells] int32``;
+    ``members [cells, cap] int32`` on 64-byte lines.
+    """
+
+    def __init__(self, n: int, ncell: int, threads: int):
+        self.n, self.ncell, self.threads = n, ncell, threads
+        self.perm = np.empty(n, np.int32)
+        self.rec = np.empty((n, 4), np.int32)
+        self.cls = np.empty(n, np.uint8)
+        self.qof = np.empty((2, n), np.int32)
+        self.qold = np.empty(n, np.int32)
+        self.qnew = np.empty(n, np.int32)
+        self.qpw = np.empty(n, np.int32)  # total wealth == agents, so int32 suffices
+        self.qslot = np.empty(n, np.int32)
+        self.qr = np.empty(n, np.int32)
+        self.meet = np.empty((2, n), np.int32)
+        self.counts = np.zeros(ncell, np.int32)
+        self.members = aligned_empty((ncell, _CAP), np.int32)
+        self.flags = new_flags(_NFLAGS)
+        self.part = np.zeros(2, np.int64)
+        self.split_row = n // 2
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boltzmann") if threads == 2 else None
+
+    def fits(self, n: int, ncell: int, threads: int) -> bool:
+        return self.n == n and self.ncell == ncell and self.threads == threads
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def step(self, ids, x, y, wealth, width: int, height: int, order_key: np.uint64, act_key: np.uint64) -> None:
+        """One step in place on ``x, y [n] int32`` and ``wealth [n]`` (row-aligned with ``ids [n] int64``)."""
+        while True:
+            self.flags[:] = 0
+            args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
+                    self.perm, self.rec, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
+                    self.qr, self.counts, self.members, self.meet, self.flags, self.part)
+            if self.threads == 2:
+                other = self._pool.submit(step_worker, 1, *args)
+                try:
+                    r0 = step_worker(0, *args)
+                finally:
+                    r1 = other.result()
+                status = max(r0, r1)
+            else:
+                status = step_worker(1, *args)
+            if status == OK:
+                return
+            cap = self.members.shape[1]  # a cell row filled up: double every row and run the step again
+            self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
+
+
+def default_threads(n: int, width: int) -> int:
+    """2 for large grids when two cores and ``numba.get_num_threads() >= 2``; otherwise 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    if n >= MIN_AGENTS_2T and width >= 2 and cores >= 2 and numba.get_num_threads() >= 2:
+        return 2
+    return 1
+
+
+@numba.njit(cache=True)
+def gini(wealth):
+    """Mesa's formula, ``1 + 1/n - 2 * sum(x_i (n - i)) / (n sum x)`` over sorted x, via a histogram (exact sums)."""
+    n = wealth.shape[0]
+    if n == 0:
+        return 0.0
+    total = 0
+    top = 0
+    for i in range(n):
+        total += wealth[i]
+        if wealth[i] > top:
+            top = wealth[i]
+    if total == 0:
+        return 0.0
+    hist = np.zeros(top + 1, np.int64)
+    for i in range(n):
+        hist[wealth[i]] += 1
+    acc = 0  # sum over sorted x of x_i (n - i): at most n * total
+    start = 0
+    for v in range(top + 1):
+        c = hist[v]
+        if c:
+            acc += v * (c * n - (c * start + c * (c - 1) // 2))
+            start += c
+    return 1.0 + 1.0 / n - 2.0 * (acc / (n * total))
