@@ -7,6 +7,7 @@
                     [--snapshot-every K] [--resume DIR_OR_FILE] [--quiet]
     mpiexec -n 4 socius run NAME ...        (one world over 4 MPI ranks; same state_hash)
     socius profile SCENARIO --agents N --ticks T [--engine E] [--json] [--trace FILE] [--out DIR]
+    socius experiment fluctuation --engine E --out DIR [--sizes N,N,...] [--runs R] [--seed S] [--full]
 
 ``--rounds`` is a synonym of ``--steps``. The last line printed by ``run`` is
 ``state_hash: <hex>`` of the final world, so anyone can check a rerun. Bad
@@ -90,6 +91,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="also write a Chrome trace / Perfetto JSON of the ticks to FILE")
     f.add_argument("--out", metavar="DIR", type=Path,
                    help="where to save the report (default runs/profile-<scenario>-<time>)")
+    from .recommender.fluctuation import add_parser as add_experiment_parser
+    add_experiment_parser(sub)
     return p
 
 
@@ -170,11 +173,11 @@ def _cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
                            snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine,
                            ranks=ranks if ranks.size > 1 else None)
-    except (SerialScenarioError, SnapshotError, MissingExtraError, EngineSetupError) as e:
+    except (SerialScenarioError, SnapshotError, MissingExtraError, EngineSetupError, ConfigError) as e:
         if bar:
             bar.stop()
         what = {SnapshotError: "--resume: ", MissingExtraError: f"--engine {engine.kind if engine else ''}: ",
-                EngineSetupError: "--engine/--replay: "}
+                EngineSetupError: "--engine/--replay: ", ConfigError: "config: "}
         label = next((v for k, v in what.items() if isinstance(e, k)), "")
         return _fail(console, ranks, f"{label}{e}", EXIT_USAGE)
     except KeyboardInterrupt:
@@ -260,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "profile":
         from .profile import cmd_profile
         return cmd_profile(args, console, parser)
+    if args.command == "experiment":
+        from .recommender.fluctuation import cmd_experiment
+        return cmd_experiment(args, console, parser)
     return _cmd_run(args, console, parser)
 
 

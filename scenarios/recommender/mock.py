@@ -28,8 +28,8 @@ from socius.ecs.rng import EntityRng
 from socius.systems.engines.base import STR, RequestBatch
 
 from .data import Catalogue
-from .prompts import snap
-from .users import user_columns
+from .prompts import INTRO, snap
+from .users import tastes, user_columns
 
 WATCH_THRESHOLD = 3.5
 SLOT = r"^(?P<slot>\d+)\. \[id (?P<id>\d+)\](?:.* others rate it (?P<avg>\d+(?:\.\d+)?))?"
@@ -46,8 +46,9 @@ def expected_opinion(taste: np.ndarray, genres: np.ndarray, quality: np.ndarray,
 
 def _visitor(prompts: np.ndarray) -> pa.Array:
     """The text after the last ``Visitor:`` (the example comes first)."""
-    found = pc.extract_regex(pa.array(prompts, type=pa.large_string()), pattern=r"(?s).*Visitor: (?P<v>.*)")
-    return pc.if_else(found.is_valid(), found.field("v"), "")
+    pos = np.strings.rfind(prompts, "Visitor: ")
+    tail = np.strings.slice(prompts, np.where(pos >= 0, pos + len("Visitor: "), 0), None)
+    return pa.array(tail, type=pa.large_string())
 
 
 def _to_float(arr) -> np.ndarray:
@@ -90,16 +91,23 @@ def recommender_policy(cfg, cat: Catalogue):
         ids = batch.entities
         c = ids.shape[0]
         req = batch.prompts
-        browse = np.repeat(np.strings.find(req, "Recommended:") >= 0, batch.n)
-        extract = np.repeat(np.strings.find(req, "Rewrite the answer") >= 0, batch.n)
-        cols = user_columns(cfg.population, cfg.taste, cfg.taste_concentration, cat, ids, seed)
-        taste = cols["taste"].astype(np.float64)
-        conformity = np.asarray(cols["conformity"], np.float64)
+        is_browse = np.strings.startswith(req, INTRO[:30])
+        browse = np.repeat(is_browse, batch.n)
+        extract = np.repeat(np.strings.startswith(req, "Rewrite the answer"), batch.n)
+        if browse.any():
+            cols = user_columns(cfg.population, cfg.taste, cfg.taste_concentration, cat, ids, seed)
+            taste, conformity = cols["taste"].astype(np.float64), np.asarray(cols["conformity"], np.float64)
+        else:  # rating prompts only need the taste
+            taste = tastes(cfg.taste, cfg.taste_concentration, cat, ids, seed).astype(np.float64)
+            conformity = np.zeros(c)
         rng = EntityRng(seed, "mock:recommender", batch.tick)
         out = np.full(c, '{"watch": 0, "own": 0, "rating": 0, "share": "none"}', dtype=STR)
         # browse: pick a line, rate it, maybe share
-        items_r, shown_r = parse_pages(req, cat)
-        items, shown = np.repeat(items_r, batch.n, axis=0), np.repeat(shown_r, batch.n, axis=0)
+        items_r, shown_r = parse_pages(req[is_browse], cat)
+        items = np.full((c, items_r.shape[1]), -1, np.int64)
+        shown = np.full((c, items_r.shape[1]), np.nan)
+        items[browse] = np.repeat(items_r, batch.n[is_browse], axis=0)
+        shown[browse] = np.repeat(shown_r, batch.n[is_browse], axis=0)
         size = items.shape[1]
         noise = rng.normal(ids, 0.0, 1.0, size=2 * size)
         valid = items >= 0
