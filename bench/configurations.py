@@ -19,6 +19,12 @@ CONFIGURATIONS = {
         "small": {"agents": [1_000, 10_000], "ticks": 1, "warmup": {"social": 3}},
         "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": {"social": 3}},
     },
+    "mpi_scaling": {
+        "small": {"ranks": [1, 2], "strong_agents": 20_000, "weak_agents_per_rank": 10_000, "ticks": 3,
+                  "warmup": 1, "repeat": 1},
+        "large": {"ranks": [1, 2], "strong_agents": 200_000, "weak_agents_per_rank": 100_000, "ticks": 8,
+                  "warmup": 2, "repeat": 3},
+    },
     "dummy_latency": {
         "small": {"agents": 10_000, "per_request_s": 1.0, "openai_agents": 1_000, "openai_concurrency": 500},
         "large": {"agents": 1_000_000, "per_request_s": 1.0, "openai_agents": 10_000, "openai_concurrency": 1000},
