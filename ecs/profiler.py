@@ -50,10 +50,8 @@ probe's budget; the Boltzmann model at 100k agents (6-8 ms ticks) measured
 +1.3 to +1.5 % with the profiler on (its own work 0.25 %), the guess game at
 100k agents with the mock engine +0.9 %.
 
-The profiler knows nothing of LLMs or MPI. Per-rank reporting (every rank's
-figures and the slowest rank) arrives with the MPI layer; a summary is
-already one rank's figures (``"rank": 0``) so the MPI layer can gather one
-per rank. Extra per-system figures (an LLM pipeline's stage times, say) can
+The profiler knows nothing of LLMs or MPI. A summary is one rank's figures
+(``"rank"``); ``socius profile`` under MPI gathers one per rank. Extra per-system figures (an LLM pipeline's stage times, say) can
 be gathered by another hook on the same schedule; add it *before* the
 profiler's so its own cost is not charged to the next system's memory.
 """
