@@ -260,6 +260,15 @@ def make_decision(cfg: SocialConfig) -> Decision:
 _POST = Template(prompts.POST_LINE, untrusted=("text",))
 _NEWS = Template(prompts.NEWS_LINE, untrusted=("text",))
 _EMPTY = pa.scalar("", pa.large_string())
+#: "%+.2f" of every stance rounded to hundredths, -1.00 .. +1.00 (a lookup is ~10x faster than formatting)
+STANCE_TEXT = np.array(["%+.2f" % (i / 100) for i in range(-100, 101)], dtype=STR)
+
+
+def stance_text(x: np.ndarray) -> np.ndarray:
+    """``[n]`` stances in [-1, 1] as ``+0.42`` strings."""
+    return STANCE_TEXT[np.clip(np.round(np.asarray(x, np.float64) * 100), -100, 100).astype(np.int64) + 100]
+
+
 _VERBS = np.array(["posted", "posted", "forwarded"], dtype=STR)
 
 
@@ -353,20 +362,20 @@ def decide_actions(ctx):
     posts = pc.binary_join_element_wise(*parts, _EMPTY)
     posts = pc.if_else(pc.equal(posts, _EMPTY), pa.scalar(prompts.NO_POSTS, pa.large_string()), posts)
     ago = ctx.tick - since[idx]
-    heard = np.where(ago == 0, prompts.HEARD_NOW, np.strings.mod("You heard of it %d hours ago.", ago)).astype(STR)
+    heard = np.where(ago == 0, prompts.HEARD_NOW,
+                     np.strings.add(np.strings.add("You heard of it ", ago.astype(STR)), " hours ago.")).astype(STR)
     emo_names = np.array(prompts.EMOTIONS, dtype=STR)
     mood, stance = np.asarray(v[Mood].emotion), np.asarray(v[Mood].attitude)
     fields = {"headline": ev.headline, "name": v[Profile].name[idx], "age": v[Profile].age[idx],
               "occupation": v[Profile].occupation[idx], "trait": v[Profile].trait[idx], "posts": posts,
-              "n_posts": received[idx], "avg_stance": np.strings.mod("%+.2f", v[Inbox].avg_attitude[idx]),
+              "n_posts": received[idx], "avg_stance": stance_text(v[Inbox].avg_attitude[idx]),
               "peak": emo_names[v[Inbox].peak[idx]], "mood": emo_names[mood[idx]],
-              "stance": np.strings.mod("%+.2f", stance[idx]), "heard": heard}
+              "stance": stance_text(stance[idx]), "heard": heard}
     res = decide(ctx.world, ctx.resource(SocialPrompts).decision, ids, fields)
     good = res.outcome <= 1  # ok or extracted; a fallback keeps the old mood and stance
-    kind = np.searchsorted(np.array(sorted(prompts.ACTIONS), dtype=STR), res.values["action"])
-    kind = np.array([2, 0, 1], np.int8)[np.minimum(kind, 2)]  # sorted: forward, idle, post -> 2, 0, 1
-    new_emo = np.searchsorted(np.array(sorted(prompts.EMOTIONS), dtype=STR), res.values["emotion"])
-    new_emo = np.array([0, 2, 1], np.int8)[np.minimum(new_emo, 2)]  # sorted: calm, intense, moderate
+    act_s, emo_s = res.values["action"], res.values["emotion"]
+    kind = ((act_s == "post") * 1 + (act_s == "forward") * 2).astype(np.int8)       # idle (or fallback) 0
+    new_emo = ((emo_s == "moderate") * 1 + (emo_s == "intense") * 2).astype(np.int8)
     emotion, attitude = mood.copy(), stance.copy()
     emotion[idx] = np.where(good, new_emo, mood[idx])
     attitude[idx] = np.where(good, res.values["attitude"], stance[idx]).astype(np.float32)

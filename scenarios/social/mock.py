@@ -32,6 +32,7 @@ from .prompts import EMOTIONS, SUMMARY_REGEX
 
 TAIL = 200  # characters of each prompt the policy reads (the summary line sits right before the end)
 
+_ATT = np.array(["%.2f" % (i / 100) for i in range(-100, 101)], dtype=STR)  # JSON numbers -1.00 .. 1.00
 _OPENERS = np.array(["Reading about this.", "Hmm, this matters.", "I can't believe this!"], dtype=STR)
 _STANCES = np.array([" It is wrong and must stop.", " Not sure what to think yet.", " Good news, honestly."],
                     dtype=STR)
@@ -75,7 +76,7 @@ def social_policy(share: float = 0.6, forward: float = 0.6, novelty: float = 3.0
         else:
             new_stance = stance + influence * pull
         new_stance = np.clip(new_stance + (u[:, 3] - 0.5) * 0.04, -1.0, 1.0)
-        att = np.strings.mod("%.2f", np.round(new_stance, 2))
+        att = _ATT[np.round(new_stance * 100).astype(np.int64) + 100]
         text = np.where(action == "post",
                         np.strings.add(_OPENERS[new_level], _STANCES[np.digitize(new_stance, [-0.2, 0.2])]), "")
         ls = lambda x: pa.array(x, type=pa.large_string()) if isinstance(x, np.ndarray) else \
