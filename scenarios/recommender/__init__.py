@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from socius.components.memory import ShortTermMemory
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.ragged import RaggedArray
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_block, world_ranks
 from socius.systems.decide import Decision, decide
+from socius.systems.memory import join_lines, observe, recent
 
 from . import prompts, recsys
 from .data import GENRES, N_GENRES, Catalogue, check_headers, load_catalogue
@@ -51,6 +53,7 @@ class RecommenderConfig:
     embedder: str = "hashing"         # content: hashing | minilm (the embeddings extra)
     liked: float = 4.0                # content: items rated >= liked make the user's query
     friends: int = 3
+    memories: int = 3                 # short-term memories shown in the prompt (0..8)
     show_average: bool = True         # show the others' average rating on the page (conformity)
     taste: str = "data"               # data | dirichlet
     taste_concentration: float = 0.5  # dirichlet: alpha
@@ -76,6 +79,8 @@ class RecommenderConfig:
             raise ValueError(f"embedder: must be 'hashing' or 'minilm', got {self.embedder!r}")
         if not 0.5 <= self.liked <= 5.0:
             raise ValueError(f"liked: must be in 0.5..5.0, got {self.liked}")
+        if not 0 <= self.memories <= ShortTermMemory.capacity:
+            raise ValueError(f"memories: must be in 0..{ShortTermMemory.capacity}, got {self.memories}")
         if self.friends < 0:
             raise ValueError(f"friends: must be >= 0, got {self.friends}")
         if self.taste not in ("data", "dirichlet"):
@@ -246,7 +251,7 @@ def recommend_items(ctx):
 
 
 def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``[n]`` "Your friend X …" line for each of ``ids`` from the first message addressed to it."""
+    """``[n]`` "Friend X posted about …" line for each of ``ids`` from the first message addressed to it."""
     out = np.full(ids.shape[0], "", dtype=STR)
     if len(batch) == 0:
         return out
@@ -254,15 +259,15 @@ def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     pos = np.minimum(np.searchsorted(tgt, ids), tgt.shape[0] - 1)
     has = tgt[pos] == ids
     m = first[pos[has]]
-    verb = np.where(batch.via[m] == 2, " posted about ", " told you about ").astype(STR)
+    verb = np.where(batch.via[m] == 2, " posted about ", " told them about ").astype(STR)
     text = np.strings.add(np.strings.add(np.strings.add(np.strings.add(np.strings.add(
-        "Your friend ", batch.name[m]), verb), labels[batch.item[m]]), ", rating it "),
+        "Friend ", batch.name[m]), verb), labels[batch.item[m]]), ", rating it "),
         np.strings.mod("%.1f", batch.rating[m].astype(np.float64)).astype(STR))
     out[has] = np.strings.add(text, ".\n")
     return out
 
 
-@system(phase="update", reads=(Viewer, Taste, Page, Friends), writes=(History, Choice),
+@system(phase="update", reads=(Viewer, Taste, Page, Friends), writes=(History, Choice, ShortTermMemory),
         resources=(RecState, RecSetup), sends=(Mention,), receives=(Mention,))
 def browse_page(ctx):
     """Every user with a page asks its LLM once (one batched call): watch + rate, or skip; share."""
@@ -278,11 +283,15 @@ def browse_page(ctx):
     taste = v[Taste].genres[rows]
     likes, dislikes = taste_phrases(taste)
     hist = v[History]
-    recent = prompts.recent_text(setup.cat.title, hist.items.take(rows), hist.ratings.take(rows))
+    notes = _friend_notes(ctx.read(Mention), ids, setup.labels)
+    heard = np.strings.str_len(notes) > 0
+    observe(ctx.world, ids[heard], np.strings.strip(notes[heard]), 3.0)  # what friends said, before browsing
+    memories = join_lines(recent(ctx.world, ids, cfg.memories), empty="")
     fields = {"name": v[Viewer].name[rows], "age": v[Viewer].age[rows], "gender": v[Viewer].gender[rows],
               "occupation": v[Viewer].occupation[rows], "likes": likes, "dislikes": dislikes,
-              "conformity": conformity_phrase(v[Viewer].conformity[rows]), "recent": recent,
-              "friends": _friend_notes(ctx.read(Mention), ids, setup.labels),
+              "conformity": conformity_phrase(v[Viewer].conformity[rows]),
+              "memories": np.where(np.strings.str_len(memories) > 0, np.strings.add(np.strings.add(
+                  "Remembers, newest first:\n", memories), "\n"), "").astype(STR),
               "page": prompts.render_pages(dense, lines)}
     res = decide(ctx.world, setup.browse, ids, fields)
     watch = np.nan_to_num(res.values["watch"]).astype(np.int64)
@@ -307,6 +316,9 @@ def browse_page(ctx):
     v.set(History, items=_append(hist.items, w, item[ok].astype(np.int32)),
           ratings=_append(hist.ratings, w, rating[ok].astype(np.float32)),
           own=_append(hist.own, w, own[ok].astype(np.float32)))
+    seen = np.strings.add(np.strings.add(np.strings.add("Watched ", setup.cat.title[item[ok]]), " and rated it "),
+                          np.strings.mod("%.1f", rating[ok]).astype(STR))
+    observe(ctx.world, ids[ok], seen, np.clip(2.0 + 2.0 * np.abs(rating[ok] - 3.0), 1.0, 10.0))
     # sharing: a chat goes to one friend (drawn), a post to every friend
     friends = v[Friends].ids.take(rows)
     fl = friends.lengths
@@ -412,7 +424,7 @@ def build(world: World, cfg: RecommenderConfig) -> None:
                  "occupation": cols["occupation"], "activity": np.asarray(cols["activity"], np.float32),
                  "conformity": np.asarray(cols["conformity"], np.float32)},
         Taste: {"genres": cols["taste"]}, Friends: {"ids": friends},
-        History: {}, Page: {}, Choice: {"shown": np.nan}}, ids=ids)
+        History: {}, Page: {}, Choice: {"shown": np.nan}, ShortTermMemory: {}}, ids=ids)
     world.add_systems(refit_model, recommend_items, browse_page, record_tick)
 
 

@@ -27,27 +27,27 @@ STR = np.dtypes.StringDType()
 SHARE = ("none", "chat", "post")
 
 INTRO = ("A movie website shows each visitor a page of recommended movies. A visitor watches at most one of them "
-         "now, or none, and rates what they watched from 0.5 to 5.0 stars in steps of 0.5.\n\n")
+         "now, or none, and rates it from 0.5 to 5.0 stars in steps of 0.5. The reply gives the line number watched "
+         '("watch", 0 for none), the visitor\'s own opinion of it ("own"), the rating they post after seeing what '
+         'others think ("rating"; 0 and 0 when nothing is watched), and whether they tell one friend ("chat"), all '
+         'their friends ("post") or nobody ("none").\n\n')
 BROWSE_EXAMPLE = (
     "Visitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror. "
-    "Other people's opinions sway you a little.\n"
+    "Is swayed a little by other people's opinions.\n"
     "Recommended:\n"
-    "1. [id 17] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
-    "2. [id 5] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
+    "1. [id 900017] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
+    "2. [id 900005] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
     'Reply: {{"watch": 1, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n')
 BROWSE = (
     INTRO + "Example:\n" + BROWSE_EXAMPLE +
     "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}. "
-    "{conformity}\n{recent}{friends}"
+    "{conformity}\n{memories}"
     "Recommended:\n{page}\n"
-    'Reply with the line number you watch ("watch", 0 for none), your own opinion of it ("own") and the rating '
-    'you post after seeing what others think ("rating"), and whether you tell one friend ("chat"), all your '
-    'friends ("post") or nobody ("none").\n'
     "Reply: ")
 RATE = (
     "A movie website asks visitors to rate movies from 0.5 to 5.0 stars in steps of 0.5.\n\n"
     "Example:\nVisitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror.\n"
-    "Watched: [id 17] The Golden Road (1994) - Drama|Romance\n"
+    "Watched: [id 900017] The Golden Road (1994) - Drama|Romance\n"
     'Reply: {{"rating": 4.5}}\n\n'
     "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}.\n"
     "Watched: {movie}\n"
@@ -100,22 +100,3 @@ def render_pages(pages: np.ndarray, lines: np.ndarray) -> np.ndarray:
         sep = "\n" if j else ""
         out = np.where(ok, np.strings.add(np.strings.add(out, sep), line), out).astype(STR)
     return out
-
-
-def recent_text(titles: np.ndarray, items, ratings, k: int = 3) -> np.ndarray:
-    """``[n]`` "You recently watched: A (4.0), B (3.5).\\n" from the last ``k`` items of each history row."""
-    n = len(items)
-    lengths = items.lengths
-    ends = items.offsets[1:]
-    out = np.full(n, "", dtype=STR)
-    for j in range(k):  # the last k entries, newest first
-        ok = lengths > j
-        pos = np.where(ok, ends - 1 - j, 0)
-        if items.values.shape[0] == 0:
-            break
-        t = titles[items.values[np.minimum(pos, items.values.shape[0] - 1)]]
-        r = np.strings.mod("%.1f", ratings.values[np.minimum(pos, ratings.values.shape[0] - 1)].astype(np.float64))
-        piece = np.strings.add(np.strings.add(np.strings.add(t, " ("), r.astype(STR)), ")")
-        sep = np.where(out == "", "", ", ").astype(STR)
-        out = np.where(ok, np.strings.add(np.strings.add(out, sep), piece), out).astype(STR)
-    return np.where(out == "", "", np.strings.add(np.strings.add("You recently watched: ", out), ".\n")).astype(STR)

@@ -86,6 +86,6 @@ def taste_phrases(taste: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray
 
 def conformity_phrase(c: np.ndarray) -> np.ndarray:
     """``[n]`` text describing how much others' ratings sway a user."""
-    return np.where(c >= 0.6, "You usually go along with what most people think.",
-                    np.where(c <= 0.2, "You trust your own taste and ignore what others think.",
-                             "Other people's opinions sway you a little.")).astype(STR)
+    return np.where(c >= 0.6, "Usually goes along with what most people think.",
+                    np.where(c <= 0.2, "Trusts their own taste and ignores what others think.",
+                             "Is swayed a little by other people's opinions.")).astype(STR)
