@@ -1,0 +1,138 @@
+"""Agent memory: retrieval for every agent in one tick, and embedding throughput.
+
+::
+
+    python -m socius.bench.memory                     # 10k and 100k agents x 32 memories x 384 dims
+    python -m socius.bench.memory --size small        # 2k agents (CI smoke)
+    python -m socius.bench.memory --agents 100000 --memories 64
+
+One JSON line per case:
+
+* ``{"bench": "memory_retrieval", "agents", "memories", "dim", "k", "tick_s", "us_per_agent",
+  "relevance_s", "bytes_per_agent", "peak_rss_mb"}`` — one :func:`~socius.systems.memory.retrieve`
+  for all agents (queries given as vectors from the hashing embedder; scoring, top-k,
+  texts, ``last_access`` update), median over ticks; ``relevance_s`` is the numba
+  fp16 dot-product pass alone; ``bytes_per_agent`` the long-term memory component's size.
+* ``{"bench": "embed_throughput", "embedder", "agents", "texts_per_s", "batch_size", "peak_rss_mb"}`` —
+  the hashing embedder, and the real all-MiniLM-L6-v2 model on CPU when the ``embeddings``
+  extra is installed (``agents`` is the number of texts embedded).
+
+Each retrieval case runs in a fresh interpreter so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from socius.bench.common import emit, peak_rss_mb, run_case
+
+MODULE = "socius.bench.memory"
+SIZES = {"small": {"agents": [2_000], "ticks": 3, "texts": 500},
+         "large": {"agents": [10_000, 100_000], "ticks": 5, "texts": 2_000}}
+STR = np.dtypes.StringDType()
+WORDS = np.array("market film job friend rain dinner train school doctor garden music river city letter news "
+                 "family money holiday storm party".split(), dtype=STR)
+
+
+def texts(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w = WORDS[rng.integers(0, WORDS.shape[0], size=(n, 6))]
+    out = np.strings.add("I remember the ", w[:, 0])
+    for c in range(1, 6):
+        out = np.strings.add(np.strings.add(out, " and the "), w[:, c])
+    return out.astype(STR)
+
+
+def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> dict:
+    from socius.components.memory import LongTermMemoryBase
+    from socius.ecs import World
+    from socius.systems.embed import HashingEmbedder
+    from socius.systems.memory import MemoryParams, relevance, remember, retrieve
+
+    class BenchMemory(LongTermMemoryBase, capacity=memories, dim=dim):
+        """The benchmark's memory block."""
+
+    emb = HashingEmbedder(dim=dim)
+    pool = texts(4096, 1)
+    pool_vec = emb.embed(pool)
+    world = World(seed=1)
+    ids = world.spawn(agents, {BenchMemory: {}})
+    rng = np.random.default_rng(2)
+    for s in range(memories):  # fill every block: one memory per agent per tick
+        pick = rng.integers(0, pool.shape[0], size=agents)
+        remember(world, ids, pool[pick], rng.integers(1, 11, size=agents).astype(np.float32), pool_vec[pick],
+                 BenchMemory, now=s)
+    world.insert_resource(MemoryParams(top_k=k))
+    queries = pool_vec[rng.integers(0, pool.shape[0], size=agents)]
+    view = world.query(BenchMemory)
+    block = view.get(BenchMemory, "embedding")
+    rows = np.arange(agents, dtype=np.int64)
+    relevance(block[:8], rows[:8], queries[:8], memories, dim)  # compile outside the timing
+    retrieve(world, ids[:8], queries[:8], memory=BenchMemory, now=memories)
+    tick_s, rel_s = [], []
+    for t in range(ticks):
+        t0 = time.perf_counter()
+        rec = retrieve(world, ids, queries, memory=BenchMemory, now=memories + t)
+        tick_s.append(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        relevance(block, rows, queries, memories, dim)
+        rel_s.append(time.perf_counter() - t1)
+    assert rec.texts.shape == (agents, k)
+    size = world.memory_by_component()
+    name = next(n for n in size if n.endswith("BenchMemory"))
+    med = statistics.median(tick_s)
+    return {"bench": "memory_retrieval", "agents": agents, "memories": memories, "dim": dim, "k": k,
+            "tick_s": round(med, 4), "us_per_agent": round(med / agents * 1e6, 3),
+            "relevance_s": round(statistics.median(rel_s), 4), "bytes_per_agent": int(size[name] // agents),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def embed_cases(n_texts: int) -> list[dict]:
+    from socius.systems.embed import HashingEmbedder, embeddings_available, make_embedder
+
+    sample = texts(n_texts, 3)
+    out = []
+    cases = [("hashing-384", lambda: HashingEmbedder(384), 0)]
+    if embeddings_available():
+        cases.append(("all-MiniLM-L6-v2 (cpu)", lambda: make_embedder("minilm", device="cpu", batch_size=64), 64))
+    for name, make, batch in cases:
+        e = make()
+        e.embed(sample[:16])
+        t0 = time.perf_counter()
+        e.embed(sample)
+        dt = time.perf_counter() - t0
+        out.append({"bench": "embed_throughput", "embedder": name, "agents": int(n_texts),
+                    "texts_per_s": round(n_texts / dt, 1), "batch_size": batch, "peak_rss_mb": peak_rss_mb()})
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m socius.bench.memory", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="large", choices=sorted(SIZES))
+    p.add_argument("--agents", type=int, nargs="*")
+    p.add_argument("--memories", type=int, default=32)
+    p.add_argument("--dim", type=int, default=384)
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--ticks", type=int)
+    p.add_argument("--skip-embed", action="store_true", help="only the retrieval cases")
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    cfg = SIZES[a.size]
+    ticks = a.ticks or cfg["ticks"]
+    if a.one:
+        emit(retrieval_case(a.agents[0], a.memories, a.dim, a.k, ticks))
+        return
+    for n in a.agents or cfg["agents"]:
+        for rec in run_case(MODULE, ["--one", "--agents", str(n), "--memories", str(a.memories), "--dim",
+                                     str(a.dim), "--k", str(a.k), "--ticks", str(ticks)]):
+            emit(rec)
+    if not a.skip_embed:
+        for rec in embed_cases(cfg["texts"]):
+            emit(rec)
+
+
+if __name__ == "__main__":
+    main()
