@@ -280,6 +280,25 @@ def test_example_config_runs(capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("state_hash: ")
 
 
+@pytest.mark.parametrize("rec", ["popularity", "mf", "content"])
+def test_two_ranks_give_the_one_rank_run(rec):
+    if rec == "content":
+        pytest.importorskip("faiss")
+    from socius.mpi import run_ranks
+    cfg = RecommenderConfig(agents=90, recommender=rec, refit_every=2)
+
+    def on_rank(ctx):
+        w = build_world(SCENARIO, cfg, 4, EngineChoice("mock"), ranks=ctx)
+        w.step(4)
+        return repr(w.resource(RecState).history), w.state_hash(), w.ids_of(History)
+
+    (one, h1, ids1), = run_ranks(1, on_rank)
+    two = run_ranks(2, on_rank)
+    assert two[0][0] == two[1][0] == one and "'watched': 0" not in one
+    assert two[0][1] == two[1][1] == h1
+    assert sorted(np.r_[two[0][2], two[1][2]].tolist()) == ids1.tolist() and len(two[0][2]) < len(ids1)
+
+
 # ---------------------------------------------------------------- fluctuation experiment
 def _mock_world(seed=0):
     cfg = RecommenderConfig()
