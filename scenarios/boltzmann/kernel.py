@@ -43,6 +43,7 @@ import numba
 import numpy as np
 
 from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
+from socius.ecs.rng import _mix
 
 from .sync import LINE, load_acquire, new_flags, spin_until, store_release
 
@@ -50,12 +51,14 @@ _DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int32)
 _DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int32)
 _AHEAD = 12      # prefetch distance of the sequential pass (turns)
 _CAP = 16        # member slots per cell row: 16 int32 = one 64-byte line (doubled on overflow)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # draw j of draw_uniform adds (j + 1) * golden
+_GOLDEN2 = np.uint64(0x3C6EF372FE94F82A)  # 2 * golden mod 2**64
 _R_SCALE = 2147483648.0  # 2**31: the recipient draw is a 31-bit integer
 MIN_AGENTS_2T = 20_000   # below this one thread is faster (the meetings cost more than they save)
 
 # flag slots (one cache line each)
-_BAR0, _BAR1, _ARR0, _ARR1, _DONE, _ABORT = 0, 1, 2, 3, 4, 5
-_NFLAGS = 6
+_BAR0, _BAR1, _PROG0, _PROG1, _ABORT = 0, 1, 2, 3, 4
+_NFLAGS = 5
 OK, OVERFLOW, ABORTED = 0, 1, 2
 
 
@@ -92,20 +95,27 @@ def _shuffle(order_key, perm):
 
 @numba.njit(cache=True, nogil=True)
 def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls):
-    """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)``,
-    ``cls[a] = half(old) | half(new) << 1``. Returns how many leave from half 0."""
+    """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)`` and
+    ``cls[a]`` = bit 0: old cell in half 1, bit 1: new cell in half 1, bit 2: old cell on the
+    two columns along the cut, bit 3: new cell there. Returns how many start in half 0."""
     in0 = 0
+    edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
+    scale = 1.0 / 9007199254740992.0
     for a in range(a0, a1):
+        h = _mix(act_key ^ np.uint64(ids[a]))  # draws 0 and 1 of draw_uniform(act_key, id, .)
+        u0 = np.float64(_mix(h + _GOLDEN) >> np.uint64(11)) * scale
+        u1 = np.float64(_mix(h + _GOLDEN2) >> np.uint64(11)) * scale
         ax, ay = x[a], y[a]
         old = ax * height + ay
-        nx_, ny_ = neighbour(ax, ay, width, height, draw_uniform(act_key, ids[a], 0))
+        nx_, ny_ = neighbour(ax, ay, width, height, u0)
         new = nx_ * height + ny_
         rec[a, 0] = old
         rec[a, 1] = new
         rec[a, 2] = wealth[a]
-        rec[a, 3] = int(draw_uniform(act_key, ids[a], 1) * _R_SCALE)
+        rec[a, 3] = int(u1 * _R_SCALE)
         s = 1 if old >= split else 0
-        cls[a] = s | ((1 if new >= split else 0) << 1)
+        cls[a] = (s | ((1 if new >= split else 0) << 1) | ((1 if edge_lo <= old < edge_hi else 0) << 2)
+                  | ((1 if edge_lo <= new < edge_hi else 0) << 3))
         in0 += 1 - s
     return in0
 
@@ -145,7 +155,7 @@ def _turn(q, qold, qnew, qpw, qslot, qr, counts, members):
 
 @numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, meet, flags, part):
+                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
 
     ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
@@ -171,23 +181,28 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     n0 = part[0] + part[1] if two else 0
     base = 0 if t == 0 else n0
     nloc = n0 if t == 0 else n - n0
-    # phase 2: this half's agents into its block, in turn order; its cells' member lists
+    # phase 2: this half's agents into its block, in turn order; its cells' member lists; and the
+    # points where this thread must wait for the other one (see the module docstring)
     c_lo, c_hi = (0, split) if t == 0 else (split, ncell)
     counts[c_lo:c_hi] = 0
+    edge_lo = split - height
+    if two:
+        last[t, :] = 0
     q = base
-    nmeet = 0
+    qo = 0  # entries of the other thread's block seen so far
+    nev = 0
     for p in range(n):
         if p + 2 * _AHEAD < n:
-            prefetch(rec, perm[p + 2 * _AHEAD] * 4)
+            a3 = perm[p + 2 * _AHEAD]
+            if (cls[a3] & 1) == t or not two:
+                prefetch(rec, a3 * 4)
         if p + _AHEAD < n:
             a2 = perm[p + _AHEAD]
             if (cls[a2] & 1) == t or not two:
                 prefetch(members, rec[a2, 0] * cap)
         a = perm[p]
         c = cls[a]
-        s = c & 1 if two else t
-        d = c >> 1 if two else t
-        if s == t:
+        if (c & 1) == t or not two:
             old = rec[a, 0]
             qold[q] = old
             qnew[q] = rec[a, 1]
@@ -201,43 +216,33 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
             qslot[q] = m
             counts[old] = m + 1
             qof[t, a] = q
-            if d != t:
-                meet[t, nmeet] = q - base  # my own crossing agent: I run it
-                nmeet += 1
+            if two and (c & 12) != 0:  # touches the cut: wait for the other's earlier entries there
+                need = 0
+                if c & 4:
+                    need = max(need, last[t, old - edge_lo])
+                if c & 8:
+                    need = max(need, last[t, rec[a, 1] - edge_lo])
+                if (c & 1) != (c >> 1 & 1):
+                    need = max(need, 1)  # crossing: the other half's member lists must be built
+                events[t, 2 * nev] = q - base
+                events[t, 2 * nev + 1] = need
+                nev += 1
             q += 1
-        elif d == t:
-            meet[t, nmeet] = -(q - base) - 1  # the other half's crossing agent: I wait at this point
-            nmeet += 1
-    # phase 3: the sequential pass over this block, meeting the other thread at each crossing agent
+        else:
+            if c & 4:
+                last[t, rec[a, 0] - edge_lo] = qo + 2  # progress value once that entry is done
+            if c & 8:
+                last[t, rec[a, 1] - edge_lo] = qo + 2
+            qo += 1
+    # phase 3: the sequential pass over this block; progress[t] = 1 + entries done, published
+    # after every entry that touches the cut
+    other = (_PROG1 - t) * LINE
+    if two:
+        store_release(flags, (_PROG0 + t) * LINE, 1)
     j = 0
     k = 0
     while True:
-        while k < nmeet:
-            e = meet[t, k]
-            if e >= 0:
-                if e != j:
-                    break
-                store_release(flags, (_ARR0 + t) * LINE, k + 1)
-                if not spin_until(flags, (_ARR1 - t) * LINE, k + 1, _ABORT * LINE):
-                    return ABORTED
-                if not _turn(base + j, qold, qnew, qpw, qslot, qr, counts, members):
-                    store_release(flags, _ABORT * LINE, 1)
-                    return OVERFLOW
-                store_release(flags, _DONE * LINE, k + 1)
-                j += 1
-            else:
-                if -e - 1 != j:
-                    break
-                store_release(flags, (_ARR0 + t) * LINE, k + 1)
-                if not spin_until(flags, _DONE * LINE, k + 1, _ABORT * LINE):
-                    return ABORTED
-            k += 1
-        if j >= nloc:
-            break
-        stop = nloc
-        if k < nmeet:
-            e = meet[t, k]
-            stop = e if e >= 0 else -e - 1
+        stop = events[t, 2 * k] if k < nev else nloc
         for jj in range(j, stop):
             qa = base + jj + _AHEAD
             if jj + _AHEAD < nloc:
@@ -247,6 +252,17 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
                 store_release(flags, _ABORT * LINE, 1)
                 return OVERFLOW
         j = stop
+        if k >= nev:
+            break
+        need = events[t, 2 * k + 1]
+        if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
+            return ABORTED
+        if not _turn(base + j, qold, qnew, qpw, qslot, qr, counts, members):
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        j += 1
+        store_release(flags, (_PROG0 + t) * LINE, j + 1)
+        k += 1
     if not _barrier(flags, t, 2, two):
         return ABORTED
     # phase 4: back to the columns, each thread half of the rows
@@ -270,7 +286,7 @@ class Workspace:
     ``members [cells, cap] int32`` on 64-byte lines.
     """
 
-    def __init__(self, n: int, ncell: int, threads: int):
+    def __init__(self, n: int, ncell: int, height: int, threads: int):
         self.n, self.ncell, self.threads = n, ncell, threads
         self.perm = np.empty(n, np.int32)
         self.rec = np.empty((n, 4), np.int32)
@@ -281,7 +297,8 @@ class Workspace:
         self.qpw = np.empty(n, np.int32)  # total wealth == agents, so int32 suffices
         self.qslot = np.empty(n, np.int32)
         self.qr = np.empty(n, np.int32)
-        self.meet = np.empty((2, n), np.int32)
+        self.events = np.empty((2, 2 * n), np.int32)
+        self.last = np.zeros((2, 2 * height), np.int32)
         self.counts = np.zeros(ncell, np.int32)
         self.members = aligned_empty((ncell, _CAP), np.int32)
         self.flags = new_flags(_NFLAGS)
@@ -289,8 +306,8 @@ class Workspace:
         self.split_row = n // 2
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boltzmann") if threads == 2 else None
 
-    def fits(self, n: int, ncell: int, threads: int) -> bool:
-        return self.n == n and self.ncell == ncell and self.threads == threads
+    def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
+        return self.n == n and self.ncell == ncell and self.last.shape[1] == 2 * height and self.threads == threads
 
     def close(self) -> None:
         if self._pool is not None:
@@ -303,7 +320,7 @@ class Workspace:
             self.flags[:] = 0
             args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
                     self.perm, self.rec, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
-                    self.qr, self.counts, self.members, self.meet, self.flags, self.part)
+                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part)
             if self.threads == 2:
                 other = self._pool.submit(step_worker, 1, *args)
                 try:

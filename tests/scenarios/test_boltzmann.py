@@ -136,7 +136,7 @@ def _kernel_run(agents, width, height, seed, steps, threads):
     ids = world.entities.copy()
     x, y = world.get(GridCell, "x").copy(), world.get(GridCell, "y").copy()
     w = world.get(Wealth, "value").copy()
-    ws = Workspace(agents, width * height, threads)
+    ws = Workspace(agents, width * height, height, threads)
     try:
         for t in range(steps):
             ws.step(ids, x, y, w, width, height, np.uint64(base_key(seed, "order", t)),
