@@ -20,6 +20,9 @@ CASES = {
     "guess-group": {"agents": 41, "game": "group", "groups": 3},
     "social": {"agents": 300},
     "recommender": {"agents": 60},
+    "discussion": {"agents": 22, "room_size": 4},
+    "discussion-script": {"agents": 22, "room_size": 4, "mode": "script"},
+    "jobs": {"agents": 80},
 }
 NAMES = [k for k in CASES if k.split("-")[0] in BUILTIN]
 
