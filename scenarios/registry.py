@@ -25,6 +25,7 @@ BUILTIN = {
     "boltzmann": "socius.scenarios.boltzmann:SCENARIO",
     "discussion": "socius.scenarios.discussion:SCENARIO",
     "guess": "socius.scenarios.guess:SCENARIO",
+    "jobs": "socius.scenarios.jobs:SCENARIO",
     "recommender": "socius.scenarios.recommender:SCENARIO",
     "social": "socius.scenarios.social:SCENARIO",
 }
