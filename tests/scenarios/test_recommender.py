@@ -186,6 +186,15 @@ def test_jax_mf_gives_the_numpy_ranking():
     assert (a == b).mean() > 0.95
 
 
+def test_jax_backend_runs_the_scenario_like_numpy():
+    pytest.importorskip("jax")
+    runs = {b: run_world(RecommenderConfig(agents=120, recommender="mf", mf_backend=b), 3) for b in ("numpy", "jax")}
+    assert all(w.resource(RecState).fitted_at == 2 for w in runs.values())
+    mn, mj = metrics(runs["numpy"]), metrics(runs["jax"])
+    assert np.abs(mn["mean_rating"] - mj["mean_rating"]).max() < 0.25
+    assert np.abs(mn["coverage_recommended"] - mj["coverage_recommended"]).max() < 0.05
+
+
 def test_genre_entropy():
     genres = np.zeros((3, len(GENRES)), bool)
     genres[0, 0] = genres[1, 1] = True
