@@ -173,16 +173,18 @@ def get_state(world, key: str, default=None, group=None):
     return state.values.get(key if group is None else group_key(key, group), default)
 
 
-def group_values(world, ids, key: str, default=None) -> list:
-    """Each agent's value of its group's ``key`` (``default`` where unset or no group)."""
+def group_values(world, ids, key: str, default=None) -> np.ndarray:
+    """``[n] object``: each agent's value of its group's ``key`` (``default`` where unset or no group)."""
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     groups = np.full(ids.shape[0], -1, dtype=np.int64)
     has = world.has(ids, Group)
     groups[has] = world.get(Group, "group", ids[has])
     state = world.get_resource(SharedState)
     vals = state.values if state is not None else {}
-    per_group = {g: vals.get(group_key(key, g), default) for g in np.unique(groups).tolist()}
-    return [per_group[g] if g >= 0 else default for g in groups.tolist()]
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    per_group = np.empty(uniq.shape[0], dtype=object)
+    per_group[:] = [vals.get(group_key(key, g), default) if g >= 0 else default for g in uniq.tolist()]
+    return per_group[inverse]
 
 
 def watch(world, ids, key: str, scope: str = "global") -> None:
@@ -199,9 +201,8 @@ def watch(world, ids, key: str, scope: str = "global") -> None:
         has = world.has(ids, Group)
         if not has.all():
             raise InterventionError(f"watch(scope='group'): entity {int(ids[~has][0])} has no Group")
-        groups = world.get(Group, "group", ids)
-        lut = {g: _key_index(state, group_key(key, g)) for g in np.unique(groups).tolist()}
-        idx = np.array([lut[g] for g in groups.tolist()], dtype=np.int64) if groups.size else groups
+        uniq, inverse = np.unique(world.get(Group, "group", ids), return_inverse=True)
+        idx = np.array([_key_index(state, group_key(key, g)) for g in uniq.tolist()], dtype=np.int64)[inverse]
     has = world.has(ids, Watching)
     new = ids[~has]
     if new.size:

@@ -256,6 +256,76 @@ def top_slots(scores: np.ndarray, k: int) -> np.ndarray:
     return np.where(ok, order, -1).astype(np.int64)
 
 
+@numba.njit(parallel=True, cache=True)
+def _score_top_kernel(rel, rows, tick, importance, last_access, now, decay, w_rec, w_imp, w_rel,
+                      out_slots, out_scores):
+    """Fused :func:`retrieval_scores` + :func:`top_slots` per agent (same formulas, same order)."""
+    n, cap = rel.shape
+    kk = out_slots.shape[1]
+    for i in numba.prange(n):
+        r = rows[i]
+        rec = np.empty(cap, np.float64)
+        imp = np.empty(cap, np.float64)
+        rv = np.empty(cap, np.float64)
+        lo = np.full(3, np.inf)
+        hi = np.full(3, -np.inf)
+        any_valid = False
+        for s in range(cap):
+            t = tick[r, s]
+            if t < 0:
+                continue
+            any_valid = True
+            la = last_access[r, s]
+            age = now - (la if la > t else t)
+            rec[s] = decay ** np.float64(age if age > 0 else 0)
+            imp[s] = np.float64(importance[r, s]) / 10.0
+            rv[s] = np.float64(rel[i, s])
+            for f, x in ((0, rec[s]), (1, imp[s]), (2, rv[s])):
+                if x < lo[f]:
+                    lo[f] = x
+                if x > hi[f]:
+                    hi[f] = x
+        for j in range(kk):
+            out_slots[i, j] = -1
+            out_scores[i, j] = -np.inf
+        if not any_valid:
+            continue
+        count = 0
+        for s in range(cap):
+            if tick[r, s] < 0:
+                continue
+            sc = 0.0
+            for f, x, w in ((0, rec[s], w_rec), (1, imp[s], w_imp), (2, rv[s], w_rel)):
+                span = hi[f] - lo[f]
+                sc = sc + w * ((x - lo[f]) / span if span > 0 else 0.5)
+            if count == kk and not sc > out_scores[i, kk - 1]:
+                continue
+            pos = count if count < kk else kk - 1
+            while pos > 0 and sc > out_scores[i, pos - 1]:  # strict: ties keep the lower slot first
+                out_scores[i, pos] = out_scores[i, pos - 1]
+                out_slots[i, pos] = out_slots[i, pos - 1]
+                pos -= 1
+            out_scores[i, pos] = sc
+            out_slots[i, pos] = s
+            if count < kk:
+                count += 1
+
+
+def score_top(rel: np.ndarray, rows: np.ndarray, tick: np.ndarray, importance: np.ndarray,
+              last_access: np.ndarray, now: int, params: MemoryParams, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(slots [n, k] int64, scores [n, k] float64)``: :func:`retrieval_scores` then :func:`top_slots`
+    in one numba pass; ``tick``/``importance``/``last_access`` are whole columns read at ``rows``."""
+    k = min(int(k), rel.shape[1])
+    slots = np.empty((rel.shape[0], k), dtype=np.int64)
+    scores = np.empty((rel.shape[0], k), dtype=np.float64)
+    if rel.shape[0] and k:
+        _score_top_kernel(np.ascontiguousarray(rel, dtype=np.float32), np.ascontiguousarray(rows, dtype=np.int64),
+                          np.ascontiguousarray(tick), np.ascontiguousarray(importance),
+                          np.ascontiguousarray(last_access), int(now), float(params.decay), float(params.w_recency),
+                          float(params.w_importance), float(params.w_relevance), slots, scores)
+    return slots, scores
+
+
 def eviction_slots(tick: np.ndarray, importance: np.ndarray, last_access: np.ndarray, now: int,
                    decay: float) -> np.ndarray:
     """``[n] int64``: where each agent's next memory goes — the lowest empty slot, else the slot with
@@ -441,13 +511,10 @@ def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMem
         raise ValueError(f"retrieve: need {ids.shape[0]} queries of dim {memory.dim}, got {q.shape}")
     view = world.query(memory)
     rows = _rows(view, ids, memory)
-    tick = view.get(memory, "tick")[rows]
     rel = relevance(view.get(memory, "embedding"), rows, q, memory.capacity, memory.dim)
-    scores = retrieval_scores(rel, tick, view.get(memory, "importance")[rows],
-                              view.get(memory, "last_access")[rows], now, params)
-    slots = top_slots(scores, k)
+    slots, top = score_top(rel, rows, view.get(memory, "tick"), view.get(memory, "importance"),
+                           view.get(memory, "last_access"), now, params, k)
     texts = _slot_texts(view, memory, rows, slots)
-    top = np.where(slots >= 0, np.take_along_axis(scores, np.maximum(slots, 0), axis=1), -np.inf)
     if touch and ids.size:
         r, c = np.nonzero(slots >= 0)
         with view.write(memory, "last_access") as m:
@@ -564,4 +631,4 @@ def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str
 __all__ = ["IMPORTANCE", "IMPORTANCE_MODES", "MemoryEmbedder", "MemoryParams", "REFLECT", "Recall",
            "due_to_reflect", "eviction_slots", "join_lines", "memorize", "memory_policy", "observe", "recent",
            "reflect", "reflect_system", "relevance", "remember", "retrieval_scores", "retrieve",
-           "rule_importance", "score_importance", "top_slots"]
+           "rule_importance", "score_importance", "score_top", "top_slots"]

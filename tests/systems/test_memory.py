@@ -15,7 +15,7 @@ from socius.systems.embed import HashingEmbedder
 from socius.systems.engines.mock import MockEngine
 from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
                                    memorize, memory_policy, observe, recent, reflect, relevance, remember,
-                                   retrieve, rule_importance)
+                                   retrieval_scores, retrieve, rule_importance, score_top, top_slots)
 
 STR = np.dtypes.StringDType()
 
@@ -246,3 +246,22 @@ def test_bad_input_is_named():
     other = w.spawn(1)
     with pytest.raises(Exception, match="has no LongTermMemory"):
         retrieve(w, other, ["x"])
+
+
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 30), k=st.integers(1, 8))
+@settings(max_examples=30, deadline=None)
+def test_fused_scoring_equals_numpy_scoring(seed, n, k):
+    rng = np.random.default_rng(seed)
+    cap = 6
+    tick = np.where(rng.random((n, cap)) < 0.3, -1, rng.integers(0, 20, (n, cap)))
+    last = np.where(tick >= 0, tick + rng.integers(0, 5, (n, cap)), -1)
+    imp = rng.integers(1, 11, (n, cap)).astype(np.float32)
+    rel = rng.choice([0.1, 0.5, rng.normal()], size=(n, cap)).astype(np.float32)  # ties included
+    rows = rng.permutation(n)
+    p = MemoryParams(decay=0.8, w_recency=0.5, w_importance=2.0)
+    slots, scores = score_top(rel, rows, tick, imp, last, 25, p, k)
+    ref = retrieval_scores(rel, tick[rows], imp[rows], last[rows], 25, p)
+    ref_slots = top_slots(ref, k)
+    assert np.array_equal(slots, ref_slots)
+    assert np.allclose(np.where(slots >= 0, scores, 0), np.where(ref_slots >= 0, np.take_along_axis(
+        ref, np.maximum(ref_slots, 0), axis=1), 0), atol=1e-12)
