@@ -293,11 +293,20 @@ _OPS = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.les
 
 
 def find_agents(world, where, ids=None) -> np.ndarray:
-    """``[m] int64`` sorted IDs of the entities meeting every condition in ``where``
-    (a string or a list of strings, see module doc), optionally within ``ids``."""
-    conds = [where] if isinstance(where, str) else list(where)
+    """``[m] int64`` sorted IDs of the entities meeting every condition in ``where``, optionally
+    within ``ids``. A condition is a string (see module doc) or a predicate ``f(world, ids) -> [m] bool``
+    over whole columns (candidates: ``ids``, else the agents with a :class:`Profile`)."""
+    conds = [where] if isinstance(where, str) or callable(where) else list(where)
     out = None if ids is None else np.unique(np.asarray(ids, dtype=np.int64))
     for cond in conds:
+        if callable(cond):  # a predicate over whole columns: cond(world, ids) -> [m] bool
+            cand = world.ids_of(Profile) if out is None else out
+            mask = np.asarray(cond(world, cand))
+            if mask.dtype != bool or mask.shape != cand.shape:
+                raise InterventionError(f"where predicate must return a bool mask of shape {cand.shape}, "
+                                        f"got {mask.dtype} {mask.shape}")
+            out = cand[mask]
+            continue
         m = _COND.match(cond) if isinstance(cond, str) else None
         if m is None:
             raise InterventionError(f"where {cond!r}: expected '<Component>.<column> <op> <literal>' "

@@ -182,3 +182,42 @@ def test_config_errors_name_the_field():
         parse_interventions([{"tick": 1, "set": "Profile.age", "value": 3, "colour": 1}])
     with pytest.raises(ConfigError, match=r"interventions\[0\]\.set: .*no column 'salary'"):
         schedule_interventions(w, [{"tick": 1, "set": "Profile.salary", "value": 3}])
+
+
+def test_find_agents_with_a_predicate():
+    w, ids = make_world(n=10)
+    older = lambda world, cand: world.get(Profile, "age", cand) > 50  # noqa: E731
+    got = find_agents(w, [older, "Profile.occupation != 'baker'"])
+    age, occ = w.get(Profile, "age"), w.get(Profile, "occupation")
+    assert got.tolist() == ids[(age > 50) & (occ != "baker")].tolist()
+    with pytest.raises(InterventionError, match="bool mask"):
+        find_agents(w, lambda world, cand: cand)
+
+
+def run_memory_world(seed, ticks=4):
+    w, ids = make_world(seed=seed)
+    w.resource(MemoryParams).reflect_every = 2
+    from socius.systems.memory import reflect_system
+    w.add_systems(reflect_system())
+    schedule_interventions(w, [{"tick": 1, "set": "Profile.occupation", "value": "chef", "where": "Profile.age > 40"}])
+    watch(w, ids, "mood", scope="group")
+    for t in range(ticks):
+        memorize(w, ids, np.array([f"tick {t}: news about the {o}" for o in OCC] * 2, dtype=STR)[: ids.size])
+        retrieve_ids = ids[::2]
+        from socius.systems.memory import retrieve
+        retrieve(w, retrieve_ids, np.array(["news"] * retrieve_ids.size, dtype=STR))
+        set_state(w, "mood", t, group=t % 3)
+        w.step(1)
+    return w
+
+
+def test_same_seed_same_hash_and_snapshot_round_trip(tmp_path):
+    a, b = run_memory_world(3), run_memory_world(3)
+    assert a.state_hash() == b.state_hash()
+    from socius.components.memory import ShortTermMemory
+    from socius.systems.environment import InterventionSchedule, Watching
+    path = a.save(tmp_path / "snap")
+    c = World.load(path, types=(Profile, LongTermMemory, ShortTermMemory, Reflection, Group, Watching,
+                                SharedState, InterventionSchedule, MemoryParams))
+    assert c.state_hash() == a.state_hash()
+    assert np.array_equal(c.get(LongTermMemory, "embedding"), a.get(LongTermMemory, "embedding"))
