@@ -226,6 +226,23 @@ def test_runs_are_deterministic_and_ratings_on_the_grid(rec):
         assert a.resource(RecState).fitted_at == 2
 
 
+@pytest.mark.embeddings
+def test_content_recommender_with_the_real_embedding_model():
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("faiss")
+    from socius.scenarios.recommender import RecSetup
+    w = run_world(RecommenderConfig(agents=80, recommender="content", embedder="minilm"), 2)
+    setup = w.resource(RecSetup)
+    assert setup.item_vecs.shape == (setup.cat.n_items, 384)
+    assert np.allclose(np.linalg.norm(setup.item_vecs, axis=1), 1.0, atol=1e-3)
+    # a movie's nearest neighbour by title + genres shares a genre with it far more often than chance
+    sims = setup.item_vecs @ setup.item_vecs.T
+    np.fill_diagonal(sims, -np.inf)
+    nn = np.argmax(sims, axis=1)
+    shared = (setup.cat.genres & setup.cat.genres[nn]).any(axis=1).mean()
+    assert shared > 0.6 and metrics(w)["watched"].sum() > 0
+
+
 def test_shared_counts_add_the_simulated_ratings():
     w = run_world(RecommenderConfig(agents=100, recommender="popularity"), 3)
     cat = load_catalogue()
