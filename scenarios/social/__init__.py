@@ -45,6 +45,8 @@ from socius.ecs.storage import find_rows
 from socius.mpi import bincount, exact_mean, histogram, int_sum, owned_block, top_k, world_ranks
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
+from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
+    schedule_interventions
 from socius.systems.population import parse_population, sample_population
 from socius.systems.replies import Choice, JsonReply, Number, Text
 from socius.systems.templates import Template
@@ -105,6 +107,7 @@ class SocialConfig:
     forward: float = 0.6             # mock engine: share of forwards among shares when posts were read
     novelty: float = 3.0             # mock engine: ticks over which interest in the event fades
     population: dict = field(default_factory=dict)   # per-attribute distributions (override the defaults)
+    interventions: list = field(default_factory=list)  # [[interventions]] tables: tick, set, value, where/ids
 
     def validate(self) -> None:
         def unit(name):
@@ -154,6 +157,7 @@ class SocialConfig:
         if self.novelty <= 0:
             raise ValueError(f"novelty: must be > 0, got {self.novelty}")
         self.population_specs()
+        parse_interventions(self.interventions)   # raises ConfigError naming interventions[i].<field>
 
     def population_specs(self) -> dict:
         specs = parse_population({**DEFAULT_POPULATION, **self.population})
@@ -319,22 +323,23 @@ def read_posts(ctx):
 
 @system(phase="pre", writes=(Inbox, Mood), resources=(SocialEvent,))
 def inject_event(ctx):
-    """At ``event_tick`` the news item reaches the seed agents (this rank's share of them)."""
+    """The news item reaches the seed agents at ``event_tick``, and any agent whose ``Inbox.news`` an
+    intervention set this tick (e.g. ``set = "Inbox.news"``, ``where = "Profile.occupation == 'journalist'"``)."""
     ev = ctx.resource(SocialEvent)
-    if ctx.tick != ev.event_tick or not ev.seeds:
-        return
     v = ctx.query(Inbox, Mood)
-    rows, found = v.rows_of(np.asarray(ev.seeds, dtype=np.int64))
-    r = rows[found]
+    news = np.array(v[Inbox].news)
+    if ctx.tick == ev.event_tick and ev.seeds:
+        rows, found = v.rows_of(np.asarray(ev.seeds, dtype=np.int64))   # this rank's share of the seeds
+        news[rows[found]] = True
+    r = np.flatnonzero(news)
     if not r.shape[0]:
         return
-    ib = {k: np.array(v[Inbox][k]) for k in ("received", "avg_attitude", "peak", "news")}
+    ib = {k: np.array(v[Inbox][k]) for k in ("received", "avg_attitude", "peak")}
     k = ib["received"][r].astype(np.float64)
     ib["avg_attitude"][r] = ((ib["avg_attitude"][r] * k + ev.news_stance) / (k + 1)).astype(np.float32)
     ib["received"][r] += 1
     ib["peak"][r] = np.maximum(ib["peak"][r], ev.news_emotion)
-    ib["news"][r] = True
-    v.set(Inbox, **ib)
+    v.set(Inbox, news=news, **ib)
     since = np.array(v[Mood].aware_since)
     since[r] = np.where(since[r] < 0, ctx.tick, since[r])
     v.set(Mood, aware_since=since)
@@ -504,7 +509,10 @@ def build(world: World, cfg: SocialConfig) -> None:
         shown_posts=cfg.shown_posts, react=cfg.react, activity=cfg.activity, relax=cfg.relax, bins=cfg.bins))
     world.insert_resource(SocialStats())
     world.insert_resource(SocialPrompts(decision=make_decision(cfg), dedup=cfg.dedup))
-    world.add_systems(read_posts, inject_event, decide_actions, relax_emotions, record_metrics)
+    ensure_environment(world)
+    schedule_interventions(world, cfg.interventions)
+    # interventions apply after the inbox is read, so one that sets Inbox.news adds the news item to it
+    world.add_systems(read_posts, apply_interventions, inject_event, decide_actions, relax_emotions, record_metrics)
 
 
 def metrics(world: World) -> dict:
