@@ -205,10 +205,9 @@ class VectorIndex:
         index = self._faiss.index_gpu_to_cpu(self._index) if self.device == "cuda" else self._index
         if self.kind == "ivf":
             index.set_direct_map_type(self._faiss.DirectMap.Hashtable)
-        out = np.empty((ids.size, self.dim), dtype=np.float32)
-        for j, i in enumerate(ids.tolist()):  # a catalogue lookup, not a per-agent tick loop
-            out[j] = index.reconstruct(int(i))
-        return out
+        if ids.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.ascontiguousarray(index.reconstruct_batch(np.ascontiguousarray(ids)), dtype=np.float32)
 
     # ------------------------------------------------------------------ search
     def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -88,3 +88,4 @@ def test_approximate_kinds_find_most_true_neighbours(kind):
     index.remove(ids[:100])
     got2, _ = index.search(q, k)
     assert len(index) == n - 100 and not np.isin(got2, ids[:100]).any()
+    assert np.allclose(index.vectors(ids[[300, 200]]), normalize_rows(vecs[[300, 200]]), atol=1e-6)
