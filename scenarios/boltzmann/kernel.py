@@ -53,7 +53,9 @@ _AHEAD = 12      # prefetch distance of the sequential pass (turns)
 _CAP = 16        # member slots per cell row: 16 int32 = one 64-byte line (doubled on overflow)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # draw j of draw_uniform adds (j + 1) * golden
 _GOLDEN2 = np.uint64(0x3C6EF372FE94F82A)  # 2 * golden mod 2**64
-_R_SCALE = 2147483648.0  # 2**31: the recipient draw is a 31-bit integer
+_U53 = 1.0 / 9007199254740992.0  # 2**-53
+_KX = np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1], np.int64)  # (dx, dy) of k = 0..8 (4 = the centre, unused)
+_KY = np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1], np.int64)
 MIN_AGENTS_2T = 20_000   # below this one thread is faster (the meetings cost more than they save)
 
 # flag slots (one cache line each)
@@ -84,35 +86,56 @@ def neighbour(ax, ay, width, height, u):
 
 
 @numba.njit(cache=True, nogil=True)
-def _shuffle(order_key, perm):
+def _shuffle(order_key, perm, js):
+    """Fisher–Yates: swap ``i`` with ``int(draw_uniform(order_key, i, 0) * (i + 1))`` for i = n-1 .. 1.
+
+    The swap targets are drawn first in a branch-free loop (it vectorises), then swapped.
+    """
     n = perm.shape[0]
+    for i in range(1, n):
+        js[i] = np.int32(draw_uniform(order_key, i, 0) * (i + 1))
     for i in range(n):
         perm[i] = i
     for i in range(n - 1, 0, -1):
-        j = int(draw_uniform(order_key, i, 0) * (i + 1))
+        j = js[i]
         perm[i], perm[j] = perm[j], perm[i]
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls):
+def _edge_neighbour(ax, ay, width, height, u):
+    """``neighbour`` for a cell on the border of the grid (fewer than 8 neighbours), as a cell index."""
+    nx_, ny_ = neighbour(ax, ay, width, height, u)
+    return nx_ * height + ny_
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0):
     """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)`` and
     ``cls[a]`` = bit 0: old cell in half 1, bit 1: new cell in half 1, bit 2: old cell on the
-    two columns along the cut, bit 3: new cell there. Returns how many start in half 0."""
+    two columns along the cut, bit 3: new cell there. Returns how many start in half 0.
+
+    The draws are ``draw_uniform(act_key, id, 0 and 1)`` in integer form: for the 53-bit
+    ``u = (z >> 11) / 2**53``, ``int(u * 8) == z >> 61`` and ``int(u * 2**31) == z >> 33``.
+    The hashing loop is branch-free (it vectorises); the moves come in a second loop.
+    """
+    for a in range(a0, a1):
+        h = _mix(act_key ^ np.uint64(ids[a]))
+        z0[a] = _mix(h + _GOLDEN)
+        rec[a, 3] = np.int32(_mix(h + _GOLDEN2) >> np.uint64(33))
     in0 = 0
     edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
-    scale = 1.0 / 9007199254740992.0
     for a in range(a0, a1):
-        h = _mix(act_key ^ np.uint64(ids[a]))  # draws 0 and 1 of draw_uniform(act_key, id, .)
-        u0 = np.float64(_mix(h + _GOLDEN) >> np.uint64(11)) * scale
-        u1 = np.float64(_mix(h + _GOLDEN2) >> np.uint64(11)) * scale
-        ax, ay = x[a], y[a]
+        ax, ay = np.int64(x[a]), np.int64(y[a])
         old = ax * height + ay
-        nx_, ny_ = neighbour(ax, ay, width, height, u0)
-        new = nx_ * height + ny_
+        if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: all 8 neighbours, k skips the centre
+            d = np.int64(z0[a] >> np.uint64(61))
+            k = d + (d >= 4)
+            new = (ax + _KX[k]) * height + ay + _KY[k]
+        else:
+            new = _edge_neighbour(ax, ay, width, height, np.float64(z0[a] >> np.uint64(11)) * _U53)
         rec[a, 0] = old
         rec[a, 1] = new
         rec[a, 2] = wealth[a]
-        rec[a, 3] = int(u1 * _R_SCALE)
         s = 1 if old >= split else 0
         cls[a] = (s | ((1 if new >= split else 0) << 1) | ((1 if edge_lo <= old < edge_hi else 0) << 2)
                   | ((1 if edge_lo <= new < edge_hi else 0) << 3))
@@ -155,7 +178,7 @@ def _turn(q, qold, qnew, qpw, qslot, qr, counts, members):
 
 @numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part):
+                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, js):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
 
     ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
@@ -171,11 +194,11 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     cap = members.shape[1]
     # phase 1: order and draws
     if t == 0 or not two:
-        _shuffle(order_key, perm)
+        _shuffle(order_key, perm, js)
     lo, hi = (0, split_row) if t == 1 else (split_row, n)
     if not two:
         lo, hi = 0, n
-    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls)
+    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0)
     if not _barrier(flags, t, 1, two):
         return ABORTED
     n0 = part[0] + part[1] if two else 0
@@ -291,6 +314,8 @@ class Workspace:
         self.perm = np.empty(n, np.int32)
         self.rec = np.empty((n, 4), np.int32)
         self.cls = np.empty(n, np.uint8)
+        self.z0 = np.empty(n, np.uint64)
+        self.js = np.empty(n, np.int32)
         self.qof = np.empty((2, n), np.int32)
         self.qold = np.empty(n, np.int32)
         self.qnew = np.empty(n, np.int32)
@@ -303,7 +328,7 @@ class Workspace:
         self.members = aligned_empty((ncell, _CAP), np.int32)
         self.flags = new_flags(_NFLAGS)
         self.part = np.zeros(2, np.int64)
-        self.split_row = n // 2
+        self.split_row = int(n * 0.7)  # thread 0 also shuffles: it draws for fewer rows
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boltzmann") if threads == 2 else None
 
     def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
@@ -320,7 +345,7 @@ class Workspace:
             self.flags[:] = 0
             args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
                     self.perm, self.rec, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
-                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part)
+                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.js)
             if self.threads == 2:
                 other = self._pool.submit(step_worker, 1, *args)
                 try:
