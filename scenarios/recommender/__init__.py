@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from socius.components.memory import ShortTermMemory
+from socius.components.profile import Profile
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.ragged import RaggedArray
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_block, world_ranks
 from socius.systems.decide import Decision, decide
+from socius.systems.environment import ensure_environment, environment_systems, parse_interventions, \
+    schedule_interventions
 from socius.systems.memory import join_lines, observe, recent
 
 from . import prompts, recsys
@@ -60,6 +63,7 @@ class RecommenderConfig:
     temperature: float = 0.7
     max_tokens: int = 48
     population: dict = field(default_factory=dict)
+    interventions: list = field(default_factory=list)  # [[interventions]] tick, set, value, where, ids
 
     def validate(self) -> None:
         if self.agents < 1:
@@ -94,16 +98,13 @@ class RecommenderConfig:
         if self.data:
             check_headers(self.data)  # DataError (a ConfigError) names the file
         population_specs(self.population)
+        parse_interventions(self.interventions)  # ConfigError naming interventions[i].<field>
 
 
 # ---------------------------------------------------------------- components, messages, resources
-class Viewer(Component):
-    """A user's profile: shown in the prompt (name … occupation) or driving behaviour (activity, conformity)."""
+class Traits(Component):
+    """What drives a user's behaviour besides taste (the profile itself is the standard ``Profile``)."""
 
-    name = String()
-    gender = String()
-    age = Scalar(np.int32)
-    occupation = String()
     activity = Scalar(np.float32)    # chance to browse in a tick
     conformity = Scalar(np.float32)  # 0..1: how far others' average pulls the posted rating
 
@@ -232,13 +233,13 @@ def refit_model(ctx):
     st.fitted_at = ctx.tick
 
 
-@system(phase="pre", reads=(Viewer, Taste, History), writes=(Page,), resources=(RecState, RecSetup))
+@system(phase="pre", reads=(Traits, Taste, History), writes=(Page,), resources=(RecState, RecSetup))
 def recommend_items(ctx):
     """Active users (a draw against their activity) get a page from the chosen recommender."""
     setup, st = ctx.resource(RecSetup), ctx.resource(RecState)
     cfg = setup.cfg
-    v = ctx.query(Page, Viewer, Taste, History)
-    rows = np.flatnonzero(ctx.rng("browse").random(v.ids) < v[Viewer].activity)
+    v = ctx.query(Page, Traits, Taste, History)
+    rows = np.flatnonzero(ctx.rng("browse").random(v.ids) < v[Traits].activity)
     hist = v[History].items.take(rows)
     if cfg.recommender == "content":
         pages = recsys.content_pages(setup.index, setup.item_vecs, setup.genre_vecs, v[Taste].genres[rows], hist,
@@ -267,13 +268,13 @@ def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-@system(phase="update", reads=(Viewer, Taste, Page, Friends), writes=(History, Choice, ShortTermMemory),
+@system(phase="update", reads=(Profile, Traits, Taste, Page, Friends), writes=(History, Choice, ShortTermMemory),
         resources=(RecState, RecSetup), sends=(Mention,), receives=(Mention,))
 def browse_page(ctx):
     """Every user with a page asks its LLM once (one batched call): watch + rate, or skip; share."""
     setup, st = ctx.resource(RecSetup), ctx.resource(RecState)
     cfg = setup.cfg
-    v = ctx.query(Choice, History, Viewer, Taste, Page, Friends)
+    v = ctx.query(Choice, History, Profile, Traits, Taste, Page, Friends)
     n = len(v)
     page = v[Page].items
     rows = np.flatnonzero(page.lengths > 0)
@@ -287,9 +288,9 @@ def browse_page(ctx):
     heard = np.strings.str_len(notes) > 0
     observe(ctx.world, ids[heard], np.strings.strip(notes[heard]), 3.0)  # what friends said, before browsing
     memories = join_lines(recent(ctx.world, ids, cfg.memories), empty="")
-    fields = {"name": v[Viewer].name[rows], "age": v[Viewer].age[rows], "gender": v[Viewer].gender[rows],
-              "occupation": v[Viewer].occupation[rows], "likes": likes, "dislikes": dislikes,
-              "conformity": conformity_phrase(v[Viewer].conformity[rows]),
+    fields = {"name": v[Profile].name[rows], "age": v[Profile].age[rows], "gender": v[Profile].gender[rows],
+              "occupation": v[Profile].occupation[rows], "likes": likes, "dislikes": dislikes,
+              "conformity": conformity_phrase(v[Traits].conformity[rows]),
               "memories": np.where(np.strings.str_len(memories) > 0, np.strings.add(np.strings.add(
                   "Remembers, newest first:\n", memories), "\n"), "").astype(STR),
               "page": prompts.render_pages(dense, lines)}
@@ -327,14 +328,14 @@ def browse_page(ctx):
         pick = ctx.rng("chat").integers(ids[chat], 0, fl[chat])
         ctx.send(Mention, sender=ids[chat], target=friends.values[friends.offsets[:-1][chat] + pick],
                  item=item[chat].astype(np.int32), rating=rating[chat].astype(np.float32),
-                 name=v[Viewer].name[rows][chat], via=np.int8(1))
+                 name=v[Profile].name[rows][chat], via=np.int8(1))
     post = (share == 2) & (fl > 0)
     if post.any():
         sub = friends.take(np.flatnonzero(post))
         rep = sub.lengths
         ctx.send(Mention, sender=np.repeat(ids[post], rep), target=sub.values,
                  item=np.repeat(item[post], rep).astype(np.int32), rating=np.repeat(rating[post], rep).astype(
-                     np.float32), name=np.repeat(v[Viewer].name[rows][post], rep), via=np.int8(2))
+                     np.float32), name=np.repeat(v[Profile].name[rows][post], rep), via=np.int8(2))
 
 
 def genre_entropy(items: RaggedArray, genres: np.ndarray) -> np.ndarray:
@@ -419,13 +420,19 @@ def build(world: World, cfg: RecommenderConfig) -> None:
     else:
         friends = RaggedArray.empty(ids.shape[0], np.int64)
     n = ids.shape[0]
+    likes, dislikes = taste_phrases(cols["taste"])
     world.spawn(n, {
-        Viewer: {"name": cols["name"], "gender": cols["gender"], "age": np.asarray(cols["age"], np.int32),
-                 "occupation": cols["occupation"], "activity": np.asarray(cols["activity"], np.float32),
+        Profile: {"name": cols["name"], "gender": cols["gender"], "age": np.asarray(cols["age"], np.int32),
+                  "occupation": cols["occupation"],
+                  "background": np.strings.add(np.strings.add(np.strings.add("likes ", likes), " films; dislikes "),
+                                               dislikes)},
+        Traits: {"activity": np.asarray(cols["activity"], np.float32),
                  "conformity": np.asarray(cols["conformity"], np.float32)},
         Taste: {"genres": cols["taste"]}, Friends: {"ids": friends},
         History: {}, Page: {}, Choice: {"shown": np.nan}, ShortTermMemory: {}}, ids=ids)
-    world.add_systems(refit_model, recommend_items, browse_page, record_tick)
+    ensure_environment(world)  # interventions scheduled in the config apply in `pre`, before the recommender
+    world.add_systems(*environment_systems(), refit_model, recommend_items, browse_page, record_tick)
+    schedule_interventions(world, cfg.interventions)
 
 
 def metrics(world: World) -> dict:

@@ -1,10 +1,11 @@
 """The mock engine's policy for the recommender: plausible users without an LLM.
 
-It reads the prompt as a model would (vectorised regex over the batch): the
-page lines of the visitor (movie IDs and the others' average rating shown), or
-the one movie of a rating prompt. What it knows of the visitor — genre taste
-and conformity — it recomputes from the entity ID with the scenario's own
-functions (:mod:`.users`), so it agrees with the world without reading it.
+It reads the prompt as a model would (vectorised string kernels over the
+batch): the page lines of the visitor (movie IDs and the others' average
+rating shown), the wording of their conformity (four levels, read back as 0,
+0.4, 0.75 or 1 — so an intervention on ``Traits.conformity`` reaches it), or the
+one movie of a rating prompt. The visitor's genre taste it recomputes from
+the entity ID with the scenario's own function (:func:`.users.tastes`).
 
 Own opinion of item ``i`` by user ``u``::
 
@@ -29,7 +30,7 @@ from socius.systems.engines.base import STR, RequestBatch
 
 from .data import Catalogue
 from .prompts import INTRO, snap
-from .users import tastes, user_columns
+from .users import CONFORMITY_LEVELS, tastes
 
 WATCH_THRESHOLD = 3.5
 SLOT = r"^(?P<slot>\d+)\. \[id (?P<id>\d+)\](?:.* others rate it (?P<avg>\d+(?:\.\d+)?))?"
@@ -49,6 +50,15 @@ def _visitor(prompts: np.ndarray) -> pa.Array:
     pos = np.strings.rfind(prompts, "Visitor: ")
     tail = np.strings.slice(prompts, np.where(pos >= 0, pos + len("Visitor: "), 0), None)
     return pa.array(tail, type=pa.large_string())
+
+
+def read_conformity(prompts: np.ndarray) -> np.ndarray:
+    """``[r]`` the conformity a prompt's wording states (:data:`.users.CONFORMITY_LEVELS`; 0 when none)."""
+    tail = _visitor(prompts).to_numpy(zero_copy_only=False).astype(STR)
+    out = np.zeros(prompts.shape[0])
+    for _, words, value in CONFORMITY_LEVELS:  # four wordings, not a loop over requests
+        out = np.where(np.strings.find(tail, words) >= 0, value, out)
+    return out
 
 
 def _to_float(arr) -> np.ndarray:
@@ -94,12 +104,8 @@ def recommender_policy(cfg, cat: Catalogue):
         is_browse = np.strings.startswith(req, INTRO[:30])
         browse = np.repeat(is_browse, batch.n)
         extract = np.repeat(np.strings.startswith(req, "Rewrite the answer"), batch.n)
-        if browse.any():
-            cols = user_columns(cfg.population, cfg.taste, cfg.taste_concentration, cat, ids, seed)
-            taste, conformity = cols["taste"].astype(np.float64), np.asarray(cols["conformity"], np.float64)
-        else:  # rating prompts only need the taste
-            taste = tastes(cfg.taste, cfg.taste_concentration, cat, ids, seed).astype(np.float64)
-            conformity = np.zeros(c)
+        taste = tastes(cfg.taste, cfg.taste_concentration, cat, ids, seed).astype(np.float64)
+        conformity = np.repeat(read_conformity(req), batch.n)
         rng = EntityRng(seed, "mock:recommender", batch.tick)
         out = np.full(c, '{"watch": 0, "own": 0, "rating": 0, "share": "none"}', dtype=STR)
         # browse: pick a line, rate it, maybe share

@@ -84,8 +84,17 @@ def taste_phrases(taste: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray
     return likes.astype(STR), names[low]
 
 
+#: how the prompt words the conformity trait: (upper bound of the trait, wording, the value the mock reads back)
+CONFORMITY_LEVELS = (
+    (0.2, "Trusts their own taste and ignores what others think.", 0.0),
+    (0.6, "Is swayed a little by other people's opinions.", 0.4),
+    (0.9, "Usually goes along with what most people think.", 0.75),
+    (np.inf, "Always goes along with what most people think.", 1.0),
+)
+
+
 def conformity_phrase(c: np.ndarray) -> np.ndarray:
-    """``[n]`` text describing how much others' ratings sway a user."""
-    return np.where(c >= 0.6, "Usually goes along with what most people think.",
-                    np.where(c <= 0.2, "Trusts their own taste and ignores what others think.",
-                             "Is swayed a little by other people's opinions.")).astype(STR)
+    """``[n]`` text describing how much others' ratings sway a user (:data:`CONFORMITY_LEVELS`)."""
+    bounds = np.array([b for b, _, _ in CONFORMITY_LEVELS[:-1]])
+    words = np.array([w for _, w, _ in CONFORMITY_LEVELS], dtype=STR)
+    return words[np.searchsorted(bounds, np.asarray(c, np.float64), side="left")]

@@ -85,6 +85,8 @@ def _toml(tmp_path, text):
     ('mf_backend = "torch"', "mf_backend"),
     ('taste = "astrology"', "taste"),
     ("refit_every = 0", "refit_every"),
+    ("[[interventions]]\ntick = 1\nset = \"conformity\"\nvalue = 1", "interventions[0].set"),
+    ("memories = 9", "memories"),
     ("[population.conformity]\ndist = \"normal\"\nmean = 0.5\nstd = -1", "population.conformity.std"),
 ])
 def test_bad_configs_exit_2_naming_the_field(tmp_path, capsys, toml, field):
@@ -266,6 +268,30 @@ def test_conformity_pulls_ratings_toward_the_shown_average():
     c = w.query(Choice)[Choice]
     seen = c.item >= 0
     assert np.allclose(c.rating[seen], snap(c.shown[seen]))   # full conformity posts the shown average
+
+
+def test_a_scheduled_intervention_takes_effect_at_its_tick():
+    cfg = RecommenderConfig(agents=200, recommender="popularity", population={"conformity": 0.0},
+                            interventions=[{"tick": 2, "set": "Traits.conformity", "value": 1.0}])
+    w = build_world(SCENARIO, cfg, 1, EngineChoice("mock"))
+    for tick in range(4):
+        w.step(1)
+        c = w.query(Choice)[Choice]
+        seen = (c.item >= 0) & ~np.isnan(c.shown)
+        assert seen.sum() > 50
+        if tick < 2:
+            assert np.array_equal(c.rating[seen], c.own[seen])              # conformity 0: own opinion
+        else:
+            assert np.allclose(c.rating[seen], snap(c.shown[seen]))          # conformity 1: the average
+
+
+def test_interviews_leave_the_world_unchanged():
+    from socius.systems.environment import interview
+    w = run_world(RecommenderConfig(agents=60, recommender="popularity"), 2)
+    before = w.state_hash()
+    res = interview(w, np.array([0, 5, 9]), "Which movie did you enjoy most?")
+    assert res.answers.shape == (3,) and (np.strings.str_len(res.answers) > 0).all()
+    assert w.state_hash() == before
 
 
 def test_chats_and_posts_reach_friends_next_tick():
