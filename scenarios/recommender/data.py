@@ -20,6 +20,7 @@ wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -102,10 +103,16 @@ class Catalogue:
         good = self.rating >= liked
         has_good = np.bincount(self.user[good], minlength=u) > 0
         use = good | ~has_good[self.user]
-        acc = np.zeros((u, N_GENRES))
-        np.add.at(acc, self.user[use], self.genres[self.item[use]].astype(np.float64))
+        users, items = self.user[use], self.item[use]
+        acc = np.stack([np.bincount(users, weights=self.genres[items, g], minlength=u) for g in range(N_GENRES)],
+                       axis=1)  # one bincount per genre over the ratings
         acc += smoothing / N_GENRES
         return acc / acc.sum(axis=1, keepdims=True)
+
+    @cached_property
+    def tastes(self) -> np.ndarray:
+        """:meth:`user_tastes` with the defaults, computed once per catalogue."""
+        return self.user_tastes()
 
 
 def _need(folder: Path, *names: str) -> list[Path]:

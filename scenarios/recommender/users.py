@@ -52,7 +52,7 @@ def tastes(kind: str, concentration: float, cat: Catalogue, ids: np.ndarray, see
     present = cat.genres.any(axis=0)
     if kind == "data" and cat.n_users > 0:
         who = EntityRng(seed, "taste:user", 0).integers(ids, 0, cat.n_users)
-        t = cat.user_tastes()[who] * present
+        t = cat.tastes[who] * present
     else:
         u = EntityRng(seed, "taste:dirichlet", 0).random(ids, 2 * N_GENRES)
         e = -np.log1p(-u[:, :N_GENRES])
