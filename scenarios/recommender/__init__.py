@@ -251,21 +251,17 @@ def recommend_items(ctx):
     v.set(Page, items=_ragged(pages, rows, len(v)))
 
 
-def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``[n]`` "Friend X posted about …" line for each of ``ids`` from the first message addressed to it."""
-    out = np.full(ids.shape[0], "", dtype=STR)
+def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(targets [m], texts [m])``: one "Friend X posted about …" memory per message addressed to one of ``ids``."""
     if len(batch) == 0:
-        return out
-    tgt, first = np.unique(batch.target, return_index=True)
-    pos = np.minimum(np.searchsorted(tgt, ids), tgt.shape[0] - 1)
-    has = tgt[pos] == ids
-    m = first[pos[has]]
+        return np.zeros(0, np.int64), np.zeros(0, dtype=STR)
+    mine = np.isin(batch.target, ids)
+    m = np.flatnonzero(mine)
     verb = np.where(batch.via[m] == 2, " posted about ", " told them about ").astype(STR)
     text = np.strings.add(np.strings.add(np.strings.add(np.strings.add(np.strings.add(
         "Friend ", batch.name[m]), verb), labels[batch.item[m]]), ", rating it "),
         np.strings.mod("%.1f", batch.rating[m].astype(np.float64)).astype(STR))
-    out[has] = np.strings.add(text, ".\n")
-    return out
+    return batch.target[m], np.strings.add(text, ".").astype(STR)
 
 
 @system(phase="update", reads=(Profile, Traits, Taste, Page, Friends), writes=(History, Choice, ShortTermMemory),
@@ -284,9 +280,8 @@ def browse_page(ctx):
     taste = v[Taste].genres[rows]
     likes, dislikes = taste_phrases(taste)
     hist = v[History]
-    notes = _friend_notes(ctx.read(Mention), ids, setup.labels)
-    heard = np.strings.str_len(notes) > 0
-    observe(ctx.world, ids[heard], np.strings.strip(notes[heard]), 3.0)  # what friends said, before browsing
+    heard, notes = _friend_notes(ctx.read(Mention), v.ids, setup.labels)
+    observe(ctx.world, heard, notes, 3.0)  # what friends said (to everyone they told), before browsing
     memories = join_lines(recent(ctx.world, ids, cfg.memories), empty="")
     fields = {"name": v[Profile].name[rows], "age": v[Profile].age[rows], "gender": v[Profile].gender[rows],
               "occupation": v[Profile].occupation[rows], "likes": likes, "dislikes": dislikes,

@@ -306,6 +306,10 @@ def test_chats_and_posts_reach_friends_next_tick():
     senders = np.unique(inbox.sender)
     shared = w.query(Choice).ids[c.share > 0]
     assert np.array_equal(senders, shared)
+    w.step(1)  # the friends read them: every target now remembers what a friend said
+    from socius.systems.memory import recent
+    mem = recent(w, np.unique(inbox.target), 8)
+    assert (np.strings.startswith(mem, "Friend ").any(axis=1)).all()
 
 
 def test_cli_run_resume_and_replay_agree(tmp_path, capsys):
