@@ -505,7 +505,7 @@ def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMem
     k = params.top_k if k is None else int(k)
     now = world.tick if now is None else int(now)
     q = np.asarray(queries)
-    if q.dtype.kind not in "fiu":
+    if q.ndim != 2 or q.dtype.kind not in "fiu":  # texts (an empty list counts as texts)
         q = _embedder(world).embed(np.asarray(queries, dtype=STR).reshape(-1))
     if q.shape != (ids.shape[0], memory.dim):
         raise ValueError(f"retrieve: need {ids.shape[0]} queries of dim {memory.dim}, got {q.shape}")

@@ -265,3 +265,13 @@ def test_fused_scoring_equals_numpy_scoring(seed, n, k):
     assert np.array_equal(slots, ref_slots)
     assert np.allclose(np.where(slots >= 0, scores, 0), np.where(ref_slots >= 0, np.take_along_axis(
         ref, np.maximum(ref_slots, 0), axis=1), 0), atol=1e-12)
+
+
+def test_empty_batches_and_agents_without_memories():
+    w, ids, _ = memory_world(n=3)
+    none = np.zeros(0, dtype=np.int64)
+    assert retrieve(w, none, []).texts.shape == (0, 5)
+    assert memorize(w, none, []).shape == (0,)
+    rec = retrieve(w, ids, ["anything"] * 3)
+    assert np.all(rec.slots == -1) and rec.joined().tolist() == ["(nothing yet)"] * 3
+    assert reflect(w, ids).size == 0  # nothing to reflect on
