@@ -109,7 +109,7 @@ def _edge_neighbour(ax, ay, width, height, u):
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0):
+def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0, z1):
     """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)`` and
     ``cls[a]`` = bit 0: old cell in half 1, bit 1: new cell in half 1, bit 2: old cell on the
     two columns along the cut, bit 3: new cell there. Returns how many start in half 0.
@@ -121,7 +121,7 @@ def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0
     for a in range(a0, a1):
         h = _mix(act_key ^ np.uint64(ids[a]))
         z0[a] = _mix(h + _GOLDEN)
-        rec[a, 3] = np.int32(_mix(h + _GOLDEN2) >> np.uint64(33))
+        z1[a] = _mix(h + _GOLDEN2)
     in0 = 0
     edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
     for a in range(a0, a1):
@@ -136,6 +136,7 @@ def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0
         rec[a, 0] = old
         rec[a, 1] = new
         rec[a, 2] = wealth[a]
+        rec[a, 3] = np.int32(z1[a] >> np.uint64(33))
         s = 1 if old >= split else 0
         cls[a] = (s | ((1 if new >= split else 0) << 1) | ((1 if edge_lo <= old < edge_hi else 0) << 2)
                   | ((1 if edge_lo <= new < edge_hi else 0) << 3))
@@ -151,34 +152,9 @@ def _barrier(flags, t, gen, two):
     return spin_until(flags, (_BAR1 - t) * LINE, gen, _ABORT * LINE)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _turn(q, qold, qnew, qpw, qslot, qr, counts, members):
-    """One agent's turn (its slot ``q``); False if the new cell's row is full."""
-    cap = members.shape[1]
-    c, d = qold[q], qnew[q]
-    m = counts[d]
-    if m == cap and c != d:
-        return False
-    k = qslot[q]  # swap-remove from the old cell
-    last = counts[c] - 1
-    moved = members[c, last]
-    members[c, k] = moved
-    qslot[moved] = k
-    counts[c] = last
-    m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
-    members[d, m] = q
-    qslot[q] = m
-    counts[d] = m + 1
-    if qpw[q] > 0 and m > 0:
-        b = members[d, (np.int64(qr[q]) * m) >> 31]
-        qpw[b] += 1
-        qpw[q] -= 1
-    return True
-
-
 @numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, js):
+                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
 
     ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
@@ -198,7 +174,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     lo, hi = (0, split_row) if t == 1 else (split_row, n)
     if not two:
         lo, hi = 0, n
-    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0)
+    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0, z1)
     if not _barrier(flags, t, 1, two):
         return ABORTED
     n0 = part[0] + part[1] if two else 0
@@ -211,81 +187,97 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     edge_lo = split - height
     if two:
         last[t, :] = 0
-    q = base
-    qo = 0  # entries of the other thread's block seen so far
+    # 2a: this half's agents in turn order (a branch-free compaction: the side of each agent is
+    # a coin flip to the branch predictor); entries on the cut get their waiting points
+    j = 0   # entries of my block so far
+    qo = 0  # entries of the other block so far
     nev = 0
     for p in range(n):
-        if p + 2 * _AHEAD < n:
-            a3 = perm[p + 2 * _AHEAD]
-            if (cls[a3] & 1) == t or not two:
-                prefetch(rec, a3 * 4)
-        if p + _AHEAD < n:
-            a2 = perm[p + _AHEAD]
-            if (cls[a2] & 1) == t or not two:
-                prefetch(members, rec[a2, 0] * cap)
         a = perm[p]
         c = cls[a]
-        if (c & 1) == t or not two:
-            old = rec[a, 0]
-            qold[q] = old
-            qnew[q] = rec[a, 1]
-            qpw[q] = rec[a, 2]
-            qr[q] = rec[a, 3]
-            m = counts[old]
-            if m == cap:
-                store_release(flags, _ABORT * LINE, 1)
-                return OVERFLOW
-            members[old, m] = q
-            qslot[q] = m
-            counts[old] = m + 1
-            qof[t, a] = q
-            if two and (c & 12) != 0:  # touches the cut: wait for the other's earlier entries there
+        mine = ((c & 1) == t) or not two
+        qagent[t, j] = a
+        if two and (c & 12) != 0:
+            if mine:  # wait for the other's earlier entries on my cells
                 need = 0
                 if c & 4:
-                    need = max(need, last[t, old - edge_lo])
+                    need = max(need, last[t, rec[a, 0] - edge_lo])
                 if c & 8:
                     need = max(need, last[t, rec[a, 1] - edge_lo])
                 if (c & 1) != (c >> 1 & 1):
                     need = max(need, 1)  # crossing: the other half's member lists must be built
-                events[t, 2 * nev] = q - base
+                events[t, 2 * nev] = j
                 events[t, 2 * nev + 1] = need
                 nev += 1
-            q += 1
-        else:
-            if c & 4:
-                last[t, rec[a, 0] - edge_lo] = qo + 2  # progress value once that entry is done
-            if c & 8:
-                last[t, rec[a, 1] - edge_lo] = qo + 2
-            qo += 1
+            else:
+                if c & 4:
+                    last[t, rec[a, 0] - edge_lo] = qo + 2  # progress value once that entry is done
+                if c & 8:
+                    last[t, rec[a, 1] - edge_lo] = qo + 2
+        j += 1 if mine else 0
+        qo += 0 if mine else 1
+    # 2b: their columns into my block, and my cells' member lists (in turn order)
+    for j in range(nloc):
+        if j + 2 * _AHEAD < nloc:
+            prefetch(rec, qagent[t, j + 2 * _AHEAD] * 4)
+        if j + _AHEAD < nloc:
+            prefetch(members, rec[qagent[t, j + _AHEAD], 0] * cap)
+        a = qagent[t, j]
+        q = base + j
+        old = rec[a, 0]
+        qold[q] = old
+        qnew[q] = rec[a, 1]
+        qpw[q] = rec[a, 2]
+        qr[q] = rec[a, 3]
+        m = counts[old]
+        if m == cap:
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        members[old, m] = q
+        qslot[q] = m
+        counts[old] = m + 1
+        qof[t, a] = q
     # phase 3: the sequential pass over this block; progress[t] = 1 + entries done, published
-    # after every entry that touches the cut
+    # after every event entry (one that touches the cut). The turn is written out here, not
+    # called: a call with array arguments costs reference counting on every turn.
     other = (_PROG1 - t) * LINE
     if two:
         store_release(flags, (_PROG0 + t) * LINE, 1)
-    j = 0
     k = 0
-    while True:
-        stop = events[t, 2 * k] if k < nev else nloc
-        for jj in range(j, stop):
-            qa = base + jj + _AHEAD
-            if jj + _AHEAD < nloc:
-                prefetch(members, qold[qa] * cap)
-                prefetch(members, qnew[qa] * cap)
-            if not _turn(base + jj, qold, qnew, qpw, qslot, qr, counts, members):
-                store_release(flags, _ABORT * LINE, 1)
-                return OVERFLOW
-        j = stop
-        if k >= nev:
-            break
-        need = events[t, 2 * k + 1]
-        if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
-            return ABORTED
-        if not _turn(base + j, qold, qnew, qpw, qslot, qr, counts, members):
+    next_ev = events[t, 0] if nev > 0 else nloc
+    for j in range(nloc):
+        if j + _AHEAD < nloc:
+            qa = base + j + _AHEAD
+            prefetch(members, qold[qa] * cap)
+            prefetch(members, qnew[qa] * cap)
+        ev = j == next_ev
+        if ev:
+            need = events[t, 2 * k + 1]
+            if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
+                return ABORTED
+        q = base + j
+        c, d = qold[q], qnew[q]
+        kk = qslot[q]  # swap-remove from the old cell
+        lst = counts[c] - 1
+        moved = members[c, lst]
+        members[c, kk] = moved
+        qslot[moved] = kk
+        counts[c] = lst
+        m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
+        if m == cap:
             store_release(flags, _ABORT * LINE, 1)
             return OVERFLOW
-        j += 1
-        store_release(flags, (_PROG0 + t) * LINE, j + 1)
-        k += 1
+        members[d, m] = q
+        qslot[q] = m
+        counts[d] = m + 1
+        if qpw[q] > 0 and m > 0:
+            b = members[d, (np.int64(qr[q]) * m) >> 31]
+            qpw[b] += 1
+            qpw[q] -= 1
+        if ev:
+            store_release(flags, (_PROG0 + t) * LINE, j + 2)
+            k += 1
+            next_ev = events[t, 2 * k] if k < nev else nloc
     if not _barrier(flags, t, 2, two):
         return ABORTED
     # phase 4: back to the columns, each thread half of the rows
@@ -315,7 +307,9 @@ class Workspace:
         self.rec = np.empty((n, 4), np.int32)
         self.cls = np.empty(n, np.uint8)
         self.z0 = np.empty(n, np.uint64)
+        self.z1 = np.empty(n, np.uint64)
         self.js = np.empty(n, np.int32)
+        self.qagent = np.empty((2, n + 1), np.int32)
         self.qof = np.empty((2, n), np.int32)
         self.qold = np.empty(n, np.int32)
         self.qnew = np.empty(n, np.int32)
@@ -345,7 +339,7 @@ class Workspace:
             self.flags[:] = 0
             args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
                     self.perm, self.rec, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
-                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.js)
+                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1, self.js, self.qagent)
             if self.threads == 2:
                 other = self._pool.submit(step_worker, 1, *args)
                 try:
