@@ -536,7 +536,8 @@ def search_and_apply(ctx):
         return
     k = mk.search_k
     applied = v[Search].applied
-    found, score = rt.board.search(v[Seeker].embedding[who], k + min(k, 8) + 8)
+    # enough hits that k remain after dropping the ads a seeker applied to already
+    found, score = rt.board.search(v[Seeker].embedding[who], k + int(applied.lengths[who].max(initial=0)))
     rows = np.repeat(who, found.shape[1])
     fresh = (found.reshape(-1) >= 0) & ~in_ragged(applied, rows, found.reshape(-1))
     fresh = fresh.reshape(found.shape)
