@@ -37,18 +37,27 @@ BROWSE_EXAMPLE = (
     "Recommended:\n"
     "1. [id 900017] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
     "2. [id 900005] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
-    'Reply: {{"watch": 1, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n')
+    'Reply: {{"watch": 1, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n'
+    "Visitor: Sam, a 51-year-old male driver who likes Action, Thriller and Crime and dislikes Romance. "
+    "Trusts their own taste and ignores what others think.\n"
+    "Recommended:\n"
+    "1. [id 900023] The Paper Promise (2009) - Romance|Drama - others rate it 3.9 (88 ratings)\n"
+    "2. [id 900031] The Quiet Garden (2015) - Romance - others rate it 3.6 (25 ratings)\n"
+    'Reply: {{"watch": 0, "own": 0, "rating": 0, "share": "none"}}\n\n')
 BROWSE = (
-    INTRO + "Example:\n" + BROWSE_EXAMPLE +
+    INTRO + "Examples:\n" + BROWSE_EXAMPLE +
     "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}. "
     "{conformity}\n{memories}"
     "Recommended:\n{page}\n"
     "Reply: ")
 RATE = (
     "A movie website asks visitors to rate movies from 0.5 to 5.0 stars in steps of 0.5.\n\n"
-    "Example:\nVisitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror.\n"
+    "Examples:\nVisitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror.\n"
     "Watched: [id 900017] The Golden Road (1994) - Drama|Romance\n"
     'Reply: {{"rating": 4.5}}\n\n'
+    "Visitor: Sam, a 51-year-old male driver who likes Action, Thriller and Crime and dislikes Romance.\n"
+    "Watched: [id 900023] The Paper Promise (2009) - Romance|Drama\n"
+    'Reply: {{"rating": 2.0}}\n\n'
     "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}.\n"
     "Watched: {movie}\n"
     "Reply: ")
