@@ -210,8 +210,8 @@ def test_genre_entropy():
 def test_runs_are_deterministic_and_ratings_on_the_grid(rec):
     if rec == "content":
         pytest.importorskip("faiss")
-    cfg = RecommenderConfig(agents=150, recommender=rec, refit_every=2)
-    a, b, c = run_world(cfg, 4, seed=5), run_world(cfg, 4, seed=5), run_world(cfg, 4, seed=6)
+    cfg = RecommenderConfig(agents=100, recommender=rec, refit_every=2)
+    a, b, c = run_world(cfg, 3, seed=5), run_world(cfg, 3, seed=5), run_world(cfg, 3, seed=6)
     assert a.state_hash() == b.state_hash() != c.state_hash()
     hist = a.get(History, "ratings")
     assert hist.values.shape[0] > 0 and np.isin(hist.values, GRID).all()
@@ -222,7 +222,7 @@ def test_runs_are_deterministic_and_ratings_on_the_grid(rec):
     assert dist.sum() == hist.values.shape[0]
     assert np.all(np.diff(m["coverage_recommended"]) >= 0) and np.all(m["coverage_watched"] <= m["coverage_recommended"])
     items = a.get(History, "items")
-    for row in range(0, 150, 7):  # nobody is recommended (hence watches) the same movie twice
+    for row in range(0, 100, 7):  # nobody is recommended (hence watches) the same movie twice
         assert len(set(items.row(row).tolist())) == items.row(row).shape[0]
     if rec == "mf":
         assert a.resource(RecState).fitted_at == 2
@@ -313,7 +313,7 @@ def test_chats_and_posts_reach_friends_next_tick():
 
 
 def test_cli_run_resume_and_replay_agree(tmp_path, capsys):
-    base = ["run", "recommender", "--agents", "120", "--seed", "2", "--engine", "mock", "--quiet"]
+    base = ["run", "recommender", "--agents", "60", "--seed", "2", "--engine", "mock", "--quiet"]
     assert main(base + ["--steps", "4", "--out", str(tmp_path / "full")]) == 0
     full = capsys.readouterr().out.strip().splitlines()[-1]
     assert full.startswith("state_hash: ")
@@ -324,7 +324,7 @@ def test_cli_run_resume_and_replay_agree(tmp_path, capsys):
     capsys.readouterr()
     assert main(base + ["--steps", "4", "--resume", str(tmp_path / "part")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == full
-    assert main(["run", "recommender", "--agents", "120", "--seed", "2", "--steps", "4", "--quiet",
+    assert main(["run", "recommender", "--agents", "60", "--seed", "2", "--steps", "4", "--quiet",
                  "--replay", str(tmp_path / "full")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == full
 
@@ -376,13 +376,13 @@ def test_pairs_are_rated_pairs_of_the_data():
 
 def test_fluctuation_falls_as_one_over_sqrt_n_with_the_mock():
     w, cfg = _mock_world()
-    rows = run_fluctuation(w, cfg, [500, 2000, 8000], runs=10)
+    rows = run_fluctuation(w, cfg, [400, 1600, 6400], runs=10)
     assert all(r["valid_share"] == 1.0 for r in rows)
     f = [r["fluctuation"] for r in rows]
     assert f[0] > f[1] > f[2]
     assert -0.65 < loglog_slope(rows) < -0.35
     again, _ = _mock_world()
-    assert run_fluctuation(again, cfg, [500], runs=10)[0]["fluctuation"] == rows[0]["fluctuation"]
+    assert run_fluctuation(again, cfg, [400], runs=10)[0]["fluctuation"] == rows[0]["fluctuation"]
 
 
 def test_fluctuation_cli(tmp_path, capsys):
