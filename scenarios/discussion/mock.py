@@ -166,10 +166,11 @@ def discussion_policy():
     def policy(batch: RequestBatch, seed: int) -> np.ndarray:
         req = np.repeat(batch.prompts, batch.n)        # one row per completion, keyed by its own entity
         ents = batch.entities
-        kind = np.select([np.strings.startswith(req, "Rewrite the answer below"),
-                          np.strings.startswith(req, "# Group discussion script"),
-                          np.strings.startswith(req, "# Group discussion"),
-                          np.strings.startswith(req, "# Opinion poll")], [1, 2, 3, 4], 0)
+        head = np.strings.slice(batch.prompts, 0, 32)     # the heading tells the kind: look at it once
+        kind = np.repeat(np.select([np.strings.startswith(head, "Rewrite the answer below"),
+                                    np.strings.startswith(head, "# Group discussion script"),
+                                    np.strings.startswith(head, "# Group discussion"),
+                                    np.strings.startswith(head, "# Opinion poll")], [1, 2, 3, 4], 0), batch.n)
         out = np.full(req.shape[0], "", STR)
         u = EntityRng(seed, "mock:discussion", batch.tick).random(ents, 4)
         for k, fn in ((1, lambda m: _extractions(req[m])),

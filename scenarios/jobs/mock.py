@@ -188,8 +188,9 @@ def jobs_policy():
                  ("# Hiring decision", lambda m: _offer(req[m], ents[m], seed, batch.tick)),
                  ("# Job offers", lambda m: _respond(req[m], ents[m], seed, batch.tick))]
         out = np.full(req.shape[0], "", STR)
+        start = np.strings.slice(batch.prompts, 0, 32)     # the heading tells the kind: look at it once
         for head, fn in kinds:  # six kinds of prompt, not agents
-            m = np.strings.startswith(req, head)
+            m = np.repeat(np.strings.startswith(start, head), batch.n)
             if m.any():
                 out[m] = fn(m)
         return out
