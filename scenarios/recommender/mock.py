@@ -29,7 +29,7 @@ from socius.ecs.rng import EntityRng
 from socius.systems.engines.base import STR, RequestBatch
 
 from .data import Catalogue
-from .prompts import INTRO, snap
+from .prompts import BROWSE, RATE, snap
 from .users import CONFORMITY_LEVELS, tastes
 
 WATCH_THRESHOLD = 3.5
@@ -45,19 +45,31 @@ def expected_opinion(taste: np.ndarray, genres: np.ndarray, quality: np.ndarray,
     return quality + 0.9 * np.clip(np.log2(match + 0.05), -2.5, 1.5)
 
 
-def _visitor(prompts: np.ndarray) -> pa.Array:
-    """The text after the last ``Visitor:`` (the example comes first)."""
-    pos = np.strings.rfind(prompts, "Visitor: ")
-    tail = np.strings.slice(prompts, np.where(pos >= 0, pos + len("Visitor: "), 0), None)
-    return pa.array(tail, type=pa.large_string())
+def _prefix(template: str) -> str:
+    """The fixed text a template's prompts start with: everything before its first field, ``{name}``."""
+    return template.split("{name}", 1)[0].replace("{{", "{").replace("}}", "}")
 
 
-def read_conformity(prompts: np.ndarray) -> np.ndarray:
-    """``[r]`` the conformity a prompt's wording states (:data:`.users.CONFORMITY_LEVELS`; 0 when none)."""
-    tail = _visitor(prompts).to_numpy(zero_copy_only=False).astype(STR)
-    out = np.zeros(prompts.shape[0])
+BROWSE_PREFIX, RATE_PREFIX = _prefix(BROWSE), _prefix(RATE)
+
+
+def split_prompts(prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(kind [r] int8, visitor [r])``: 1 for browse prompts, 2 for rate prompts, 0 for others (extraction);
+    the visitor text is what follows the fixed instructions and examples — one slice at a known offset,
+    no search (other prompts come back whole)."""
+    browse = np.strings.startswith(prompts, BROWSE_PREFIX[:80])  # the two differ within their first words
+    rate = np.strings.startswith(prompts, RATE_PREFIX[:80])
+    start = np.where(browse, len(BROWSE_PREFIX), np.where(rate, len(RATE_PREFIX), 0))
+    kind = np.where(browse, 1, np.where(rate, 2, 0)).astype(np.int8)
+    return kind, np.strings.slice(prompts, start, None).astype(STR)
+
+
+def read_conformity(visitor: np.ndarray) -> np.ndarray:
+    """``[r]`` the conformity a visitor text's wording states (:data:`.users.CONFORMITY_LEVELS`; 0 when none)."""
+    head = np.strings.slice(visitor, 0, 400)  # the wording sits in the first line
+    out = np.zeros(visitor.shape[0])
     for _, words, value in CONFORMITY_LEVELS:  # four wordings, not a loop over requests
-        out = np.where(np.strings.find(tail, words) >= 0, value, out)
+        out = np.where(np.strings.find(head, words) >= 0, value, out)
     return out
 
 
@@ -66,10 +78,11 @@ def _to_float(arr) -> np.ndarray:
     return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def parse_pages(prompts: np.ndarray, cat: Catalogue) -> tuple[np.ndarray, np.ndarray]:
-    """``(items [r, S] int64 (-1: none), shown average [r, S] float64 (NaN: none))`` of each browse prompt."""
-    r = prompts.shape[0]
-    lines = pc.split_pattern(_visitor(prompts), "\n")
+def parse_pages(visitor: np.ndarray, cat: Catalogue) -> tuple[np.ndarray, np.ndarray]:
+    """``(items [r, S] int64 (-1: none), shown average [r, S] float64 (NaN: none))`` from the visitor texts
+    (:func:`visitor_text`) of browse prompts."""
+    r = visitor.shape[0]
+    lines = pc.split_pattern(pa.array(visitor, type=pa.large_string()), "\n")
     flat = pc.list_flatten(lines)
     parent = pc.list_parent_indices(lines).to_numpy()
     m = pc.extract_regex(flat, pattern=SLOT)
@@ -101,15 +114,16 @@ def recommender_policy(cfg, cat: Catalogue):
         ids = batch.entities
         c = ids.shape[0]
         req = batch.prompts
-        is_browse = np.strings.startswith(req, INTRO[:30])
-        browse = np.repeat(is_browse, batch.n)
-        extract = np.repeat(np.strings.startswith(req, "Rewrite the answer"), batch.n)
+        kind_r, visitor = split_prompts(req)
+        is_browse = kind_r == 1
+        kind = np.repeat(kind_r, batch.n)
+        browse = kind == 1
         taste = tastes(cfg.taste, cfg.taste_concentration, cat, ids, seed).astype(np.float64)
-        conformity = np.repeat(read_conformity(req), batch.n)
+        conformity = np.repeat(read_conformity(visitor), batch.n)
         rng = EntityRng(seed, "mock:recommender", batch.tick)
         out = np.full(c, '{"watch": 0, "own": 0, "rating": 0, "share": "none"}', dtype=STR)
         # browse: pick a line, rate it, maybe share
-        items_r, shown_r = parse_pages(req[is_browse], cat)
+        items_r, shown_r = parse_pages(visitor[is_browse], cat)
         items = np.full((c, items_r.shape[1]), -1, np.int64)
         shown = np.full((c, items_r.shape[1]), np.nan)
         items[browse] = np.repeat(items_r, batch.n[is_browse], axis=0)
@@ -136,11 +150,12 @@ def recommender_policy(cfg, cat: Catalogue):
         reply = parts[0]
         for piece in parts[1:]:
             reply = np.strings.add(reply, piece)
-        out = np.where(browse & ~extract, reply, out).astype(STR)
+        out = np.where(browse, reply, out).astype(STR)
         # rate: the one movie of the prompt
-        rate = ~browse & ~extract
+        rate = kind == 2
         if rate.any():
-            found = pc.extract_regex(_visitor(req), pattern=r"Watched: \[id (?P<id>\d+)\]")
+            found = pc.extract_regex(pa.array(visitor, type=pa.large_string()),
+                                     pattern=r"Watched: \[id (?P<id>\d+)\]")
             mid = _to_float(pc.if_else(found.is_valid(), found.field("id"), "-1"))
             mid = np.repeat(np.nan_to_num(mid, nan=-1).astype(np.int64), batch.n)
             order = np.argsort(cat.movie_id, kind="stable")

@@ -220,7 +220,8 @@ def test_runs_are_deterministic_and_ratings_on_the_grid(rec):
     dist = np.stack([m[f"r{k * 5:02d}"] for k in range(1, 11)], axis=1)
     assert (dist.sum(axis=1) == m["watched"]).all() and (m["watched"] <= m["active"]).all()
     assert dist.sum() == hist.values.shape[0]
-    assert np.all(np.diff(m["coverage_recommended"]) >= 0) and np.all(m["coverage_watched"] <= m["coverage_recommended"])
+    assert np.all(np.diff(m["coverage_recommended"]) >= 0)
+    assert np.all(m["coverage_watched"] <= m["coverage_recommended"])
     items = a.get(History, "items")
     for row in range(0, 100, 7):  # nobody is recommended (hence watches) the same movie twice
         assert len(set(items.row(row).tolist())) == items.row(row).shape[0]
