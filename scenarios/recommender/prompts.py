@@ -32,18 +32,18 @@ INTRO = ("A movie website shows each visitor a page of recommended movies. A vis
          'others think ("rating"; 0 and 0 when nothing is watched), and whether they tell one friend ("chat"), all '
          'their friends ("post") or nobody ("none").\n\n')
 BROWSE_EXAMPLE = (
-    "Visitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror. "
-    "Is swayed a little by other people's opinions.\n"
-    "Recommended:\n"
-    "1. [id 900017] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
-    "2. [id 900005] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
-    'Reply: {{"watch": 1, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n'
     "Visitor: Sam, a 51-year-old male driver who likes Action, Thriller and Crime and dislikes Romance. "
     "Trusts their own taste and ignores what others think.\n"
     "Recommended:\n"
     "1. [id 900023] The Paper Promise (2009) - Romance|Drama - others rate it 3.9 (88 ratings)\n"
     "2. [id 900031] The Quiet Garden (2015) - Romance - others rate it 3.6 (25 ratings)\n"
-    'Reply: {{"watch": 0, "own": 0, "rating": 0, "share": "none"}}\n\n')
+    'Reply: {{"watch": 0, "own": 0, "rating": 0, "share": "none"}}\n\n'
+    "Visitor: Dana, a 34-year-old female nurse who likes Drama, Romance and Comedy and dislikes Horror. "
+    "Is swayed a little by other people's opinions.\n"
+    "Recommended:\n"
+    "1. [id 900005] The Dark Storm (2003) - Horror - others rate it 2.9 (40 ratings)\n"
+    "2. [id 900017] The Golden Road (1994) - Drama|Romance - others rate it 4.1 (212 ratings)\n"
+    'Reply: {{"watch": 2, "own": 4.5, "rating": 4.0, "share": "post"}}\n\n')
 BROWSE = (
     INTRO + "Examples:\n" + BROWSE_EXAMPLE +
     "Visitor: {name}, a {age}-year-old {gender} {occupation} who likes {likes} and dislikes {dislikes}. "
