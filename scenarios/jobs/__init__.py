@@ -304,11 +304,15 @@ COUNTERS = ("applications", "invites", "answers", "offers", "accepted", "decline
 def make_decisions(cfg: JobsConfig) -> dict:
     s = Sampling(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stop=("\n",))
     short = Sampling(temperature=cfg.temperature, max_tokens=24, stop=("\n",))
+    listed = Sampling(temperature=cfg.temperature, max_tokens=24, stop=("\n",),
+                      structured={"regex": prompts.APPLY_REGEX})
+    screened = Sampling(temperature=cfg.temperature, max_tokens=cfg.max_tokens, stop=("\n",),
+                        structured={"regex": prompts.SCREEN_REGEX})
     return {
         "apply": Decision("apply", Template(prompts.APPLY), JsonReply(apply=Text()), fallback={"apply": ""},
-                          sampling=short),
+                          sampling=listed),
         "screen": Decision("screen", Template(prompts.SCREEN), JsonReply(invite=Text(), question=Text()),
-                           fallback={"invite": "", "question": "Why do you want this job?"}, sampling=s),
+                           fallback={"invite": "", "question": "Why do you want this job?"}, sampling=screened),
         "answer": Decision("answer", Template(prompts.ANSWER, untrusted=("question",)), JsonReply(answer=Text()),
                            fallback={"answer": "I am very interested in the role."}, sampling=s),
         "offer": Decision("offer", Template(prompts.OFFER), JsonReply(offer=Number(0, 12, integer=True),

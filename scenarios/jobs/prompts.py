@@ -15,8 +15,8 @@ APPLY = (
     "You are {name}, looking for work. Your CV: {cv}\n"
     "You have been looking for {weeks} weeks. You hope for about {expected}k a year.\n\n"
     "Job ads found for you (match = how well the ad fits your CV, 0..1):\n{ads}\n\n"
-    "Which of these jobs do you apply to? Apply only where the job, place and pay suit you. "
-    'Reply as {{"apply": "numbers separated by commas, or empty"}}.\n'
+    "Which of these jobs do you apply to? Apply only where the job, place and pay suit you. Reply with the "
+    'numbers of the ads, e.g. {{"apply": "2, 3"}}, or {{"apply": ""}} for none.\n'
     "Answer:"
 )
 
@@ -25,7 +25,8 @@ SCREEN = (
     "You hire for: {ad}\n\n"
     "Applicants (best match first):\n{applicants}\n\n"
     "Whom do you invite to an interview (at most {max_invites})? Write one interview question for them. "
-    'Reply as {{"invite": "numbers separated by commas, or empty", "question": "..."}}.\n'
+    'Reply with the applicants\' numbers, e.g. {{"invite": "1, 4", "question": "What ...?"}}, or '
+    '{{"invite": "", "question": ""}} to invite nobody.\n'
     "Answer:"
 )
 
@@ -62,3 +63,8 @@ CV = ("{experience} years of experience in {field}. Skills: {skills}. Based in {
       "Education: {education}.")
 AD = ("{title} at {employer} ({location}). Requirements: {requirements}; at least {min_experience} years of "
       "experience. Salary {low}k to {high}k a year.")
+
+#: Constrained decoding of the list replies (after the ``Answer:`` cue; the leading space is optional).
+NUMBERS = r'"([0-9]{1,2}(, ?[0-9]{1,2}){0,11})?"'
+APPLY_REGEX = r' ?\{"apply": ?' + NUMBERS + r'\}'
+SCREEN_REGEX = r' ?\{"invite": ?' + NUMBERS + r', ?"question": ?"[^"\\\n]{0,240}"\}'
