@@ -54,6 +54,7 @@ _CAP = 16        # member slots per cell row: 16 int32 = one 64-byte line (doubl
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # draw j of draw_uniform adds (j + 1) * golden
 _GOLDEN2 = np.uint64(0x3C6EF372FE94F82A)  # 2 * golden mod 2**64
 _U53 = 1.0 / 9007199254740992.0  # 2**-53
+_LO = np.int64(0xFFFFFFFF)
 _KX = np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1], np.int64)  # (dx, dy) of k = 0..8 (4 = the centre, unused)
 _KY = np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1], np.int64)
 MIN_AGENTS_2T = 20_000   # below this one thread is faster (the meetings cost more than they save)
@@ -92,7 +93,7 @@ def _shuffle(order_key, perm, js):
     The swap targets are drawn first in a branch-free loop (it vectorises), then swapped.
     """
     n = perm.shape[0]
-    for i in range(1, n):
+    for i in range(n):  # (js[0] is not used)
         js[i] = np.int32(draw_uniform(order_key, i, 0) * (i + 1))
     for i in range(n):
         perm[i] = i
@@ -109,38 +110,45 @@ def _edge_neighbour(ax, ay, width, height, u):
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0, z1):
-    """Rows ``a0..a1``: ``rec[a] = (old cell, new cell, wealth, 31-bit recipient draw)`` and
+def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, on, wr, cls, z0, z1):
+    """Rows ``a0..a1``: ``on[a] = old cell | new cell << 32``, ``wr[a] = 31-bit recipient draw | wealth << 32`` and
     ``cls[a]`` = bit 0: old cell in half 1, bit 1: new cell in half 1, bit 2: old cell on the
     two columns along the cut, bit 3: new cell there. Returns how many start in half 0.
 
     The draws are ``draw_uniform(act_key, id, 0 and 1)`` in integer form: for the 53-bit
     ``u = (z >> 11) / 2**53``, ``int(u * 8) == z >> 61`` and ``int(u * 2**31) == z >> 33``.
-    The hashing loop is branch-free (it vectorises); the moves come in a second loop.
+    The loops run over slices (``range(len)``: a loop from ``a0`` does not vectorise) and the
+    first two are branch-free; border cells, with fewer neighbours, are redone in a third.
     """
-    for a in range(a0, a1):
+    ids, x, y, wealth = ids[a0:a1], x[a0:a1], y[a0:a1], wealth[a0:a1]
+    on, wr, cls, z0, z1 = on[a0:a1], wr[a0:a1], cls[a0:a1], z0[a0:a1], z1[a0:a1]
+    m = ids.shape[0]
+    for a in range(m):
         h = _mix(act_key ^ np.uint64(ids[a]))
         z0[a] = _mix(h + _GOLDEN)
         z1[a] = _mix(h + _GOLDEN2)
     in0 = 0
     edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
-    for a in range(a0, a1):
-        ax, ay = np.int64(x[a]), np.int64(y[a])
-        old = ax * height + ay
-        if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: all 8 neighbours, k skips the centre
-            d = np.int64(z0[a] >> np.uint64(61))
-            k = d + (d >= 4)
-            new = (ax + _KX[k]) * height + ay + _KY[k]
-        else:
-            new = _edge_neighbour(ax, ay, width, height, np.float64(z0[a] >> np.uint64(11)) * _U53)
-        rec[a, 0] = old
-        rec[a, 1] = new
-        rec[a, 2] = wealth[a]
-        rec[a, 3] = np.int32(z1[a] >> np.uint64(33))
-        s = 1 if old >= split else 0
-        cls[a] = (s | ((1 if new >= split else 0) << 1) | ((1 if edge_lo <= old < edge_hi else 0) << 2)
-                  | ((1 if edge_lo <= new < edge_hi else 0) << 3))
+    h32 = np.int32(height)
+    for a in range(m):  # as if every cell had 8 neighbours
+        ax, ay = x[a], y[a]
+        old = np.int64(ax * h32 + ay)
+        d = np.int32(z0[a] >> np.uint64(61))
+        k = d + np.int32(d >= 4)  # 0..8 without the centre 4: (dx, dy) = (k // 3 - 1, k % 3 - 1)
+        dx = np.int32(k >= 3) + np.int32(k >= 6) - np.int32(1)
+        new = np.int64((ax + dx) * h32 + ay + (k - np.int32(3) * dx - np.int32(4)))
+        on[a] = old | (new << 32)
+        wr[a] = np.int64(z1[a] >> np.uint64(33)) | (np.int64(wealth[a]) << 32)
+        s = np.int64(old >= split)
+        cls[a] = (s | (np.int64(new >= split) << 1) | (np.int64((old >= edge_lo) & (old < edge_hi)) << 2)
+                  | (np.int64((new >= edge_lo) & (new < edge_hi)) << 3))
         in0 += 1 - s
+    for a in range(m):
+        ax, ay = np.int64(x[a]), np.int64(y[a])
+        if ax == 0 or ay == 0 or ax == width - 1 or ay == height - 1:
+            new = _edge_neighbour(ax, ay, width, height, np.float64(z0[a] >> np.uint64(11)) * _U53)
+            on[a] = (on[a] & _LO) | (new << 32)
+            cls[a] = (cls[a] & 5) | (np.int64(new >= split) << 1) | (np.int64((new >= edge_lo) & (new < edge_hi)) << 3)
     return in0
 
 
@@ -154,7 +162,7 @@ def _barrier(flags, t, gen, two):
 
 @numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                perm, rec, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
+                perm, on, wr, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
 
     ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
@@ -174,7 +182,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     lo, hi = (0, split_row) if t == 1 else (split_row, n)
     if not two:
         lo, hi = 0, n
-    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, rec, cls, z0, z1)
+    part[t] = _draw(lo, hi, ids, x, y, wealth, width, height, split, act_key, on, wr, cls, z0, z1)
     if not _barrier(flags, t, 1, two):
         return ABORTED
     n0 = part[0] + part[1] if two else 0
@@ -195,15 +203,15 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     for p in range(n):
         a = perm[p]
         c = cls[a]
-        mine = ((c & 1) == t) or not two
+        mine = (c ^ (t ^ 1)) & 1  # 1 if the agent starts in half t (always, on one thread: split 0)
         qagent[t, j] = a
         if two and (c & 12) != 0:
             if mine:  # wait for the other's earlier entries on my cells
                 need = 0
                 if c & 4:
-                    need = max(need, last[t, rec[a, 0] - edge_lo])
+                    need = max(need, last[t, (on[a] & _LO) - edge_lo])
                 if c & 8:
-                    need = max(need, last[t, rec[a, 1] - edge_lo])
+                    need = max(need, last[t, (on[a] >> 32) - edge_lo])
                 if (c & 1) != (c >> 1 & 1):
                     need = max(need, 1)  # crossing: the other half's member lists must be built
                 events[t, 2 * nev] = j
@@ -211,24 +219,30 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
                 nev += 1
             else:
                 if c & 4:
-                    last[t, rec[a, 0] - edge_lo] = qo + 2  # progress value once that entry is done
+                    last[t, (on[a] & _LO) - edge_lo] = qo + 2  # progress value once that entry is done
                 if c & 8:
-                    last[t, rec[a, 1] - edge_lo] = qo + 2
-        j += 1 if mine else 0
-        qo += 0 if mine else 1
+                    last[t, (on[a] >> 32) - edge_lo] = qo + 2
+        j += mine
+        qo += 1 - mine
     # 2b: their columns into my block, and my cells' member lists (in turn order)
     for j in range(nloc):
         if j + 2 * _AHEAD < nloc:
-            prefetch(rec, qagent[t, j + 2 * _AHEAD] * 4)
+            a3 = qagent[t, j + 2 * _AHEAD]
+            prefetch(on, a3)
+            prefetch(wr, a3)
+            prefetch(qof, t * qof.shape[1] + a3)
         if j + _AHEAD < nloc:
-            prefetch(members, rec[qagent[t, j + _AHEAD], 0] * cap)
+            c2 = on[qagent[t, j + _AHEAD]] & _LO
+            prefetch(members, c2 * cap)
+            prefetch(counts, c2)
         a = qagent[t, j]
         q = base + j
-        old = rec[a, 0]
+        oa, wa = on[a], wr[a]
+        old = oa & _LO
         qold[q] = old
-        qnew[q] = rec[a, 1]
-        qpw[q] = rec[a, 2]
-        qr[q] = rec[a, 3]
+        qnew[q] = oa >> 32
+        qpw[q] = wa >> 32
+        qr[q] = wa & _LO
         m = counts[old]
         if m == cap:
             store_release(flags, _ABORT * LINE, 1)
@@ -250,6 +264,8 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
             qa = base + j + _AHEAD
             prefetch(members, qold[qa] * cap)
             prefetch(members, qnew[qa] * cap)
+            prefetch(counts, qold[qa])
+            prefetch(counts, qnew[qa])
         ev = j == next_ev
         if ev:
             need = events[t, 2 * k + 1]
@@ -287,7 +303,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     for a in range(lo, hi):
         s = cls[a] & 1 if two else t
         wealth[a] = qpw[qof[s, a]]
-        new = rec[a, 1]
+        new = on[a] >> 32
         x[a] = new // height
         y[a] = new % height
     return OK
@@ -296,7 +312,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
 class Workspace:
     """Scratch buffers and the helper thread of the step, kept between ticks (a plain resource: not saved).
 
-    Shapes: ``perm, qold, qnew, qpw, qslot, qr [n] int32``; ``rec [n, 4] int32``;
+    Shapes: ``perm, qold, qnew, qpw, qslot, qr [n] int32``; ``on, wr [n] int64`` (two int32 fields each);
     ``cls [n] uint8``; ``qof, meet [2, n] int32``; ``counts [cells] int32``;
     ``members [cells, cap] int32`` on 64-byte lines.
     """
@@ -304,7 +320,8 @@ class Workspace:
     def __init__(self, n: int, ncell: int, height: int, threads: int):
         self.n, self.ncell, self.threads = n, ncell, threads
         self.perm = np.empty(n, np.int32)
-        self.rec = np.empty((n, 4), np.int32)
+        self.on = np.empty(n, np.int64)
+        self.wr = np.empty(n, np.int64)
         self.cls = np.empty(n, np.uint8)
         self.z0 = np.empty(n, np.uint64)
         self.z1 = np.empty(n, np.uint64)
@@ -338,7 +355,7 @@ class Workspace:
         while True:
             self.flags[:] = 0
             args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                    self.perm, self.rec, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
+                    self.perm, self.on, self.wr, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
                     self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1, self.js, self.qagent)
             if self.threads == 2:
                 other = self._pool.submit(step_worker, 1, *args)
