@@ -400,6 +400,15 @@ def test_fluctuation_cli(tmp_path, capsys):
         assert e.value.code == 2
 
 
+def test_full_size_is_skipped_when_memory_is_short(tmp_path, capsys, monkeypatch):
+    from socius.scenarios.recommender import fluctuation
+    monkeypatch.setattr(fluctuation, "_available_bytes", lambda: 1 << 20)
+    assert main(["experiment", "fluctuation", "--engine", "mock", "--out", str(tmp_path), "--sizes", "100,200",
+                 "--runs", "2", "--full"]) == 0
+    assert "skipping 3,200,000" in capsys.readouterr().out
+    assert pq.read_table(tmp_path / "fluctuation.parquet").column("size").to_pylist() == [100, 200]
+
+
 @pytest.mark.llm
 @pytest.mark.slow
 def test_fluctuation_with_the_local_engine(tmp_path):
