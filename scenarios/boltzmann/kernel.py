@@ -161,6 +161,21 @@ def _barrier(flags, t, gen, two):
 
 
 @numba.njit(cache=True, nogil=True)
+def _write_back(x, y, wealth, on, cls, qof0, qof1, qpw, height, two):
+    """``x, y`` from the new cells (a float quotient, corrected: branch-free), wealth from the turn slots."""
+    inv = 1.0 / height
+    for a in range(x.shape[0]):
+        new = on[a] >> 32
+        qx = np.int64(np.float64(new) * inv)
+        r = new - qx * height
+        qx += np.int64(r >= height) - np.int64(r < 0)
+        x[a] = qx
+        y[a] = new - qx * height
+    for a in range(x.shape[0]):
+        wealth[a] = qpw[qof1[a] if (cls[a] & 1) or not two else qof0[a]]
+
+
+@numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
                 perm, on, wr, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
@@ -296,16 +311,12 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
             next_ev = events[t, 2 * k] if k < nev else nloc
     if not _barrier(flags, t, 2, two):
         return ABORTED
-    # phase 4: back to the columns, each thread half of the rows
+    # phase 4: back to the columns, each thread half of the rows (over slices: see _draw)
     lo, hi = (0, n // 2) if t == 0 else (n // 2, n)
     if not two:
         lo, hi = 0, n
-    for a in range(lo, hi):
-        s = cls[a] & 1 if two else t
-        wealth[a] = qpw[qof[s, a]]
-        new = on[a] >> 32
-        x[a] = new // height
-        y[a] = new % height
+    _write_back(x[lo:hi], y[lo:hi], wealth[lo:hi], on[lo:hi], cls[lo:hi], qof[0, lo:hi], qof[1, lo:hi],
+                qpw, height, two)
     return OK
 
 
