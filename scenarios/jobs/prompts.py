@@ -65,6 +65,7 @@ AD = ("{title} at {employer} ({location}). Requirements: {requirements}; at leas
       "experience. Salary {low}k to {high}k a year.")
 
 #: Constrained decoding of the list replies (after the ``Answer:`` cue; the leading space is optional).
-NUMBERS = r'"([0-9]{1,2}(, ?[0-9]{1,2}){0,11})?"'
+#: No bounded repeats: xgrammar compiles ``{0,240}`` slowly; ``max_tokens`` bounds the length.
+NUMBERS = r'"([0-9]+(, ?[0-9]+)*)?"'
 APPLY_REGEX = r' ?\{"apply": ?' + NUMBERS + r'\}'
-SCREEN_REGEX = r' ?\{"invite": ?' + NUMBERS + r', ?"question": ?"[^"\\\n]{0,240}"\}'
+SCREEN_REGEX = r' ?\{"invite": ?' + NUMBERS + r', ?"question": ?"[^"\\\n]*"\}'  # unbounded: compiles fast
