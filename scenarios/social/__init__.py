@@ -345,16 +345,15 @@ def inject_event(ctx):
     v.set(Mood, aware_since=since)
 
 
-def _post_lines(batch, shown: np.ndarray, k: int) -> pa.Array | None:
-    """``[m]`` rendered lines for the ``k``-th shown post of each acting agent ("" where none)."""
+def _post_lines(batch, shown: np.ndarray, k: int, lines: pa.Array) -> pa.Array | None:
+    """``[m]`` the ``k``-th shown post's line of each acting agent ("" where none); ``lines``: every post's
+    rendered line, aligned with ``batch``."""
     sender = shown[:, k]
     has = sender >= 0
     if not has.any():
         return None
     rows, _ = find_rows(batch.sender, sender)
-    line = _POST.render_arrow({"sender": sender, "verb": _VERBS[batch.action[rows]],
-                               "text": batch.text[rows]}, sender.shape[0])
-    return pc.if_else(pa.array(has), line, _EMPTY)
+    return pc.if_else(pa.array(has), lines.take(pa.array(rows)), _EMPTY)
 
 
 @system(phase="update", reads=(Profile, Inbox), writes=(Mood, Action), sends=(Post,), receives=(Post,),
@@ -377,8 +376,10 @@ def decide_actions(ctx):
     shown[:, ev.shown_posts:] = -1
     has_news = np.asarray(news)[idx]
     parts = [pc.if_else(pa.array(has_news), _NEWS.render_arrow({"text": ev.headline}, 1)[0], _EMPTY)]
-    if len(batch):
-        parts += [p for p in (_post_lines(batch, shown, k) for k in range(MAX_SHOWN)) if p is not None]
+    if len(batch):  # each post rendered (quoted, defused) once, then gathered for every reader
+        lines = _POST.render_arrow({"sender": batch.sender, "verb": _VERBS[batch.action], "text": batch.text},
+                                   len(batch))
+        parts += [p for p in (_post_lines(batch, shown, k, lines) for k in range(MAX_SHOWN)) if p is not None]
     posts = pc.binary_join_element_wise(*parts, _EMPTY)
     posts = pc.if_else(pc.equal(posts, _EMPTY), pa.scalar(prompts.NO_POSTS, pa.large_string()), posts)
     ago = ctx.tick - since[idx]
