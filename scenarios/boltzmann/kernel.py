@@ -161,8 +161,8 @@ def _barrier(flags, t, gen, two):
 
 
 @numba.njit(cache=True, nogil=True)
-def _write_back(x, y, wealth, on, cls, qof0, qof1, qpw, height, two):
-    """``x, y`` from the new cells (a float quotient, corrected: branch-free), wealth from the turn slots."""
+def _write_back(x, y, on, height):
+    """``x, y`` from the new cells (a float quotient, corrected: branch-free)."""
     inv = 1.0 / height
     for a in range(x.shape[0]):
         new = on[a] >> 32
@@ -171,8 +171,6 @@ def _write_back(x, y, wealth, on, cls, qof0, qof1, qpw, height, two):
         qx += np.int64(r >= height) - np.int64(r < 0)
         x[a] = qx
         y[a] = new - qx * height
-    for a in range(x.shape[0]):
-        wealth[a] = qpw[qof1[a] if (cls[a] & 1) or not two else qof0[a]]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -245,7 +243,6 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
             a3 = qagent[t, j + 2 * _AHEAD]
             prefetch(on, a3)
             prefetch(wr, a3)
-            prefetch(qof, t * qof.shape[1] + a3)
         if j + _AHEAD < nloc:
             c2 = on[qagent[t, j + _AHEAD]] & _LO
             prefetch(members, c2 * cap)
@@ -265,7 +262,6 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
         members[old, m] = q
         qslot[q] = m
         counts[old] = m + 1
-        qof[t, a] = q
     # phase 3: the sequential pass over this block; progress[t] = 1 + entries done, published
     # after every event entry (one that touches the cut). The turn is written out here, not
     # called: a call with array arguments costs reference counting on every turn.
@@ -315,8 +311,9 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     lo, hi = (0, n // 2) if t == 0 else (n // 2, n)
     if not two:
         lo, hi = 0, n
-    _write_back(x[lo:hi], y[lo:hi], wealth[lo:hi], on[lo:hi], cls[lo:hi], qof[0, lo:hi], qof[1, lo:hi],
-                qpw, height, two)
+    _write_back(x[lo:hi], y[lo:hi], on[lo:hi], height)
+    for j in range(nloc):  # wealth from my block's turn slots
+        wealth[qagent[t, j]] = qpw[base + j]
     return OK
 
 
