@@ -37,6 +37,7 @@ the other thread, after the meeting), so the threads rarely share a cache line.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -175,7 +176,7 @@ def _write_back(x, y, on, height):
 
 @numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                perm, on, wr, cls, qof, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
+                perm, on, wr, cls, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
 
     ``split_row``: agents ``[0, split_row)`` get their draws on thread 1, the
@@ -320,13 +321,20 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
 class Workspace:
     """Scratch buffers and the helper thread of the step, kept between ticks (a plain resource: not saved).
 
-    Shapes: ``perm, qold, qnew, qpw, qslot, qr [n] int32``; ``on, wr [n] int64`` (two int32 fields each);
-    ``cls [n] uint8``; ``qof, meet [2, n] int32``; ``counts [cells] int32``;
-    ``members [cells, cap] int32`` on 64-byte lines.
+    Shapes: ``perm, js, qold, qnew, qpw, qslot, qr [n] int32``; ``on, wr, z0, z1 [n] 64-bit``;
+    ``cls [n] uint8``; ``qagent [2, n + 1]`` and ``events [2, 2n] int32``; ``last [2, 2 * height] int32``;
+    ``counts [cells] int32``; ``members [cells, cap] int32`` on 64-byte lines.
+
+    With ``threads=2`` each step runs on two threads or one, whichever has been faster lately
+    (a step on two threads is held up whenever the machine gives one of them away; the result
+    is the same either way): the mode with the lower moving average of step time is used, and
+    the other one is tried again every ``PROBE_EVERY`` steps.
     """
 
+    PROBE_EVERY = 16
+
     def __init__(self, n: int, ncell: int, height: int, threads: int):
-        self.n, self.ncell, self.threads = n, ncell, threads
+        self.n, self.ncell, self.height, self.threads = n, ncell, height, threads
         self.perm = np.empty(n, np.int32)
         self.on = np.empty(n, np.int64)
         self.wr = np.empty(n, np.int64)
@@ -335,7 +343,6 @@ class Workspace:
         self.z1 = np.empty(n, np.uint64)
         self.js = np.empty(n, np.int32)
         self.qagent = np.empty((2, n + 1), np.int32)
-        self.qof = np.empty((2, n), np.int32)
         self.qold = np.empty(n, np.int32)
         self.qnew = np.empty(n, np.int32)
         self.qpw = np.empty(n, np.int32)  # total wealth == agents, so int32 suffices
@@ -347,25 +354,45 @@ class Workspace:
         self.members = aligned_empty((ncell, _CAP), np.int32)
         self.flags = new_flags(_NFLAGS)
         self.part = np.zeros(2, np.int64)
-        self.split_row = int(n * 0.7)  # thread 0 also shuffles: it draws for fewer rows
+        self.split_row = int(n * 0.6)  # thread 0 also shuffles: it draws for fewer rows
+        self.seconds = {1: None, 2: None}  # moving average of step time per mode
+        self.steps = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boltzmann") if threads == 2 else None
 
     def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
-        return self.n == n and self.ncell == ncell and self.last.shape[1] == 2 * height and self.threads == threads
+        return self.n == n and self.ncell == ncell and self.height == height and self.threads == threads
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
 
-    def step(self, ids, x, y, wealth, width: int, height: int, order_key: np.uint64, act_key: np.uint64) -> None:
-        """One step in place on ``x, y [n] int32`` and ``wealth [n]`` (row-aligned with ``ids [n] int64``)."""
+    def _mode(self) -> int:
+        if self.threads == 1:
+            return 1
+        one, two = self.seconds[1], self.seconds[2]
+        if two is None:
+            return 2
+        if one is None:
+            return 1 if self.steps >= 2 else 2
+        best = 1 if one < two else 2
+        return 3 - best if self.steps % self.PROBE_EVERY == 0 else best
+
+    def step(self, ids, x, y, wealth, width: int, height: int, order_key: np.uint64, act_key: np.uint64,
+             threads: int | None = None) -> int:
+        """One step in place on ``x, y [n] int32`` and ``wealth [n]`` (row-aligned with ``ids [n] int64``).
+
+        ``threads`` forces one or two threads (at most ``self.threads``); returns the number used.
+        """
+        mode = self._mode() if threads is None else min(threads, self.threads)
+        t0 = time.perf_counter()
         while True:
             self.flags[:] = 0
-            args = (self.threads, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                    self.perm, self.on, self.wr, self.cls, self.qof, self.qold, self.qnew, self.qpw, self.qslot,
-                    self.qr, self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1, self.js, self.qagent)
-            if self.threads == 2:
+            args = (mode, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
+                    self.perm, self.on, self.wr, self.cls, self.qold, self.qnew, self.qpw, self.qslot, self.qr,
+                    self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1,
+                    self.js, self.qagent)
+            if mode == 2:
                 other = self._pool.submit(step_worker, 1, *args)
                 try:
                     r0 = step_worker(0, *args)
@@ -375,9 +402,14 @@ class Workspace:
             else:
                 status = step_worker(1, *args)
             if status == OK:
-                return
+                break
             cap = self.members.shape[1]  # a cell row filled up: double every row and run the step again
             self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
+        dt = time.perf_counter() - t0
+        avg = self.seconds[mode]
+        self.seconds[mode] = dt if avg is None else 0.8 * avg + 0.2 * dt
+        self.steps += 1
+        return mode
 
 
 def default_threads(n: int, width: int) -> int:

@@ -139,8 +139,9 @@ def _kernel_run(agents, width, height, seed, steps, threads):
     ws = Workspace(agents, width * height, height, threads)
     try:
         for t in range(steps):
-            ws.step(ids, x, y, w, width, height, np.uint64(base_key(seed, "order", t)),
-                    np.uint64(base_key(seed, "act", t)))
+            used = ws.step(ids, x, y, w, width, height, np.uint64(base_key(seed, "order", t)),
+                           np.uint64(base_key(seed, "act", t)), threads=threads)
+            assert used == threads
     finally:
         ws.close()
     return x, y, w, ws.members.shape[1]
