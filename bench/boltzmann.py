@@ -7,11 +7,14 @@
     python -m socius.bench.boltzmann --size small --vs-mesa --match
 
 One JSON line per size: ``{"bench": "boltzmann", "agents", "steps", "init_s",
-"steps_per_s", "gini", "peak_rss_mb"}`` plus, with ``--vs-mesa``,
-``"mesa_steps_per_s"``, ``"mesa_steps"`` and ``"ratio"`` (ours / Mesa's, same
-run). Steps are timed one by one and the median is reported (the machine is
-noisy); Mesa runs at most ``mesa_max_steps`` steps per size (its steps cost
-seconds at 100k+). Each size runs in a fresh process so ``peak_rss_mb`` is its own.
+"steps_per_s", "gini", "peak_rss_mb", "load_1m", "load_1m_end"}`` (the 1-minute load
+average before and after) plus, with ``--vs-mesa``, ``"mesa_steps_per_s"``,
+``"mesa_steps"``, ``"steps_per_s_beside_mesa"`` and ``"ratio"`` (ours / Mesa's, same
+run, Mesa's steps interleaved with ours so both see the same load). Steps are
+timed one by one and the median is reported (the machine is noisy); Mesa runs at
+most ``mesa_max_steps`` steps per size (its steps cost seconds at 100k+). Each
+size runs in a fresh process so ``peak_rss_mb`` is its own (taken before Mesa's
+model is built).
 
 ``--match`` adds ``{"bench": "boltzmann_gini_match", ...}``: the Gini after
 each step over many seeds for both implementations, with the largest
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -33,24 +37,28 @@ from socius.bench.common import emit, median, peak_rss_mb, run_case
 MODULE = "socius.bench.boltzmann"
 
 
-def socius_run(agents: int, steps: int, seed: int) -> dict:
+def socius_world(agents: int, seed: int):
+    """A built world (numba kernels compiled / loaded beforehand, outside the timing) and its build time."""
     from socius.ecs import World
-    from socius.scenarios.boltzmann import BoltzmannConfig, GiniSeries, build
+    from socius.scenarios.boltzmann import BoltzmannConfig, build
 
-    warm = World(seed=seed + 1)  # compile / load numba kernels outside the timings
+    warm = World(seed=seed + 1)
     build(warm, BoltzmannConfig(agents=min(agents, 100)))
     warm.step(1)
     t0 = time.perf_counter()
     world = World(seed=seed)
     build(world, BoltzmannConfig(agents=agents))
-    init_s = time.perf_counter() - t0
+    return world, time.perf_counter() - t0
+
+
+def time_steps(step, k: int) -> list[float]:
+    """Wall seconds of ``k`` calls of ``step()``, one by one."""
     times = []
-    for _ in range(steps):
+    for _ in range(k):
         t = time.perf_counter()
-        world.step(1)
+        step()
         times.append(time.perf_counter() - t)
-    return {"init_s": round(init_s, 4), "steps_per_s": round(1.0 / median(times), 2),
-            "gini": round(world.resource(GiniSeries).values[-1], 5)}
+    return times
 
 
 def mesa_model(agents: int, seed: int):
@@ -62,26 +70,34 @@ def mesa_model(agents: int, seed: int):
     return BoltzmannWealth(n=agents, width=side, height=side, seed=seed)
 
 
-def mesa_run(agents: int, steps: int, seed: int) -> dict:
-    t0 = time.perf_counter()
-    model = mesa_model(agents, seed)
-    init_s = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        model.step()
-        times.append(time.perf_counter() - t)
-    return {"mesa_init_s": round(init_s, 4), "mesa_steps_per_s": round(1.0 / median(times), 3),
-            "mesa_steps": steps, "mesa_gini": round(model.compute_gini(), 5)}
-
-
 def one_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int) -> None:
-    rec = {"bench": "boltzmann", "agents": agents, "steps": steps, "seed": seed}
-    rec.update(socius_run(agents, steps, seed))
-    rec["peak_rss_mb"] = peak_rss_mb()
+    """Ours alone (steps, peak RSS); with ``vs_mesa`` Mesa's steps interleaved with more of ours.
+
+    Mesa's steps take seconds, ours milliseconds: timing them one after the other lets a change
+    in the machine's load between the two skew the ratio. Interleaved — one Mesa step, then
+    ``steps // mesa_steps`` of ours, and so on — both see the same load; ``ratio`` is the ratio of
+    those medians (``steps_per_s_beside_mesa`` is ours in that stretch).
+    """
+    from socius.scenarios.boltzmann import GiniSeries
+
+    rec = {"bench": "boltzmann", "agents": agents, "steps": steps, "seed": seed, "load_1m": os.getloadavg()[0]}
+    world, init_s = socius_world(agents, seed)
+    times = time_steps(world.step, steps)
+    rec.update({"init_s": round(init_s, 4), "steps_per_s": round(1.0 / median(times), 2),
+                "gini": round(world.resource(GiniSeries).values[-1], 5), "peak_rss_mb": peak_rss_mb()})
     if vs_mesa:
-        rec.update(mesa_run(agents, mesa_steps, seed))
-        rec["ratio"] = round(rec["steps_per_s"] / rec["mesa_steps_per_s"], 1)
+        t0 = time.perf_counter()
+        model = mesa_model(agents, seed)
+        rec["mesa_init_s"] = round(time.perf_counter() - t0, 4)
+        ours, theirs = [], []
+        for _ in range(mesa_steps):
+            theirs += time_steps(model.step, 1)
+            ours += time_steps(world.step, max(1, steps // mesa_steps))
+        rec.update({"mesa_steps_per_s": round(1.0 / median(theirs), 3), "mesa_steps": mesa_steps,
+                    "mesa_gini": round(model.compute_gini(), 5),
+                    "steps_per_s_beside_mesa": round(1.0 / median(ours), 2),
+                    "ratio": round(median(theirs) / median(ours), 1)})
+    rec["load_1m_end"] = os.getloadavg()[0]
     emit(rec)
 
 
