@@ -191,7 +191,7 @@ class ReplayEngine:
 
     def generate(self, batch: RequestBatch) -> CompletionBatch:
         out = CompletionBatch.empty_for(batch)
-        hashes = hash_strings(batch.prompts).view(np.int64)
+        hashes = hash_strings(batch.prompts_arrow).view(np.int64)
         rows = np.empty(len(batch), np.int64)
         for i in range(len(batch)):  # one dict lookup per request, not per agent
             key = (batch.tick, batch.model, str(batch.adapters[i]), int(hashes[i]), int(batch.n[i]),
@@ -238,7 +238,7 @@ class ResponseCache:
 
     @staticmethod
     def keys(batch: RequestBatch) -> list[str]:
-        hashes = hash_strings(batch.prompts)
+        hashes = hash_strings(batch.prompts_arrow)
         s = json.dumps([batch.sampling.temperature, batch.sampling.top_p, batch.sampling.max_tokens,
                         list(batch.sampling.stop), batch.sampling.structured], sort_keys=True)
         return [f"{batch.model}|{a}|{h:016x}|{n}|{seed}|{s}"  # one string per request, not per agent
@@ -311,11 +311,7 @@ def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> Co
     parts = []
     for lo in range(0, len(batch), batch_size):
         hi = min(lo + batch_size, len(batch))
-        c0, c1 = batch.offsets[lo], batch.offsets[hi]
-        parts.append(engine.generate(RequestBatch(
-            prompts=batch.prompts[lo:hi], sampling=batch.sampling, model=batch.model, n=batch.n[lo:hi],
-            seeds=batch.seeds[lo:hi], entities=batch.entities[c0:c1], adapters=batch.adapters[lo:hi],
-            tick=batch.tick)))
+        parts.append(engine.generate(batch.slice(lo, hi)))
     return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                              ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")))
 
@@ -330,9 +326,7 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
     if miss.any():
         rows = np.flatnonzero(miss)
         c_idx = gather_index(batch.offsets, rows)[0]
-        sub = RequestBatch(prompts=batch.prompts[rows], sampling=batch.sampling, model=batch.model, n=batch.n[rows],
-                           seeds=batch.seeds[rows], entities=batch.entities[c_idx], adapters=batch.adapters[rows],
-                           tick=batch.tick)
+        sub = batch.take(rows)
         comp = _generate(llm.engine(model), sub, batch_size)
         out.texts[c_idx] = comp.texts
         out.output_tokens[c_idx] = comp.output_tokens
@@ -382,7 +376,7 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
         comp_of = np.empty(ids.shape[0], np.int64)
         comp_of[agent_order] = np.arange(ids.shape[0])
     req_adapters = adapters[firsts_pos] if adapters is not None else None
-    batch = RequestBatch(prompts=req_prompts.to_numpy(zero_copy_only=False).astype(STR), sampling=sampling,
+    batch = RequestBatch(prompts=req_prompts, sampling=sampling,
                          model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
                          entities=entities, adapters=req_adapters, tick=world.tick)
     t1 = time.perf_counter()

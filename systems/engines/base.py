@@ -6,7 +6,7 @@ An engine takes one :class:`RequestBatch` — many prompts that share one action
 
 Shapes (``r`` requests, ``c = n.sum()`` completions in total)::
 
-    RequestBatch.prompts     [r]   StringDType   completion-style prompt text
+    RequestBatch.prompts     [r]   StringDType   completion-style prompt text (or .prompts_arrow)
     RequestBatch.n           [r]   int32         completions wanted per request (>= 1)
     RequestBatch.seeds       [r]   int64         per-request sampling seed
     RequestBatch.entities    [c]   int64         the entity each completion is for
@@ -26,10 +26,13 @@ an engine that cannot start — a run is never killed by one failed request.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 STR = np.dtypes.StringDType()
 
@@ -54,24 +57,32 @@ class Sampling:
         return self.temperature == 0.0
 
 
-@dataclass
 class RequestBatch:
-    prompts: np.ndarray
-    sampling: Sampling
-    model: str
-    n: np.ndarray
-    seeds: np.ndarray
-    entities: np.ndarray
-    adapters: np.ndarray | None = None
-    tick: int = 0
-    offsets: np.ndarray = field(init=False)
+    """One engine call's requests (see the module docstring for the columns).
 
-    def __post_init__(self) -> None:
-        self.prompts = np.asarray(self.prompts, dtype=STR)
-        r = self.prompts.shape[0]
-        self.n = np.asarray(self.n, dtype=np.int32).reshape(-1)
-        self.seeds = np.asarray(self.seeds, dtype=np.int64).reshape(-1)
-        self.entities = np.asarray(self.entities, dtype=np.int64).reshape(-1)
+    ``prompts`` may be given as a numpy string array or as an Arrow string
+    array (what the decision pipeline renders); either form is converted to
+    the other only when asked for (:attr:`prompts`, :attr:`prompts_arrow`),
+    so an engine that reads Arrow — or only the prompts' lengths
+    (:meth:`prompt_bytes`) — never pays for a numpy copy of long prompts.
+    """
+
+    def __init__(self, prompts, sampling: Sampling, model: str, n, seeds, entities, adapters=None,
+                 tick: int = 0):
+        if isinstance(prompts, (pa.Array, pa.ChunkedArray)):
+            arr = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+            self._arrow = arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+            self._np = None
+            r = len(self._arrow)
+        else:
+            self._np = np.asarray(prompts, dtype=STR).reshape(-1)
+            self._arrow = None
+            r = self._np.shape[0]
+        self.sampling, self.model, self.tick = sampling, model, int(tick)
+        self.n = np.asarray(n, dtype=np.int32).reshape(-1)
+        self.seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
+        self.entities = np.asarray(entities, dtype=np.int64).reshape(-1)
+        self._r = r
         if self.n.shape[0] != r or self.seeds.shape[0] != r:
             raise ValueError(f"RequestBatch: prompts, n and seeds must have one row per request ({r})")
         if r and self.n.min() < 1:
@@ -81,15 +92,59 @@ class RequestBatch:
         if self.entities.shape[0] != self.offsets[-1]:
             raise ValueError(
                 f"RequestBatch: entities has {self.entities.shape[0]} rows, n sums to {self.offsets[-1]}")
-        if self.adapters is None:
+        if adapters is None:
             self.adapters = np.full(r, "", dtype=STR)
         else:
-            self.adapters = np.asarray(self.adapters, dtype=STR)
+            self.adapters = np.asarray(adapters, dtype=STR)
             if self.adapters.shape[0] != r:
                 raise ValueError("RequestBatch: adapters must have one row per request")
 
+    @property
+    def prompts(self) -> np.ndarray:
+        """``[r]`` StringDType prompts (converted from Arrow once, on first use)."""
+        if self._np is None:
+            self._np = np.asarray(self._arrow.to_numpy(zero_copy_only=False), dtype=STR)
+        return self._np
+
+    @property
+    def prompts_arrow(self) -> pa.Array:
+        """``[r]`` Arrow ``large_string`` prompts (converted from numpy once, on first use)."""
+        if self._arrow is None:
+            self._arrow = pa.array(self._np, type=pa.large_string())
+        return self._arrow
+
+    def prompt_bytes(self) -> np.ndarray:
+        """``[r] int64``: UTF-8 bytes of each prompt (from Arrow offsets when the prompts came as Arrow)."""
+        if self._arrow is not None:
+            return pc.binary_length(self._arrow).to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.strings.str_len(np.strings.encode(self._np, "utf-8")).astype(np.int64)
+
+    def take(self, rows) -> "RequestBatch":
+        """The requests ``rows`` (their completions' entities follow)."""
+        from socius.ecs.ragged import gather_index
+        rows = np.asarray(rows, dtype=np.int64)
+        ent = self.entities[gather_index(self.offsets, rows)[0]]
+        prompts = self._arrow.take(pa.array(rows)) if self._arrow is not None else self._np[rows]
+        return RequestBatch(prompts, self.sampling, self.model, self.n[rows], self.seeds[rows], ent,
+                            self.adapters[rows], self.tick)
+
+    def slice(self, lo: int, hi: int) -> "RequestBatch":
+        """The requests ``lo:hi`` (contiguous, no copy of the prompts)."""
+        c0, c1 = self.offsets[lo], self.offsets[hi]
+        prompts = self._arrow.slice(lo, hi - lo) if self._arrow is not None else self._np[lo:hi]
+        return RequestBatch(prompts, self.sampling, self.model, self.n[lo:hi], self.seeds[lo:hi],
+                            self.entities[c0:c1], self.adapters[lo:hi], self.tick)
+
+    def with_entities(self, entities) -> "RequestBatch":
+        """The same requests for other entity keys (same shapes)."""
+        out = copy.copy(self)
+        out.entities = np.asarray(entities, dtype=np.int64).reshape(-1)
+        if out.entities.shape[0] != self.entities.shape[0]:
+            raise ValueError("RequestBatch.with_entities: one entity per completion")
+        return out
+
     def __len__(self) -> int:
-        return self.prompts.shape[0]
+        return self._r
 
     @property
     def completions(self) -> int:

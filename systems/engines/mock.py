@@ -20,7 +20,6 @@ sleeps 1 s per call. ``fail_rate`` makes that fraction of requests fail
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -67,14 +66,14 @@ class MockEngine:
             return out
         asked = batch
         if batch.sampling.greedy:  # the prompt decides, not which agent happened to ask first
-            asked = copy.copy(batch)
-            asked.entities = (hash_strings(batch.prompts) >> np.uint64(2)).astype(np.int64)
+            asked = batch.with_entities((hash_strings(batch.prompts_arrow) >> np.uint64(2)).astype(np.int64))
         texts = np.asarray(self.policy(asked, self.seed), dtype=STR)
         if texts.shape != (batch.completions,):
             raise ValueError(f"mock policy returned {texts.shape[0]} replies for {batch.completions} completions")
         out.texts = texts
         out.output_tokens = approx_tokens(texts)
-        out.prompt_tokens = approx_tokens(batch.prompts)
+        b = batch.prompt_bytes()
+        out.prompt_tokens = np.where(b > 0, np.maximum(1, (b + 3) // 4), 0).astype(np.int32)
         if self.fail_rate > 0:
             first = asked.entities[batch.offsets[:-1]]
             failed = EntityRng(self.seed, "mock:fail", batch.tick).random(first) < self.fail_rate
