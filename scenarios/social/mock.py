@@ -43,7 +43,7 @@ def social_policy(share: float = 0.6, forward: float = 0.6, novelty: float = 3.0
     emotions = np.array(EMOTIONS, dtype=STR)
 
     def policy(batch: RequestBatch, seed: int) -> np.ndarray:
-        prompts = pa.array(batch.prompts, type=pa.large_string()).cast(pa.large_binary())
+        prompts = batch.prompts_arrow.cast(pa.large_binary())
         tail = pc.binary_slice(prompts, start=-TAIL)  # bytes: no scan for code points
         m = pc.extract_regex(tail, pattern=SUMMARY_REGEX)
         ok = m.is_valid().to_numpy(zero_copy_only=False)
