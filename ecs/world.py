@@ -305,6 +305,11 @@ class World:
         return world_generator(self.seed, stream, self.tick if tick is None else tick)
 
     # ------------------------------------------------------------------ snapshots
+    @property
+    def is_share(self) -> bool:
+        """True when this world holds one rank's share of a world split over MPI ranks."""
+        return self.state_reducer is not None
+
     def state_hash(self) -> str:
         """Hex digest of the whole state; equal across processes and machines for equal worlds.
 

@@ -343,7 +343,9 @@ def find_agents(world, where, ids=None) -> np.ndarray:
 def intervene(world, target: str, value, where=None, ids=None) -> int:
     """Set ``target`` to ``value`` now (between ticks, or from a system). Returns how many entities
     (or 1 for a resource / state key) changed. ``value`` is one value for all, or one per selected
-    entity in ID order (``[m]``; ``[m, d]`` for vector columns)."""
+    entity in ID order (``[m]``; ``[m, d]`` for vector columns). On a world split over MPI ranks
+    every rank calls it with the same arguments; each changes the listed ``ids`` it holds (an ID held
+    by no rank is then not reported)."""
     kind = resolve_target(world, target)
     if kind[0] == "state":
         if where is not None or ids is not None:
@@ -371,8 +373,13 @@ def intervene(world, target: str, value, where=None, ids=None) -> int:
     if ids is not None:
         want = np.unique(np.asarray(ids, dtype=np.int64))
         missing = ~np.isin(want, sel)
-        if missing.any():
+        if missing.any() and not world.is_share:
             raise InterventionError(f"target {target!r}: entity {int(want[missing][0])} has no {comp.__qualname__}")
+        if missing.any():  # this rank's share of the listed entities (and of per-entity values)
+            arr = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+            if arr is not None and arr.ndim >= 1 and arr.shape[0] == want.shape[0] and want.shape[0] > 1:
+                value = arr[~missing]
+            want = want[~missing]
         sel = want
     if where is not None:
         sel = find_agents(world, where, sel)
