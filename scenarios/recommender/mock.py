@@ -53,23 +53,25 @@ def _prefix(template: str) -> str:
 BROWSE_PREFIX, RATE_PREFIX = _prefix(BROWSE), _prefix(RATE)
 
 
-def split_prompts(prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(kind [r] int8, visitor [r])``: 1 for browse prompts, 2 for rate prompts, 0 for others (extraction);
-    the visitor text is what follows the fixed instructions and examples — one slice at a known offset,
-    no search (other prompts come back whole)."""
-    browse = np.strings.startswith(prompts, BROWSE_PREFIX[:80])  # the two differ within their first words
-    rate = np.strings.startswith(prompts, RATE_PREFIX[:80])
-    start = np.where(browse, len(BROWSE_PREFIX), np.where(rate, len(RATE_PREFIX), 0))
-    kind = np.where(browse, 1, np.where(rate, 2, 0)).astype(np.int8)
-    return kind, np.strings.slice(prompts, start, None).astype(STR)
+def split_prompts(prompts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """``(kind [r] int8, visitor [r])`` of Arrow prompts: 1 for browse prompts, 2 for rate prompts, 0 for
+    others (extraction); the visitor text is what follows the fixed instructions and examples — a slice
+    at a known offset, no search (other prompts come back whole)."""
+    browse = pc.starts_with(prompts, BROWSE_PREFIX[:80])  # the two differ within their first words
+    rate = pc.starts_with(prompts, RATE_PREFIX[:80])
+    visitor = pc.if_else(browse, pc.utf8_slice_codeunits(prompts, len(BROWSE_PREFIX)),
+                         pc.if_else(rate, pc.utf8_slice_codeunits(prompts, len(RATE_PREFIX)), prompts))
+    b, r = (np.asarray(x.to_numpy(zero_copy_only=False), bool) for x in (browse, rate))
+    return np.where(b, 1, np.where(r, 2, 0)).astype(np.int8), visitor
 
 
-def read_conformity(visitor: np.ndarray) -> np.ndarray:
+def read_conformity(visitor: pa.Array) -> np.ndarray:
     """``[r]`` the conformity a visitor text's wording states (:data:`.users.CONFORMITY_LEVELS`; 0 when none)."""
-    head = np.strings.slice(visitor, 0, 400)  # the wording sits in the first line
-    out = np.zeros(visitor.shape[0])
+    head = pc.utf8_slice_codeunits(visitor, 0, 400)  # the wording sits in the first line
+    out = np.zeros(len(visitor))
     for _, words, value in CONFORMITY_LEVELS:  # four wordings, not a loop over requests
-        out = np.where(np.strings.find(head, words) >= 0, value, out)
+        hit = np.asarray(pc.match_substring(head, words).to_numpy(zero_copy_only=False), bool)
+        out = np.where(hit, value, out)
     return out
 
 
@@ -78,11 +80,11 @@ def _to_float(arr) -> np.ndarray:
     return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def parse_pages(visitor: np.ndarray, cat: Catalogue) -> tuple[np.ndarray, np.ndarray]:
+def parse_pages(visitor: pa.Array, cat: Catalogue) -> tuple[np.ndarray, np.ndarray]:
     """``(items [r, S] int64 (-1: none), shown average [r, S] float64 (NaN: none))`` from the visitor texts
-    (:func:`visitor_text`) of browse prompts."""
-    r = visitor.shape[0]
-    lines = pc.split_pattern(pa.array(visitor, type=pa.large_string()), "\n")
+    (:func:`split_prompts`) of browse prompts."""
+    r = len(visitor)
+    lines = pc.split_pattern(visitor, "\n")
     flat = pc.list_flatten(lines)
     parent = pc.list_parent_indices(lines).to_numpy()
     m = pc.extract_regex(flat, pattern=SLOT)
@@ -113,7 +115,7 @@ def recommender_policy(cfg, cat: Catalogue):
     def policy(batch: RequestBatch, seed: int) -> np.ndarray:
         ids = batch.entities
         c = ids.shape[0]
-        req = batch.prompts
+        req = batch.prompts_arrow if hasattr(batch, "prompts_arrow") else pa.array(batch.prompts, pa.large_string())
         kind_r, visitor = split_prompts(req)
         is_browse = kind_r == 1
         kind = np.repeat(kind_r, batch.n)
@@ -123,7 +125,7 @@ def recommender_policy(cfg, cat: Catalogue):
         rng = EntityRng(seed, "mock:recommender", batch.tick)
         out = np.full(c, '{"watch": 0, "own": 0, "rating": 0, "share": "none"}', dtype=STR)
         # browse: pick a line, rate it, maybe share
-        items_r, shown_r = parse_pages(visitor[is_browse], cat)
+        items_r, shown_r = parse_pages(visitor.filter(pa.array(is_browse)), cat)
         items = np.full((c, items_r.shape[1]), -1, np.int64)
         shown = np.full((c, items_r.shape[1]), np.nan)
         items[browse] = np.repeat(items_r, batch.n[is_browse], axis=0)
@@ -154,8 +156,7 @@ def recommender_policy(cfg, cat: Catalogue):
         # rate: the one movie of the prompt
         rate = kind == 2
         if rate.any():
-            found = pc.extract_regex(pa.array(visitor, type=pa.large_string()),
-                                     pattern=r"Watched: \[id (?P<id>\d+)\]")
+            found = pc.extract_regex(visitor, pattern=r"Watched: \[id (?P<id>\d+)\]")
             mid = _to_float(pc.if_else(found.is_valid(), found.field("id"), "-1"))
             mid = np.repeat(np.nan_to_num(mid, nan=-1).astype(np.int64), batch.n)
             order = np.argsort(cat.movie_id, kind="stable")
