@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from socius.components import ModelChoice
 from socius.ecs import Component, Resource, Scalar, String, World, system
 from socius.mpi import gather_ordered, owned_block, world_ranks
+from socius.scenarios.report import history_columns, pyplot
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
@@ -308,10 +309,7 @@ def write_backgrounds(world: World, cols: dict, models: np.ndarray) -> None:
 
 
 def metrics(world: World) -> dict:
-    h = world.resource(GuessGame).history
-    if not h:
-        return {}
-    return {k: np.array([r[k] for r in h]) for k in h[0]}
+    return history_columns(world.resource(GuessGame).history)
 
 
 def report(world: World, out: Path) -> None:
@@ -321,11 +319,8 @@ def report(world: World, out: Path) -> None:
         pq.write_table(pa.Table.from_pylist(g.winners_by), out / "winners.parquet")
     if not g.history:  # no round played: nothing to plot
         return
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     rounds = [r["round"] for r in g.history]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})

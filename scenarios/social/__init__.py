@@ -43,6 +43,7 @@ from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vec
 from socius.ecs.rng import EntityRng
 from socius.ecs.storage import find_rows
 from socius.mpi import bincount, exact_mean, histogram, int_sum, owned_block, top_k, world_ranks
+from socius.scenarios.report import history_columns, pyplot
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
@@ -517,10 +518,7 @@ def build(world: World, cfg: SocialConfig) -> None:
 
 
 def metrics(world: World) -> dict:
-    h = world.resource(SocialStats).history
-    if not h:
-        return {}
-    return {k: np.array([r[k] for r in h]) for k in h[0]}
+    return history_columns(world.resource(SocialStats).history)
 
 
 def report(world: World, out: Path) -> None:
@@ -528,11 +526,8 @@ def report(world: World, out: Path) -> None:
     h = world.resource(SocialStats).history
     if not h:
         return
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     ticks = np.array([r["tick"] for r in h])
     fig, ax = plt.subplots(2, 2, figsize=(11, 7))
