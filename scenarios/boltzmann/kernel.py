@@ -18,21 +18,28 @@ and therefore every recipient — depends only on the state, never on what
 happened in earlier steps (a resumed run equals an uninterrupted one).
 
 **Two threads.** The grid is cut into two halves by column (``x < width // 2``
-and the rest). An agent's turn touches only two cells, its old and its new
-one, so agents whose two cells lie in the same half never touch the other
-half: each half's thread runs its own agents in turn order. The few agents
-that cross the cut (about ``0.75 * side`` per step) are meeting points: both
-threads finish every turn before theirs, the thread of the half the agent
-leaves runs it, then both go on. Every cell therefore sees the same
-operations in the same order as on one thread — the result is the sequential
-one, bit for bit, whatever the timing and whether one thread or two run it.
-The split is fixed by the grid and the seed, never by the scheduler.
+and the rest); an agent belongs to the half it starts the step in. A turn
+touches only two cells, the agent's old and new one, so turns on cells of
+different halves commute, and each half's thread runs its own agents in turn
+order. Only turns on the two columns along the cut can involve the other half
+(an agent crossing the cut, or one sharing a cell with such an agent), so only
+those wait: before such a turn, a thread waits until the other thread has done
+its last earlier turn on the same cells (it publishes its progress after each
+of its own turns on those columns). A crossing agent is run by the thread of
+the half it leaves. Every cell therefore sees the same operations in the same
+order as on one thread — the result is the sequential one, bit for bit,
+whatever the timing and whether one thread or two run it: the split is fixed
+by the grid and the seed, never by the scheduler. Waits are rare while both
+threads run; a thread that the machine gives away holds the other one up,
+which is why :class:`Workspace` falls back to one thread when that is faster.
 
 Layout: the agents of half ``h`` are copied, in turn order, into the block
 ``[base_h, base_h + n_h)`` of the turn-indexed arrays ``qold, qnew, qpw, qslot,
 qr``; cell member lists hold these turn slots. Each thread writes only its own
 block and its own half's cells (an agent that crossed may later receive from
-the other thread, after the meeting), so the threads rarely share a cache line.
+the other thread, in order), so the threads rarely share a cache line. Hot
+loops avoid calls with array arguments (numba reference-counts them on every
+call) and run over ``range(len)`` of slices where they should vectorise.
 """
 from __future__ import annotations
 
