@@ -20,9 +20,12 @@ stored memory ``s``::
 where ``N`` min-max normalises over that agent's stored memories (a constant
 row normalises to 0.5). The top ``k`` slots by score (ties: lower slot first)
 are returned; with ``touch=True`` their ``last_access`` becomes ``now``.
-Relevance for all acting agents is one numba pass over the ``[n, k, dim]``
-float16 block (fp16 -> fp32 conversion is exact; sums in a fixed order, so
-results are the same on every machine). No per-agent Python loop.
+Relevance, scores and top-k for all acting agents are one parallel numba pass
+over the ``[n, k, dim]`` float16 block (:func:`relevance_top`): each agent's
+stored slots are streamed once (empty slots are skipped), converted fp16 ->
+fp32 exactly by bit shifts and dotted with the query in explicit 16-lane
+vector code; the lanes are summed in a fixed order, so results are the same
+on every machine and for any ``NUMBA_NUM_THREADS``. No per-agent Python loop.
 
 **Eviction**: a new memory goes to the lowest empty slot; when the block is
 full it replaces the slot with the lowest retention
@@ -42,7 +45,10 @@ importance ``reflection_importance``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from llvmlite import ir
 import numba
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 import numpy as np
 
 from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
@@ -187,44 +193,111 @@ def _between(texts: np.ndarray, start: str, end: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- kernels
 
+LANES = 16  # fp32 lanes of the dot product: fixes the summation order on every machine
+
+
+@intrinsic
+def _dot_f16(typingctx, e, base, q, n):
+    """``sum(fp32(e[base:base+n]) * q[:n])`` for ``n`` a multiple of :data:`LANES`, as explicit
+    ``LANES``-wide vector code: lane ``t`` sums elements ``t, t + LANES, ...`` in order, then the lanes
+    add as a fixed pairwise tree. fp16 -> fp32 by bit shifts and one exact scaling (finite values).
+    The vector width is part of the IR, so the result does not depend on the CPU's SIMD width."""
+    if not (isinstance(e, types.Array) and e.dtype == types.uint16 and isinstance(q, types.Array)
+            and q.dtype == types.float32 and e.layout == "C" and q.layout == "C"):
+        return None
+    sig = types.float32(e, types.intp, q, types.intp)
+
+    def codegen(context, builder, signature, args):
+        ea = context.make_array(signature.args[0])(context, builder, args[0])
+        qa = context.make_array(signature.args[2])(context, builder, args[2])
+        i16, i32, f32 = ir.IntType(16), ir.IntType(32), ir.FloatType()
+        vi16, vi32, vf = ir.VectorType(i16, LANES), ir.VectorType(i32, LANES), ir.VectorType(f32, LANES)
+        start = builder.gep(ea.data, [args[1]], source_etype=i16)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vf, None))
+        nvec = builder.sdiv(args[3], ir.Constant(args[3].type, LANES))
+        with cgutils.for_range(builder, nvec) as loop:
+            off = builder.mul(loop.index, ir.Constant(loop.index.type, LANES))
+            h = builder.zext(builder.load(builder.gep(start, [off], source_etype=i16), typ=vi16, align=2), vi32)
+            sign = builder.shl(builder.and_(h, ir.Constant(vi32, [0x8000] * LANES)), ir.Constant(vi32, [16] * LANES))
+            mag = builder.shl(builder.and_(h, ir.Constant(vi32, [0x7FFF] * LANES)), ir.Constant(vi32, [13] * LANES))
+            x = builder.fmul(builder.bitcast(builder.or_(sign, mag), vf), ir.Constant(vf, [2.0 ** 112] * LANES))
+            y = builder.load(builder.gep(qa.data, [off], source_etype=f32), typ=vf, align=4)
+            builder.store(builder.fadd(builder.load(acc, typ=vf), builder.fmul(x, y)), acc)
+        v = builder.load(acc, typ=vf)
+        width = LANES
+        while width > 1:
+            half = width // 2
+            lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half), list(range(half))))
+            hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, half), list(range(half, width))))
+            v = builder.fadd(lo, hi)
+            width = half
+        return builder.extract_element(v, ir.Constant(i32, 0))
+
+    return sig, codegen
+
+
+@intrinsic
+def _f16_bits_to_f32(typingctx, h):
+    """fp32 value of fp16 bits ``h`` (uint16): the same bit shifts and exact scaling as :func:`_dot_f16`."""
+    if not (isinstance(h, types.Integer) and h.bitwidth == 16):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        z = builder.zext(args[0], i32)
+        sign = builder.shl(builder.and_(z, ir.Constant(i32, 0x8000)), ir.Constant(i32, 16))
+        mag = builder.shl(builder.and_(z, ir.Constant(i32, 0x7FFF)), ir.Constant(i32, 13))
+        f32 = ir.FloatType()
+        return builder.fmul(builder.bitcast(builder.or_(sign, mag), f32), ir.Constant(f32, 2.0 ** 112))
+
+    return types.float32(h), codegen
+
+
+@numba.njit(cache=True)
+def _dot(row, base, q, d):
+    """``<fp32(row[base:base+d]), q>`` (row: fp16 bits as uint16): :func:`_dot_f16` plus a scalar tail."""
+    dv = d - d % LANES
+    acc = _dot_f16(row, base, q, dv)
+    tail = np.float32(0)
+    for j in range(dv, d):
+        tail += _f16_bits_to_f32(row[base + j]) * q[j]
+    return acc + tail
+
+
+_CHUNK = 64  # agents per parallel work item (scratch is allocated once per item)
+
+
 @numba.njit(parallel=True, cache=True)
 def _relevance_kernel(e16, rows, q, k, d, out):
-    """``out[i, s] = <fp32(e16[rows[i], s*d:(s+1)*d]), q[i]>``; fp16 -> fp32 by bit shifts (exact)."""
-    scale = np.float32(2.0 ** 112)
-    m = k * d
-    for i in numba.prange(rows.shape[0]):
-        bits = np.empty(m, np.uint32)
-        row = e16[rows[i]]
-        for j in range(m):
-            h = np.uint32(row[j])
-            bits[j] = ((h & np.uint32(0x8000)) << np.uint32(16)) | ((h & np.uint32(0x7FFF)) << np.uint32(13))
-        f = bits.view(np.float32)
-        for s in range(k):
-            a = np.zeros(8, np.float32)
-            base = s * d
-            for j0 in range(0, d - 7, 8):
-                for t in range(8):
-                    a[t] += (f[base + j0 + t] * scale) * q[i, j0 + t]
-            acc = np.float32(0)
-            for j in range(d - d % 8, d):
-                acc += (f[base + j] * scale) * q[i, j]
-            out[i, s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + acc
+    """``out[i, s] = <fp32(e16[rows[i], s*d:(s+1)*d]), q[i]>``."""
+    n = rows.shape[0]
+    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            row = e16[rows[i]]
+            qi = q[i]
+            for s in range(k):
+                out[i, s] = _dot(row, s * d, qi, d)
 
 
 def relevance(block: np.ndarray, rows: np.ndarray, queries: np.ndarray, capacity: int, dim: int) -> np.ndarray:
     """``[n, k] float32`` inner products of ``queries [n, dim]`` with the stored
     embeddings of rows ``rows [n]`` of ``block [N, k * dim] float16`` (read in place, no copy)."""
-    block = np.ascontiguousarray(block)
-    if block.dtype != np.float16 or block.ndim != 2 or block.shape[1] != capacity * dim:
-        raise ValueError(f"relevance: block must be [N, {capacity * dim}] float16, got {block.dtype} {block.shape}")
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    if q.shape != (rows.shape[0], dim):
-        raise ValueError(f"relevance: queries must be [{rows.shape[0]}, {dim}], got {q.shape}")
+    block, q, rows = _check_block(block, rows, queries, capacity, dim, "relevance")
     out = np.empty((rows.shape[0], capacity), dtype=np.float32)
     if rows.shape[0]:
         _relevance_kernel(block.view(np.uint16), rows, q, capacity, dim, out)
     return out
+
+
+def _check_block(block, rows, queries, capacity, dim, who):
+    block = np.ascontiguousarray(block)
+    if block.dtype != np.float16 or block.ndim != 2 or block.shape[1] != capacity * dim:
+        raise ValueError(f"{who}: block must be [N, {capacity * dim}] float16, got {block.dtype} {block.shape}")
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if q.shape != (rows.shape[0], dim):
+        raise ValueError(f"{who}: queries must be [{rows.shape[0]}, {dim}], got {q.shape}")
+    return block, q, rows
 
 
 def _minmax(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -256,59 +329,111 @@ def top_slots(scores: np.ndarray, k: int) -> np.ndarray:
     return np.where(ok, order, -1).astype(np.int64)
 
 
+_POW_TABLE = 4096  # decay ** age for ages below this come from a table built once per call
+
+
+@numba.njit(cache=True)
+def _decay_table(now, decay):
+    tab = np.empty(min(max(now, 0), _POW_TABLE - 1) + 1, np.float64)
+    for a in range(tab.shape[0]):
+        tab[a] = decay ** np.float64(a)
+    return tab
+
+
+@numba.njit(cache=True)
+def _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+          out_slots, out_scores):
+    """Scores (module doc) and top-k of agent ``i`` (column row ``r``); ``rv[s]`` is its relevance
+    for stored slots. Ties keep the lower slot first; ``-1`` / ``-inf`` past the stored memories."""
+    cap = tick.shape[1]
+    kk = out_slots.shape[1]
+    lo0, lo1, lo2 = np.inf, np.inf, np.inf
+    hi0, hi1, hi2 = -np.inf, -np.inf, -np.inf
+    any_valid = False
+    for s in range(cap):
+        t = tick[r, s]
+        if t < 0:
+            continue
+        any_valid = True
+        la = last_access[r, s]
+        age = now - (la if la > t else t)
+        age = age if age > 0 else 0
+        rec[s] = tab[age] if age < tab.shape[0] else decay ** np.float64(age)
+        imp[s] = np.float64(importance[r, s]) / 10.0
+        lo0 = min(lo0, rec[s])
+        hi0 = max(hi0, rec[s])
+        lo1 = min(lo1, imp[s])
+        hi1 = max(hi1, imp[s])
+        lo2 = min(lo2, rv[s])
+        hi2 = max(hi2, rv[s])
+    for j in range(kk):
+        out_slots[i, j] = -1
+        out_scores[i, j] = -np.inf
+    if not any_valid:
+        return
+    sp0, sp1, sp2 = hi0 - lo0, hi1 - lo1, hi2 - lo2
+    count = 0
+    for s in range(cap):
+        if tick[r, s] < 0:
+            continue
+        sc = w_rec * ((rec[s] - lo0) / sp0 if sp0 > 0 else 0.5)
+        sc = sc + w_imp * ((imp[s] - lo1) / sp1 if sp1 > 0 else 0.5)
+        sc = sc + w_rel * ((rv[s] - lo2) / sp2 if sp2 > 0 else 0.5)
+        if count == kk and not sc > out_scores[i, kk - 1]:
+            continue
+        pos = count if count < kk else kk - 1
+        while pos > 0 and sc > out_scores[i, pos - 1]:  # strict: ties keep the lower slot first
+            out_scores[i, pos] = out_scores[i, pos - 1]
+            out_slots[i, pos] = out_slots[i, pos - 1]
+            pos -= 1
+        out_scores[i, pos] = sc
+        out_slots[i, pos] = s
+        if count < kk:
+            count += 1
+
+
 @numba.njit(parallel=True, cache=True)
 def _score_top_kernel(rel, rows, tick, importance, last_access, now, decay, w_rec, w_imp, w_rel,
                       out_slots, out_scores):
-    """Fused :func:`retrieval_scores` + :func:`top_slots` per agent (same formulas, same order)."""
+    """:func:`retrieval_scores` + :func:`top_slots` per agent, from given relevance ``rel [n, k]``."""
     n, cap = rel.shape
-    kk = out_slots.shape[1]
-    for i in numba.prange(n):
-        r = rows[i]
+    tab = _decay_table(now, decay)
+    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
+        rv = np.empty(cap, np.float64)
         rec = np.empty(cap, np.float64)
         imp = np.empty(cap, np.float64)
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            for s in range(cap):
+                rv[s] = np.float64(rel[i, s])
+            _rank(i, rows[i], rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+                  out_slots, out_scores)
+
+
+@numba.njit(parallel=True, cache=True)
+def _retrieve_kernel(e16, q, d, rows, tick, importance, last_access, now, decay, w_rec, w_imp, w_rel,
+                     out_slots, out_scores):
+    """Relevance, scores and top-k in one pass over the block: each agent's stored slots are
+    read once (empty slots are skipped), straight into :func:`_rank`."""
+    n = rows.shape[0]
+    cap = tick.shape[1]
+    tab = _decay_table(now, decay)
+    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
         rv = np.empty(cap, np.float64)
-        lo = np.full(3, np.inf)
-        hi = np.full(3, -np.inf)
-        any_valid = False
-        for s in range(cap):
-            t = tick[r, s]
-            if t < 0:
-                continue
-            any_valid = True
-            la = last_access[r, s]
-            age = now - (la if la > t else t)
-            rec[s] = decay ** np.float64(age if age > 0 else 0)
-            imp[s] = np.float64(importance[r, s]) / 10.0
-            rv[s] = np.float64(rel[i, s])
-            for f, x in ((0, rec[s]), (1, imp[s]), (2, rv[s])):
-                if x < lo[f]:
-                    lo[f] = x
-                if x > hi[f]:
-                    hi[f] = x
-        for j in range(kk):
-            out_slots[i, j] = -1
-            out_scores[i, j] = -np.inf
-        if not any_valid:
-            continue
-        count = 0
-        for s in range(cap):
-            if tick[r, s] < 0:
-                continue
-            sc = 0.0
-            for f, x, w in ((0, rec[s], w_rec), (1, imp[s], w_imp), (2, rv[s], w_rel)):
-                span = hi[f] - lo[f]
-                sc = sc + w * ((x - lo[f]) / span if span > 0 else 0.5)
-            if count == kk and not sc > out_scores[i, kk - 1]:
-                continue
-            pos = count if count < kk else kk - 1
-            while pos > 0 and sc > out_scores[i, pos - 1]:  # strict: ties keep the lower slot first
-                out_scores[i, pos] = out_scores[i, pos - 1]
-                out_slots[i, pos] = out_slots[i, pos - 1]
-                pos -= 1
-            out_scores[i, pos] = sc
-            out_slots[i, pos] = s
-            if count < kk:
-                count += 1
+        rec = np.empty(cap, np.float64)
+        imp = np.empty(cap, np.float64)
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            r = rows[i]
+            row = e16[r]
+            qi = q[i]
+            for s in range(cap):
+                if tick[r, s] >= 0:
+                    rv[s] = np.float64(_dot(row, s * d, qi, d))
+            _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+                  out_slots, out_scores)
+
+
+def _weights(params: MemoryParams):
+    return (float(params.decay), float(params.w_recency), float(params.w_importance), float(params.w_relevance))
 
 
 def score_top(rel: np.ndarray, rows: np.ndarray, tick: np.ndarray, importance: np.ndarray,
@@ -321,8 +446,23 @@ def score_top(rel: np.ndarray, rows: np.ndarray, tick: np.ndarray, importance: n
     if rel.shape[0] and k:
         _score_top_kernel(np.ascontiguousarray(rel, dtype=np.float32), np.ascontiguousarray(rows, dtype=np.int64),
                           np.ascontiguousarray(tick), np.ascontiguousarray(importance),
-                          np.ascontiguousarray(last_access), int(now), float(params.decay), float(params.w_recency),
-                          float(params.w_importance), float(params.w_relevance), slots, scores)
+                          np.ascontiguousarray(last_access), int(now), *_weights(params), slots, scores)
+    return slots, scores
+
+
+def relevance_top(block: np.ndarray, rows: np.ndarray, queries: np.ndarray, tick: np.ndarray,
+                  importance: np.ndarray, last_access: np.ndarray, now: int, params: MemoryParams,
+                  k: int, capacity: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`relevance` then :func:`score_top` fused into one streaming pass over the ``[N, k * dim]``
+    float16 block (what :func:`retrieve` runs); same results as the two steps."""
+    block, q, rows = _check_block(block, rows, queries, capacity, dim, "relevance_top")
+    k = min(int(k), capacity)
+    slots = np.empty((rows.shape[0], k), dtype=np.int64)
+    scores = np.empty((rows.shape[0], k), dtype=np.float64)
+    if rows.shape[0] and k:
+        _retrieve_kernel(block.view(np.uint16), q, int(dim), rows, np.ascontiguousarray(tick),
+                         np.ascontiguousarray(importance), np.ascontiguousarray(last_access), int(now),
+                         *_weights(params), slots, scores)
     return slots, scores
 
 
@@ -430,11 +570,24 @@ def observe(world, ids, texts, importance, memory: type[ShortTermMemoryBase] = S
 
 
 def _slot_texts(view, memory, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
-    """``[n, j] StringDType``: text of slot ``slots[i, c]`` of row ``rows[i]`` ("" where slot is -1)."""
+    """``[n, j] StringDType``: text of slot ``slots[i, c]`` of row ``rows[i]`` ("" where slot is -1).
+
+    One stable sort groups the entries by slot; each slot's text column is then gathered once."""
     out = np.full(slots.shape, "", dtype=STR)
-    for s in np.unique(slots[slots >= 0]).tolist():
-        r, c = np.nonzero(slots == s)
-        out[r, c] = view.get(memory, f"text_{s}")[rows[r]]
+    if out.size == 0:
+        return out
+    flat = slots.reshape(-1)
+    key = flat.astype(np.int16) if memory.capacity < 2 ** 15 else flat
+    order = np.argsort(key, kind="stable")
+    sorted_slots = flat[order]
+    present = np.unique(sorted_slots[sorted_slots >= 0])
+    lo = np.searchsorted(sorted_slots, present, "left")
+    hi = np.searchsorted(sorted_slots, present, "right")
+    out_flat = out.reshape(-1)
+    width = slots.shape[1]
+    for s, a, b in zip(present.tolist(), lo.tolist(), hi.tolist()):
+        at = order[a:b]
+        out_flat[at] = view.get(memory, f"text_{s}")[rows[at // width]]
     return out
 
 
@@ -511,9 +664,9 @@ def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMem
         raise ValueError(f"retrieve: need {ids.shape[0]} queries of dim {memory.dim}, got {q.shape}")
     view = world.query(memory)
     rows = _rows(view, ids, memory)
-    rel = relevance(view.get(memory, "embedding"), rows, q, memory.capacity, memory.dim)
-    slots, top = score_top(rel, rows, view.get(memory, "tick"), view.get(memory, "importance"),
-                           view.get(memory, "last_access"), now, params, k)
+    slots, top = relevance_top(view.get(memory, "embedding"), rows, q, view.get(memory, "tick"),
+                               view.get(memory, "importance"), view.get(memory, "last_access"), now, params, k,
+                               memory.capacity, memory.dim)
     texts = _slot_texts(view, memory, rows, slots)
     if touch and ids.size:
         r, c = np.nonzero(slots >= 0)
@@ -630,5 +783,5 @@ def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str
 
 __all__ = ["IMPORTANCE", "IMPORTANCE_MODES", "MemoryEmbedder", "MemoryParams", "REFLECT", "Recall",
            "due_to_reflect", "eviction_slots", "join_lines", "memorize", "memory_policy", "observe", "recent",
-           "reflect", "reflect_system", "relevance", "remember", "retrieval_scores", "retrieve",
+           "reflect", "reflect_system", "relevance", "relevance_top", "remember", "retrieval_scores", "retrieve",
            "rule_importance", "score_importance", "score_top", "top_slots"]
