@@ -187,3 +187,23 @@ def test_state_hash_independent_of_thread_count(tmp_path):
                              check=True).stdout
         hashes.append(out.strip().splitlines()[-1])
     assert hashes[0].startswith("state_hash: ") and hashes[0] == hashes[1]
+
+
+def test_workspace_picks_the_faster_mode_and_probes_the_other():
+    from socius.scenarios.boltzmann.kernel import Workspace
+
+    ws = Workspace(100, 100, 10, 2)
+    try:
+        assert ws._mode() == 2  # nothing timed yet: try two threads first
+        ws.seconds = {1: 0.004, 2: 0.002}
+        ws.steps = 5
+        assert ws._mode() == 2
+        ws.seconds = {1: 0.002, 2: 0.004}
+        assert ws._mode() == 1
+        ws.steps = ws.PROBE_EVERY * 3
+        assert ws._mode() == 2  # the slower mode is tried again now and then
+    finally:
+        ws.close()
+    one = Workspace(100, 100, 10, 1)
+    one.seconds = {1: 0.004, 2: 0.001}
+    assert one._mode() == 1  # never more threads than allowed
