@@ -49,6 +49,8 @@ from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, bincount, global_max, group_partition, int_sum, world_ranks
 from socius.systems.decide import Decision, DecisionStats, decide
 from socius.systems.engines.base import Sampling
+from socius.systems.environment import (Group, apply_interventions, ensure_environment, parse_interventions,
+                                        schedule_interventions)
 from socius.systems.population import parse_population, sample_population
 from socius.systems.replies import JsonReply, Number, Text, TextReply
 from socius.systems.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, defuse
@@ -156,8 +158,10 @@ class DiscussionConfig:
     max_tokens: int = 80                # per message (agent mode); a script gets turns × this
     transcript_chars: int = 2400        # the last N characters of a transcript go into prompts
     population: dict = field(default_factory=dict)  # per-attribute distributions (override the defaults)
+    interventions: list = field(default_factory=list)  # [[interventions]] tables: tick, set, value, where/ids
 
     def validate(self) -> None:
+        parse_interventions(self.interventions)   # raises ConfigError naming interventions[i].<field>
         if self.mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 2 <= self.room_size <= 16:
@@ -551,8 +555,10 @@ def build(world: World, cfg: DiscussionConfig) -> None:
                   "occupation": cols["occupation"].astype(STR), "leaning": cols["leaning"].astype(STR)},
         Seat: {"room": room_ids[room_index[mine_a]], "index": room_index[mine_a].astype(np.int32),
                "position": position[mine_a]},
-        Stance: {}, Talk: {}, Inbox: {}}, ids=a_ids)
-    world.add_systems(start_clock, notify_mentioned, poll_stance_before,
+        Group: {"group": room_index[mine_a]}, Stance: {}, Talk: {}, Inbox: {}}, ids=a_ids)
+    ensure_environment(world)
+    schedule_interventions(world, cfg.interventions)
+    world.add_systems(start_clock, apply_interventions, notify_mentioned, poll_stance_before,
                       take_turns if cfg.mode == "agent" else write_scripts, poll_stance_after, record_round)
 
 

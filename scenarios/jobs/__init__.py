@@ -45,6 +45,8 @@ from socius.mpi import Ranks, exact_sum, gather_ordered, group_partition, int_su
 from socius.systems.decide import Decision, decide
 from socius.systems.embed import EMBEDDER_KINDS, make_embedder
 from socius.systems.engines.base import Sampling
+from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
+    schedule_interventions
 from socius.systems.population import parse_population, sample_population
 from socius.systems.replies import JsonReply, Number, Text
 from socius.systems.templates import Template
@@ -240,8 +242,10 @@ class JobsConfig:
     max_tokens: int = 96
     seekers: dict = field(default_factory=dict)    # per-attribute distributions (override the defaults)
     openings: dict = field(default_factory=dict)
+    interventions: list = field(default_factory=list)  # [[interventions]] tables: tick, set, value, where/ids
 
     def validate(self) -> None:
+        parse_interventions(self.interventions)   # raises ConfigError naming interventions[i].<field>
         for name in ("agents", "employers", "openings_per_employer", "search_k", "shortlist", "max_invites"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -682,7 +686,9 @@ def build(world: World, cfg: JobsConfig) -> None:
                   "location": o["location"].astype(STR), "min_experience": o["min_experience"].astype(np.int32),
                   "low": low, "high": high, "ad": ad, "embedding": embedder.embed(ad)},
         Vacancy: {}}, ids=o_ids)
-    world.add_systems(start_tick, respond_to_offers, close_hires, decide_offers, answer_interviews,
+    ensure_environment(world)
+    schedule_interventions(world, cfg.interventions)
+    world.add_systems(start_tick, apply_interventions, respond_to_offers, close_hires, decide_offers, answer_interviews,
                       screen_applications, post_jobs, search_and_apply, record_market)
 
 

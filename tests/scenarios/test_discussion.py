@@ -181,7 +181,33 @@ def test_cli_run_replay_and_resume_give_the_same_hash(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == full
 
 
+def test_scheduled_interventions_reach_that_ticks_prompts():
+    seen = []
+    mock = discussion_policy()
+
+    def spy(batch, seed):
+        seen.append((batch.tick, np.repeat(batch.prompts, batch.n)))
+        return mock(batch, seed)
+
+    w = World(seed=6)
+    w.insert_resource(LLM({"": MockEngine(spy, seed=6)}))
+    build(w, DiscussionConfig(agents=16, turns=2, interventions=[
+        {"tick": 1, "set": "Room.statement", "value": "Pineapple belongs on pizza.", "where": "Room.index == 0"},
+        {"tick": 1, "set": "Stance.value", "value": 5, "where": "Group.group == 1"}]))
+    w.step(2)
+    statements = w.get(Room, "statement")
+    assert statements[0] == "Pineapple belongs on pizza." and (statements[1:] != statements[0]).all()
+    at = {t: np.concatenate([p for tt, p in seen if tt == t]) for t in (0, 1)}
+    assert not (np.strings.find(at[0], "Pineapple") >= 0).any()
+    speak1 = at[1][np.strings.startswith(at[1], "# Group discussion\n")]
+    pine = np.strings.find(speak1, "Pineapple") >= 0
+    assert pine.sum() == 2                                   # room 0's two turns
+    room1 = np.strings.find(speak1, "Participants: " + w.get(Room, "members")[1]) >= 0
+    assert room1.sum() == 2 and (np.strings.find(speak1[room1], "view on the statement: 5 of 5") >= 0).all()
+
+
 @pytest.mark.parametrize("toml, field", [
+    ("[[interventions]]\ntick = 1\nset = \"Room\"\nvalue = 1", "interventions[0].set"),
     ('mode = "chat"', "mode"),
     ("room_size = 1", "room_size"),
     ("turns = 0", "turns"),

@@ -162,7 +162,17 @@ def test_cli_run_replay_and_resume_give_the_same_hash(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == full
 
 
+def test_an_intervention_lowers_expectations_from_its_tick():
+    cut = [{"tick": 2, "set": "Seeker.expected", "value": 20.0, "where": "Seeker.field == 'sales'"}]
+    w = run(2, interventions=cut)
+    sales = w.get(Seeker, "field") == "sales"
+    assert sales.any() and (w.get(Seeker, "expected")[sales] > 20).all()      # not yet: tick 2 has not run
+    w.step(1)
+    assert (w.get(Seeker, "expected")[sales] == 20).all() and (w.get(Seeker, "expected")[~sales] > 20).all()
+
+
 @pytest.mark.parametrize("toml, field", [
+    ("[[interventions]]\ntick = 1\nset = \"Seeker\"\nvalue = 1", "interventions[0].set"),
     ("employers = 0", "employers"),
     ("search_k = 20", "search_k"),
     ("max_invites = 9\nshortlist = 4", "max_invites"),
@@ -180,6 +190,15 @@ def test_bad_configs_exit_2_naming_the_field(tmp_path, capsys, toml, field):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert field in err and "Traceback" not in err
+
+
+def test_an_intervention_on_an_unknown_component_exits_2(tmp_path, capsys):
+    f = tmp_path / "c.toml"
+    f.write_text('agents = 20\nemployers = 2\n[[interventions]]\ntick = 1\nset = "Nowhere.x"\nvalue = 1\n')
+    assert main(["run", "jobs", "--engine", "mock", "--steps", "1", "--config", str(f)]) == 2
+    cap = capsys.readouterr()
+    said = cap.out + cap.err
+    assert "interventions[0].set" in said and "Nowhere" in said and "Traceback" not in said
 
 
 @pytest.mark.embeddings
