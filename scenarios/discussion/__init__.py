@@ -204,8 +204,9 @@ class DiscussionState(Resource):
 
 @dataclass
 class DiscussionRuntime:
-    """Decisions (``speak[t]`` for turn ``t``: the response log keeps one file per decision and tick), per-round cost rows, the tick clock and the utterance log (a plain resource: not saved;
-    cost and wall time vary between runs and machines, so they stay out of the state hash)."""
+    """Decisions (``speak[t]`` for turn ``t``: the response log keeps one file per decision and tick),
+    per-round cost rows, the tick clock and the utterance log (a plain resource: not saved; cost and
+    wall time vary between runs and machines, so they stay out of the state hash)."""
 
     speak: list
     script: Decision
