@@ -221,7 +221,8 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     j = 0   # entries of my block so far
     qo = 0  # entries of the other block so far
     nev = 0
-    for p in range(n):
+    mine_in_order = qagent[t]  # on one thread: the turn order itself
+    for p in range(n if two else 0):
         a = perm[p]
         c = cls[a]
         mine = (c ^ (t ^ 1)) & 1  # 1 if the agent starts in half t (always, on one thread: split 0)
@@ -245,17 +246,19 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
                     last[t, (on[a] >> 32) - edge_lo] = qo + 2
         j += mine
         qo += 1 - mine
+    if not two:
+        mine_in_order = perm
     # 2b: their columns into my block, and my cells' member lists (in turn order)
     for j in range(nloc):
         if j + 2 * _AHEAD < nloc:
-            a3 = qagent[t, j + 2 * _AHEAD]
+            a3 = mine_in_order[j + 2 * _AHEAD]
             prefetch(on, a3)
             prefetch(wr, a3)
         if j + _AHEAD < nloc:
-            c2 = on[qagent[t, j + _AHEAD]] & _LO
+            c2 = on[mine_in_order[j + _AHEAD]] & _LO
             prefetch(members, c2 * cap)
             prefetch(counts, c2)
-        a = qagent[t, j]
+        a = mine_in_order[j]
         q = base + j
         oa, wa = on[a], wr[a]
         old = oa & _LO
@@ -321,7 +324,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
         lo, hi = 0, n
     _write_back(x[lo:hi], y[lo:hi], on[lo:hi], height)
     for j in range(nloc):  # wealth from my block's turn slots
-        wealth[qagent[t, j]] = qpw[base + j]
+        wealth[mine_in_order[j]] = qpw[base + j]
     return OK
 
 
