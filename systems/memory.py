@@ -341,10 +341,11 @@ def _decay_table(now, decay):
 
 
 @numba.njit(cache=True)
-def _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+def _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp, sc,
           out_slots, out_scores):
     """Scores (module doc) and top-k of agent ``i`` (column row ``r``); ``rv[s]`` is its relevance
-    for stored slots. Ties keep the lower slot first; ``-1`` / ``-inf`` past the stored memories."""
+    for stored slots. Ties keep the lower slot first; ``-1`` / ``-inf`` past the stored memories.
+    ``rec``, ``imp``, ``sc`` are scratch of length ``capacity``."""
     cap = tick.shape[1]
     kk = out_slots.shape[1]
     lo0, lo1, lo2 = np.inf, np.inf, np.inf
@@ -353,40 +354,52 @@ def _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp
     for s in range(cap):
         t = tick[r, s]
         if t < 0:
+            rec[s] = 0.0
+            imp[s] = 0.0
+            rv[s] = 0.0
             continue
         any_valid = True
         la = last_access[r, s]
         age = now - (la if la > t else t)
         age = age if age > 0 else 0
-        rec[s] = tab[age] if age < tab.shape[0] else decay ** np.float64(age)
-        imp[s] = np.float64(importance[r, s]) / 10.0
-        lo0 = min(lo0, rec[s])
-        hi0 = max(hi0, rec[s])
-        lo1 = min(lo1, imp[s])
-        hi1 = max(hi1, imp[s])
-        lo2 = min(lo2, rv[s])
-        hi2 = max(hi2, rv[s])
+        x = tab[age] if age < tab.shape[0] else decay ** np.float64(age)
+        rec[s] = x
+        lo0 = min(lo0, x)
+        hi0 = max(hi0, x)
+        x = np.float64(importance[r, s]) / 10.0
+        imp[s] = x
+        lo1 = min(lo1, x)
+        hi1 = max(hi1, x)
+        x = rv[s]
+        lo2 = min(lo2, x)
+        hi2 = max(hi2, x)
     for j in range(kk):
         out_slots[i, j] = -1
         out_scores[i, j] = -np.inf
     if not any_valid:
         return
+    # w * ((x - lo) / span) where span > 0, else w * 0.5, written branch-free (same arithmetic):
+    # a constant term has span 1, mask 0, offset 0.5; (v * 1) + 0 == v exactly.
     sp0, sp1, sp2 = hi0 - lo0, hi1 - lo1, hi2 - lo2
+    m0, m1, m2 = np.float64(sp0 > 0), np.float64(sp1 > 0), np.float64(sp2 > 0)
+    c0, c1, c2 = 0.5 - 0.5 * m0, 0.5 - 0.5 * m1, 0.5 - 0.5 * m2
+    sp0, sp1, sp2 = (sp0 if sp0 > 0 else 1.0), (sp1 if sp1 > 0 else 1.0), (sp2 if sp2 > 0 else 1.0)
+    for s in range(cap):
+        sc[s] = (w_rec * (((rec[s] - lo0) / sp0) * m0 + c0) + w_imp * (((imp[s] - lo1) / sp1) * m1 + c1)) \
+            + w_rel * (((rv[s] - lo2) / sp2) * m2 + c2)
     count = 0
     for s in range(cap):
         if tick[r, s] < 0:
             continue
-        sc = w_rec * ((rec[s] - lo0) / sp0 if sp0 > 0 else 0.5)
-        sc = sc + w_imp * ((imp[s] - lo1) / sp1 if sp1 > 0 else 0.5)
-        sc = sc + w_rel * ((rv[s] - lo2) / sp2 if sp2 > 0 else 0.5)
-        if count == kk and not sc > out_scores[i, kk - 1]:
+        x = sc[s]
+        if count == kk and not x > out_scores[i, kk - 1]:
             continue
         pos = count if count < kk else kk - 1
-        while pos > 0 and sc > out_scores[i, pos - 1]:  # strict: ties keep the lower slot first
+        while pos > 0 and x > out_scores[i, pos - 1]:  # strict: ties keep the lower slot first
             out_scores[i, pos] = out_scores[i, pos - 1]
             out_slots[i, pos] = out_slots[i, pos - 1]
             pos -= 1
-        out_scores[i, pos] = sc
+        out_scores[i, pos] = x
         out_slots[i, pos] = s
         if count < kk:
             count += 1
@@ -402,10 +415,11 @@ def _score_top_kernel(rel, rows, tick, importance, last_access, now, decay, w_re
         rv = np.empty(cap, np.float64)
         rec = np.empty(cap, np.float64)
         imp = np.empty(cap, np.float64)
+        sc = np.empty(cap, np.float64)
         for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
             for s in range(cap):
                 rv[s] = np.float64(rel[i, s])
-            _rank(i, rows[i], rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+            _rank(i, rows[i], rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp, sc,
                   out_slots, out_scores)
 
 
@@ -421,6 +435,7 @@ def _retrieve_kernel(e16, q, d, rows, tick, importance, last_access, now, decay,
         rv = np.empty(cap, np.float64)
         rec = np.empty(cap, np.float64)
         imp = np.empty(cap, np.float64)
+        sc = np.empty(cap, np.float64)
         for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
             r = rows[i]
             row = e16[r]
@@ -428,7 +443,7 @@ def _retrieve_kernel(e16, q, d, rows, tick, importance, last_access, now, decay,
             for s in range(cap):
                 if tick[r, s] >= 0:
                     rv[s] = np.float64(_dot(row, s * d, qi, d))
-            _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp,
+            _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp, sc,
                   out_slots, out_scores)
 
 
