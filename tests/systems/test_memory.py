@@ -2,6 +2,7 @@
 its rule, the ring buffer keeps the newest, reflection is batched, retrieval without touch changes nothing."""
 from collections import deque
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -14,14 +15,18 @@ from socius.systems.decide import LLM, DecisionStats
 from socius.systems.embed import HashingEmbedder
 from socius.systems.engines.mock import MockEngine
 from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
-                                   memorize, memory_policy, observe, recent, reflect, relevance, remember,
-                                   retrieval_scores, retrieve, rule_importance, score_top, top_slots)
+                                   memorize, memory_policy, observe, recent, reflect, relevance, relevance_top,
+                                   remember, retrieval_scores, retrieve, rule_importance, score_top, top_slots)
 
 STR = np.dtypes.StringDType()
 
 
 class SmallMemory(LongTermMemoryBase, capacity=6, dim=12):
     """6 memories of 12 dims, for property tests."""
+
+
+class WideMemory(LongTermMemoryBase, capacity=5, dim=40):
+    """5 memories of 40 dims: two 16-lane vector steps and a scalar tail in the dot product."""
 
 
 class Ring(ShortTermMemoryBase, capacity=4):
@@ -47,33 +52,34 @@ def reference_scores(tick, imp, last, emb, q, now, p):
     return out
 
 
-def filled_world(seed, n, per_agent, now):
+def filled_world(seed, n, per_agent, now, memory=SmallMemory):
     rng = np.random.default_rng(seed)
     w = World(seed=seed)
-    ids = w.spawn(n, {SmallMemory: {}})
+    ids = w.spawn(n, {memory: {}})
     for _ in range(per_agent):
         who = ids[rng.random(n) < 0.7]
         t = int(rng.integers(0, now + 1))
-        vec = rng.normal(size=(who.size, SmallMemory.dim)).astype(np.float32)
+        vec = rng.normal(size=(who.size, memory.dim)).astype(np.float32)
         imp = rng.integers(1, 11, size=who.size).astype(np.float32)
-        remember(w, who, np.array([f"m{t}"] * who.size, dtype=STR), imp, vec, SmallMemory, now=t)
+        remember(w, who, np.array([f"m{t}"] * who.size, dtype=STR), imp, vec, memory, now=t)
     return w, ids, rng
 
 
 @given(seed=st.integers(0, 2**31), n=st.integers(1, 12), per_agent=st.integers(0, 10), k=st.integers(1, 8),
-       wr=st.sampled_from([0.0, 1.0, 0.5]), wi=st.sampled_from([0.0, 1.0, 2.0]), wv=st.sampled_from([0.0, 1.0, 3.0]))
+       memory=st.sampled_from([SmallMemory, WideMemory]), wr=st.sampled_from([0.0, 1.0, 0.5]),
+       wi=st.sampled_from([0.0, 1.0, 2.0]), wv=st.sampled_from([0.0, 1.0, 3.0]))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, wr, wi, wv):
+def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, memory, wr, wi, wv):
     now = 50
-    w, ids, rng = filled_world(seed, n, per_agent, now)
+    w, ids, rng = filled_world(seed, n, per_agent, now, memory)
     p = MemoryParams(w_recency=wr, w_importance=wi, w_relevance=wv, decay=0.9)
-    q = rng.normal(size=(n, SmallMemory.dim)).astype(np.float32)
-    tick, imp = w.get(SmallMemory, "tick"), w.get(SmallMemory, "importance")
-    last = w.get(SmallMemory, "last_access")
-    emb = embedding_block(w.get(SmallMemory, "embedding"), SmallMemory)
+    q = rng.normal(size=(n, memory.dim)).astype(np.float32)
+    tick, imp = w.get(memory, "tick"), w.get(memory, "importance")
+    last = w.get(memory, "last_access")
+    emb = embedding_block(w.get(memory, "embedding"), memory)
     ref = reference_scores(tick, imp, last, emb, q, now, p)
-    got = retrieve(w, ids, q, k=k, memory=SmallMemory, params=p, now=now, touch=False)
-    kk = min(k, SmallMemory.capacity)
+    got = retrieve(w, ids, q, k=k, memory=memory, params=p, now=now, touch=False)
+    kk = min(k, memory.capacity)
     assert got.slots.shape == (n, kk)
     for i in range(n):
         stored = int((tick[i] >= 0).sum())
@@ -82,25 +88,68 @@ def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, wr, wi, 
         assert taken.size == min(kk, stored)
         assert np.allclose(ref[i][taken], best, atol=1e-5)          # the same top-k scores
         assert np.allclose(got.scores[i][: taken.size], best, atol=1e-5)
-        order = sorted(range(SmallMemory.capacity), key=lambda s: (-ref[i][s], s))[: taken.size]
+        order = sorted(range(memory.capacity), key=lambda s: (-ref[i][s], s))[: taken.size]
         gaps = -np.diff(np.sort(ref[i][np.isfinite(ref[i])])[::-1])
         if gaps.size == 0 or gaps.min() > 1e-4:                       # no near-ties: the same slots, same order
             assert taken.tolist() == order
         texts = got.texts[i][: taken.size]
-        assert all(t == w.get(SmallMemory, f"text_{s}", ids[i:i + 1])[0] for t, s in zip(texts, taken))
+        assert all(t == w.get(memory, f"text_{s}", ids[i:i + 1])[0] for t, s in zip(texts, taken))
 
 
-@given(seed=st.integers(0, 2**31), rows=st.integers(1, 20))
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 20), d=st.sampled_from([3, 16, 19, 40]))
 @settings(max_examples=25, deadline=None)
-def test_relevance_kernel_matches_float64_dot(seed, rows):
+def test_relevance_kernel_matches_float64_dot(seed, rows, d):
     rng = np.random.default_rng(seed)
-    k, d = 3, 19  # d not a multiple of 8: the tail loop runs too
+    k = 3  # d below, at and above the 16 vector lanes, with and without a scalar tail
     block = (rng.normal(size=(rows, k * d)) * rng.choice([1e-6, 1e-3, 1.0], size=(rows, k * d))).astype(np.float16)
     q = rng.normal(size=(rows, d)).astype(np.float32)
     pick = rng.permutation(rows)
     got = relevance(block, pick, q, k, d)
     ref = np.einsum("nkd,nd->nk", block.reshape(rows, k, d)[pick].astype(np.float64), q.astype(np.float64))
     assert np.allclose(got, ref, atol=1e-4, rtol=1e-5)
+
+
+def _random_columns(rng, n, cap, d):
+    block = rng.normal(size=(n, cap * d)).astype(np.float16)
+    tick = np.where(rng.random((n, cap)) < 0.3, -1, rng.integers(0, 20, (n, cap)))
+    last = np.where(tick >= 0, tick + rng.integers(0, 5, (n, cap)), -1)
+    imp = rng.integers(1, 11, (n, cap)).astype(np.float32)
+    return block, tick, imp, last
+
+
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 40), k=st.integers(1, 8), d=st.sampled_from([7, 16, 40]),
+       now=st.sampled_from([0, 25, 5000]))
+@settings(max_examples=30, deadline=None)
+def test_fused_pass_equals_relevance_then_scoring(seed, n, k, d, now):
+    """relevance_top (one pass, empty slots skipped) == relevance then score_top, bit for bit."""
+    rng = np.random.default_rng(seed)
+    cap = 6
+    block, tick, imp, last = _random_columns(rng, n + 3, cap, d)
+    rows = rng.permutation(n + 3)[:n]
+    q = rng.normal(size=(n, d)).astype(np.float32)
+    p = MemoryParams(decay=0.999, w_recency=0.5, w_importance=2.0)  # now=5000: ages past the decay table
+    slots, scores = relevance_top(block, rows, q, tick, imp, last, now, p, k, cap, d)
+    ref_slots, ref_scores = score_top(relevance(block, rows, q, cap, d), rows, tick, imp, last, now, p, k)
+    assert np.array_equal(slots, ref_slots)
+    assert np.array_equal(scores, ref_scores)
+
+
+def test_fused_pass_does_not_depend_on_thread_count():
+    rng = np.random.default_rng(7)
+    n, cap, d = 1000, 8, 40
+    block, tick, imp, last = _random_columns(rng, n, cap, d)
+    rows = rng.permutation(n)
+    q = rng.normal(size=(n, d)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            runs.append(relevance_top(block, rows, q, tick, imp, last, 30, MemoryParams(), 5, cap, d))
+    finally:
+        numba.set_num_threads(before)
+    assert all(np.array_equal(a, b) for run in runs for a, b in zip(run, runs[0]))
+    assert (runs[0][0] >= 0).any()
 
 
 @given(seed=st.integers(0, 2**31), steps=st.integers(1, 30), decay=st.sampled_from([1.0, 0.9, 0.5]))
