@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from socius.ecs import World
 from socius.ecs.ragged import RaggedArray
 from socius.scenarios.cli import main
-from socius.scenarios.recommender import (SCENARIO, Choice, History, Mention, Page, RecommenderConfig, RecState,
+from socius.scenarios.recommender import (SCENARIO, Choice, History, Mention, RecommenderConfig, RecState,
                                           genre_entropy, metrics, recsys)
 from socius.scenarios.recommender import synthetic
 from socius.scenarios.recommender.data import GENRES, SYNTHETIC, DataError, load_catalogue
