@@ -71,8 +71,6 @@ def move_and_give(ctx):
     threads = default_threads(len(v), grid.width)
     ws = ctx.world.get_resource(Workspace)
     if ws is None or not ws.fits(len(v), ncell, grid.height, threads):
-        if ws is not None:
-            ws.close()
         ws = Workspace(len(v), ncell, grid.height, threads)
         ctx.world.insert_resource(ws)
     with v.write(GridCell) as cell, v.write(Wealth) as w:

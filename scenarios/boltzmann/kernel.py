@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -328,8 +327,19 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     return OK
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _two_threads(status, split_row, ids, x, y, wealth, width, height, order_key, act_key, perm, on, wr, cls,
+                 qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
+    """``step_worker`` 0 and 1 at once on numba's thread pool (its threads spin a little between
+    parallel regions, so back-to-back steps start without waking a sleeping thread)."""
+    for t in numba.prange(2):
+        status[t] = step_worker(t, 2, split_row, ids, x, y, wealth, width, height, order_key, act_key, perm,
+                                on, wr, cls, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags,
+                                part, z0, z1, js, qagent)
+
+
 class Workspace:
-    """Scratch buffers and the helper thread of the step, kept between ticks (a plain resource: not saved).
+    """Scratch buffers of the step, kept between ticks (a plain resource: not saved).
 
     Shapes: ``perm, js, qold, qnew, qpw, qslot, qr [n] int32``; ``on, wr, z0, z1 [n] 64-bit``;
     ``cls [n] uint8``; ``qagent [2, n + 1]`` and ``events [2, 2n] int32``; ``last [2, 2 * height] int32``;
@@ -367,15 +377,10 @@ class Workspace:
         self.split_row = int(n * 0.6)  # thread 0 also shuffles: it draws for fewer rows
         self.seconds = {1: None, 2: None}  # moving average of step time per mode
         self.steps = 0
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="boltzmann") if threads == 2 else None
+        self.status = np.zeros(2, np.int64)
 
     def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
         return self.n == n and self.ncell == ncell and self.height == height and self.threads == threads
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
 
     def _mode(self) -> int:
         if self.threads == 1:
@@ -398,23 +403,22 @@ class Workspace:
         t0 = time.perf_counter()
         while True:
             self.flags[:] = 0
-            args = (mode, self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
+            args = (self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
                     self.perm, self.on, self.wr, self.cls, self.qold, self.qnew, self.qpw, self.qslot, self.qr,
                     self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1,
                     self.js, self.qagent)
             if mode == 2:
-                other = self._pool.submit(step_worker, 1, *args)
-                try:
-                    r0 = step_worker(0, *args)
-                finally:
-                    r1 = other.result()
-                status = max(r0, r1)
+                _two_threads(self.status, *args)
+                status = OVERFLOW if OVERFLOW in self.status else int(self.status.max())
             else:
-                status = step_worker(1, *args)
+                status = step_worker(1, 1, *args)
             if status == OK:
                 break
-            cap = self.members.shape[1]  # a cell row filled up: double every row and run the step again
-            self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
+            if status == OVERFLOW:  # a cell row filled up: double every row and run the step again
+                cap = self.members.shape[1]
+                self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
+            else:  # a thread waited seconds for the other one: run this step on one thread
+                mode = 1
         dt = time.perf_counter() - t0
         avg = self.seconds[mode]
         self.seconds[mode] = dt if avg is None else 0.8 * avg + 0.2 * dt

@@ -82,10 +82,26 @@ def sched_yield(typingctx):
     return types.void(), codegen
 
 
+@intrinsic
+def cycle_counter(typingctx):
+    """The CPU's cycle counter (``llvm.readcyclecounter``; 0 where there is none)."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+TIMEOUT_CYCLES = 10_000_000_000  # a few seconds: the other thread is not coming
+
+
 @numba.njit(cache=True, nogil=True)
 def spin_until(flags, slot, target, abort_slot):
-    """Wait until ``flags[slot] >= target``; False if ``flags[abort_slot]`` became non-zero first."""
+    """Wait until ``flags[slot] >= target``; False if ``flags[abort_slot]`` became non-zero first,
+    or after ``TIMEOUT_CYCLES`` (then it sets ``flags[abort_slot]`` itself so the other side stops too)."""
     spins = 0
+    start = cycle_counter()
     while load_acquire(flags, slot) < target:
         if load_acquire(flags, abort_slot) != 0:
             return False
@@ -94,6 +110,9 @@ def spin_until(flags, slot, target, abort_slot):
             cpu_relax()
         else:
             sched_yield()
+            if spins % 1024 == 0 and cycle_counter() - start > TIMEOUT_CYCLES:
+                store_release(flags, abort_slot, 1)
+                return False
     return True
 
 

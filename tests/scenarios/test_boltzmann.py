@@ -137,13 +137,10 @@ def _kernel_run(agents, width, height, seed, steps, threads):
     x, y = world.get(GridCell, "x").copy(), world.get(GridCell, "y").copy()
     w = world.get(Wealth, "value").copy()
     ws = Workspace(agents, width * height, height, threads)
-    try:
-        for t in range(steps):
-            used = ws.step(ids, x, y, w, width, height, np.uint64(base_key(seed, "order", t)),
-                           np.uint64(base_key(seed, "act", t)), threads=threads)
-            assert used == threads
-    finally:
-        ws.close()
+    for t in range(steps):
+        used = ws.step(ids, x, y, w, width, height, np.uint64(base_key(seed, "order", t)),
+                       np.uint64(base_key(seed, "act", t)), threads=threads)
+        assert used == threads
     return x, y, w, ws.members.shape[1]
 
 
@@ -193,17 +190,14 @@ def test_workspace_picks_the_faster_mode_and_probes_the_other():
     from socius.scenarios.boltzmann.kernel import Workspace
 
     ws = Workspace(100, 100, 10, 2)
-    try:
-        assert ws._mode() == 2  # nothing timed yet: try two threads first
-        ws.seconds = {1: 0.004, 2: 0.002}
-        ws.steps = 5
-        assert ws._mode() == 2
-        ws.seconds = {1: 0.002, 2: 0.004}
-        assert ws._mode() == 1
-        ws.steps = ws.PROBE_EVERY * 3
-        assert ws._mode() == 2  # the slower mode is tried again now and then
-    finally:
-        ws.close()
+    assert ws._mode() == 2  # nothing timed yet: try two threads first
+    ws.seconds = {1: 0.004, 2: 0.002}
+    ws.steps = 5
+    assert ws._mode() == 2
+    ws.seconds = {1: 0.002, 2: 0.004}
+    assert ws._mode() == 1
+    ws.steps = ws.PROBE_EVERY * 3
+    assert ws._mode() == 2  # the slower mode is tried again now and then
     one = Workspace(100, 100, 10, 1)
     one.seconds = {1: 0.004, 2: 0.001}
     assert one._mode() == 1  # never more threads than allowed
