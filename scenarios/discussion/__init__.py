@@ -426,9 +426,12 @@ def write_scripts(ctx):
         np.strings.add("- ", p.name[o]), ", "), p.age[o].astype(STR)), ", "), p.occupation[o]), ", view ")
     part = np.strings.add(part, av[Stance].value[o].astype(STR))
     participants = _join_groups(part, np.diff(rooms.start), "\n")
+    opener = p.name[o[rooms.start[:-1] + ctx.tick % rooms.size]]    # a different opener each round
     res = decide(ctx.world, rt.script, rv.ids, {"statement": rv[Room].statement, "participants": participants,
-                                                "turns": st.turns})
-    lists = pc.split_pattern(_A(res.values["text"]), pattern="\n")
+                                                "turns": st.turns, "opener": opener})
+    text = res.values["text"]                                        # continues the cue "Opener:"
+    text = np.where(text != "", np.strings.add(np.strings.add(opener, ": "), text), "").astype(STR)
+    lists = pc.split_pattern(_A(text), pattern="\n")
     room_of = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
     found = pc.extract_regex(lists.flatten(), pattern=r"^\s*(?P<name>[A-Z][A-Za-z'-]*)\s*:\s*(?P<msg>\S.*)$")
     ok = np.asarray(found.is_valid().to_numpy(zero_copy_only=False), dtype=bool)

@@ -131,6 +131,7 @@ def _scripts(req: np.ndarray, entities: np.ndarray, seed: int, tick: int) -> np.
     name = _extract(lines, r"^- (?P<v>[^,]+),")
     view = _int_in(lines, r", view (?P<v>[1-5])$", 3)
     turns = _int_in(req, r"Write exactly (?P<v>\d+) lines", 0)
+    opener = _extract(req, r"Discussion:\n(?P<v>[^:\n]+):$")        # the prompt ends with the first speaker
     size = offsets[1:] - offsets[:-1]
     rows = np.arange(req.shape[0])
     shift = (EntityRng(seed, "mock:discussion:shift", tick).random(entities) * np.maximum(size, 1)).astype(np.int64)
@@ -139,6 +140,13 @@ def _scripts(req: np.ndarray, entities: np.ndarray, seed: int, tick: int) -> np.
         u = EntityRng(seed, f"mock:discussion:line{t}", tick).random(entities, 4)
         j = (np.minimum((u[:, 0] ** 1.6 * size).astype(np.int64), np.maximum(size - 1, 0)) + shift) % \
             np.maximum(size, 1)
+        if t == 0:  # the cue names the first speaker
+            first = (name.shape[0] > 0) & (opener != "")
+            at = np.full(req.shape[0], -1, np.int64)
+            hit = np.flatnonzero(name == np.repeat(opener, size)) if name.shape[0] else np.zeros(0, np.int64)
+            at[np.searchsorted(offsets, hit, side="right") - 1] = hit - offsets[np.searchsorted(offsets, hit,
+                                                                                                side="right") - 1]
+            j = np.where(first & (at >= 0), at, j)
         who = offsets[:-1] + j
         speaker = name[np.minimum(who, max(name.shape[0] - 1, 0))] if name.shape[0] else out
         text = _phrase(view[np.minimum(who, max(view.shape[0] - 1, 0))] if view.shape[0] else
@@ -147,7 +155,7 @@ def _scripts(req: np.ndarray, entities: np.ndarray, seed: int, tick: int) -> np.
         mention = (u[:, 3] < MENTION_SHARE) & (other != "")
         text = np.where(mention, np.strings.add(np.strings.add(text, ", right @"), np.strings.add(other, "?")),
                         np.strings.add(text, "."))
-        line = np.strings.add(np.strings.add(speaker, ": "), text)
+        line = np.strings.add(np.strings.add(speaker, ": "), text) if t else np.strings.add(" ", text)
         keep = (t < turns) & (size > 0)
         out = np.where(keep, np.where(out == "", line, np.strings.add(np.strings.add(out, "\n"), line)), out)
     return out.astype(STR)

@@ -12,7 +12,9 @@ Fields
 Per room: ``{statement}`` (the topic as a statement to agree or disagree
 with), ``{members}`` (the participants' names), ``{transcript}`` (this round
 so far), ``{participants}`` (script mode: one line per participant with age,
-occupation and view), ``{turns}`` (script mode: lines to write).
+occupation and view), ``{turns}`` (script mode: lines to write), ``{opener}``
+(script mode: who speaks first; the prompt ends with ``Name:`` so that a
+base model continues the first message in the line format).
 Per agent: ``{name}``, ``{age}``, ``{occupation}``, ``{leaning}``,
 ``{view}`` (``4 of 5 (agree)``), ``{previous}`` (the last polled stance,
 1..5), ``{note}`` (who addressed the agent, or empty).
@@ -48,6 +50,7 @@ SCRIPT = (
     'Write exactly {turns} lines, one message per line, each as "Name: message". Every participant '
     "speaks in character and in line with their view; they may address each other as @Name.\n"
     "Discussion:\n"
+    "{opener}:"
 )
 
 POLL_FIRST = (

@@ -129,8 +129,8 @@ def test_script_lines_by_strangers_or_beyond_the_turns_are_dropped():
     def noisy(batch, seed):
         out = mock(batch, seed)
         script = np.strings.startswith(np.repeat(batch.prompts, batch.n), "# Group discussion script")
-        junk = "Nobody: hello @Maria\nnot a line at all\n"
-        return np.where(script, np.strings.add(np.strings.add(junk, out), "\n" + out), out).astype(STR)
+        junk = "\nNobody: hello @Maria\nnot a line at all\n"
+        return np.where(script, np.strings.add(np.strings.add(out, junk), out), out).astype(STR)
 
     w = World(seed=2)
     w.insert_resource(LLM({"": MockEngine(noisy, seed=2)}))
@@ -138,7 +138,9 @@ def test_script_lines_by_strangers_or_beyond_the_turns_are_dropped():
     w.step(2)
     assert (w.get(Room, "lines") == 5).all()   # the doubled script is cut at `turns` lines per room
     assert w.get(Talk, "round_utterances").sum() == 5 * w.count(Room)
-    assert not (np.strings.find(w.get(Room, "transcript"), "Nobody") >= 0).any()
+    t = w.get(Room, "transcript")
+    assert not ((np.strings.find(t, "\nNobody:") >= 0) | np.strings.startswith(t, "Nobody:")).any()
+    assert not (np.strings.find(t, "not a line") >= 0).any()
 
 
 @pytest.mark.parametrize("mode", ["agent", "script"])
