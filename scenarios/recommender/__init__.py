@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socius.components.memory import ShortTermMemory
+from socius.components.memory import LongTermMemory, ShortTermMemory
 from socius.components.profile import Profile
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.ragged import RaggedArray
@@ -28,7 +28,7 @@ from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_bloc
 from socius.systems.decide import Decision, decide
 from socius.systems.environment import ensure_environment, environment_systems, parse_interventions, \
     schedule_interventions
-from socius.systems.memory import join_lines, observe, recent
+from socius.systems.memory import MemoryEmbedder, MemoryParams, join_lines, memorize, recent, retrieve
 
 from . import prompts, recsys
 from .data import GENRES, N_GENRES, Catalogue, check_headers, load_catalogue
@@ -56,7 +56,9 @@ class RecommenderConfig:
     embedder: str = "hashing"         # content: hashing | minilm (the embeddings extra)
     liked: float = 4.0                # content: items rated >= liked make the user's query
     friends: int = 3
-    memories: int = 3                 # short-term memories shown in the prompt (0..8)
+    memories: int = 3                 # memories shown in the prompt (0..8)
+    long_memory: bool = False         # also long-term memory (embedded with `embedder`); the prompt then shows
+                                      # the memories most relevant to the page (recency × importance × relevance)
     show_average: bool = True         # show the others' average rating on the page (conformity)
     taste: str = "data"               # data | dirichlet
     taste_concentration: float = 0.5  # dirichlet: alpha
@@ -264,7 +266,8 @@ def _friend_notes(batch, ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarra
     return batch.target[m], np.strings.add(text, ".").astype(STR)
 
 
-@system(phase="update", reads=(Profile, Traits, Taste, Page, Friends), writes=(History, Choice, ShortTermMemory),
+@system(phase="update", reads=(Profile, Traits, Taste, Page, Friends),
+        writes=(History, Choice, ShortTermMemory, LongTermMemory),
         resources=(RecState, RecSetup), sends=(Mention,), receives=(Mention,))
 def browse_page(ctx):
     """Every user with a page asks its LLM once (one batched call): watch + rate, or skip; share."""
@@ -281,14 +284,21 @@ def browse_page(ctx):
     likes, dislikes = taste_phrases(taste)
     hist = v[History]
     heard, notes = _friend_notes(ctx.read(Mention), v.ids, setup.labels)
-    observe(ctx.world, heard, notes, 3.0)  # what friends said (to everyone they told), before browsing
-    memories = join_lines(recent(ctx.world, ids, cfg.memories), empty="")
+    long = LongTermMemory if cfg.long_memory else None
+    memorize(ctx.world, heard, notes, 3.0, memory=long)  # what friends said (to all they told), before browsing
+    page_text = prompts.render_pages(dense, lines)
+    if cfg.long_memory and cfg.memories:  # the memories most relevant to this page
+        memories = retrieve(ctx.world, ids, page_text, k=cfg.memories).joined(empty="")
+        header = "Remembers, most relevant first:\n"
+    else:
+        memories = join_lines(recent(ctx.world, ids, cfg.memories), empty="")
+        header = "Remembers, newest first:\n"
     fields = {"name": v[Profile].name[rows], "age": v[Profile].age[rows], "gender": v[Profile].gender[rows],
               "occupation": v[Profile].occupation[rows], "likes": likes, "dislikes": dislikes,
               "conformity": conformity_phrase(v[Traits].conformity[rows]),
               "memories": np.where(np.strings.str_len(memories) > 0, np.strings.add(np.strings.add(
-                  "Remembers, newest first:\n", memories), "\n"), "").astype(STR),
-              "page": prompts.render_pages(dense, lines)}
+                  header, memories), "\n"), "").astype(STR),
+              "page": page_text}
     res = decide(ctx.world, setup.browse, ids, fields)
     watch = np.nan_to_num(res.values["watch"]).astype(np.int64)
     size = (dense >= 0).sum(axis=1)
@@ -314,7 +324,7 @@ def browse_page(ctx):
           own=_append(hist.own, w, own[ok].astype(np.float32)))
     seen = np.strings.add(np.strings.add(np.strings.add("Watched ", setup.cat.title[item[ok]]), " and rated it "),
                           np.strings.mod("%.1f", rating[ok]).astype(STR))
-    observe(ctx.world, ids[ok], seen, np.clip(2.0 + 2.0 * np.abs(rating[ok] - 3.0), 1.0, 10.0))
+    memorize(ctx.world, ids[ok], seen, np.clip(2.0 + 2.0 * np.abs(rating[ok] - 3.0), 1.0, 10.0), memory=long)
     # sharing: a chat goes to one friend (drawn), a post to every friend
     friends = v[Friends].ids.take(rows)
     fl = friends.lengths
@@ -416,7 +426,7 @@ def build(world: World, cfg: RecommenderConfig) -> None:
         friends = RaggedArray.empty(ids.shape[0], np.int64)
     n = ids.shape[0]
     likes, dislikes = taste_phrases(cols["taste"])
-    world.spawn(n, {
+    components = {
         Profile: {"name": cols["name"], "gender": cols["gender"], "age": np.asarray(cols["age"], np.int32),
                   "occupation": cols["occupation"],
                   "background": np.strings.add(np.strings.add(np.strings.add("likes ", likes), " films; dislikes "),
@@ -424,7 +434,13 @@ def build(world: World, cfg: RecommenderConfig) -> None:
         Traits: {"activity": np.asarray(cols["activity"], np.float32),
                  "conformity": np.asarray(cols["conformity"], np.float32)},
         Taste: {"genres": cols["taste"]}, Friends: {"ids": friends},
-        History: {}, Page: {}, Choice: {"shown": np.nan}, ShortTermMemory: {}}, ids=ids)
+        History: {}, Page: {}, Choice: {"shown": np.nan}, ShortTermMemory: {}}
+    if cfg.long_memory:  # [n, 32, 384] float16 embedded memories per user, retrieved by relevance to the page
+        from socius.systems.embed import make_embedder
+        world.insert_resource(MemoryEmbedder(make_embedder(cfg.embedder)))
+        world.insert_resource(MemoryParams(top_k=max(cfg.memories, 1)))
+        components[LongTermMemory] = {}
+    world.spawn(n, components, ids=ids)
     ensure_environment(world)  # interventions scheduled in the config apply in `pre`, before the recommender
     world.add_systems(*environment_systems(), refit_model, recommend_items, browse_page, record_tick)
     schedule_interventions(world, cfg.interventions)

@@ -295,6 +295,24 @@ def test_interviews_leave_the_world_unchanged():
     assert w.state_hash() == before
 
 
+def test_long_term_memory_is_retrieved_for_the_page_and_answers_interviews(tmp_path):
+    from socius.components.memory import LongTermMemory
+    from socius.systems.environment import interview
+    cfg = RecommenderConfig(agents=60, recommender="popularity", long_memory=True, memories=3)
+    w = build_world(SCENARIO, cfg, 2, EngineChoice("mock"), out=tmp_path)
+    w.step(3)
+    items = w.get(History, "items")
+    stored = (w.get(LongTermMemory, "tick") >= 0).sum(axis=1)
+    assert (stored >= items.lengths).all() and stored.sum() > 0      # every watch (and friends' news) is stored
+    prompts_ = pq.read_table(tmp_path / "responses" / "tick-00000002-browse-answer.parquet").column("prompt")
+    assert any("Remembers, most relevant first:\n- Watched " in p or "most relevant first:\n- Friend " in p
+               for p in prompts_.to_pylist())
+    before = w.state_hash()
+    watched = np.flatnonzero(items.lengths > 0)[:3]
+    res = interview(w, w.ids_of(History)[watched], "Which movie did you watch?")
+    assert (res.outcome == 0).all() and w.state_hash() == before
+
+
 def test_chats_and_posts_reach_friends_next_tick():
     cfg = RecommenderConfig(agents=200, recommender="content", friends=3)
     pytest.importorskip("faiss")
