@@ -587,15 +587,23 @@ def observe(world, ids, texts, importance, memory: type[ShortTermMemoryBase] = S
 def _slot_texts(view, memory, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """``[n, j] StringDType``: text of slot ``slots[i, c]`` of row ``rows[i]`` ("" where slot is -1).
 
-    One stable sort groups the entries by slot; each slot's text column is then gathered once."""
+    Each string is copied once where ``rows`` is a run of consecutive rows (a whole tick's agents):
+    one masked copy per slot from that slot's text column. Otherwise one stable sort groups the
+    entries by slot and each slot's column is gathered at its rows, then scattered."""
     out = np.full(slots.shape, "", dtype=STR)
     if out.size == 0:
+        return out
+    present = np.flatnonzero(np.bincount(slots[slots >= 0], minlength=memory.capacity))
+    first = int(rows[0])
+    if rows[-1] - first == rows.shape[0] - 1 and (np.diff(rows) == 1).all():
+        for s in present.tolist():
+            col = view.get(memory, f"text_{s}")[first:first + rows.shape[0], None]
+            np.copyto(out, col, where=slots == s)
         return out
     flat = slots.reshape(-1)
     key = flat.astype(np.int16) if memory.capacity < 2 ** 15 else flat
     order = np.argsort(key, kind="stable")
     sorted_slots = flat[order]
-    present = np.unique(sorted_slots[sorted_slots >= 0])
     lo = np.searchsorted(sorted_slots, present, "left")
     hi = np.searchsorted(sorted_slots, present, "right")
     out_flat = out.reshape(-1)

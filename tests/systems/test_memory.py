@@ -134,6 +134,22 @@ def test_fused_pass_equals_relevance_then_scoring(seed, n, k, d, now):
     assert np.array_equal(scores, ref_scores)
 
 
+@given(seed=st.integers(0, 2**31), n=st.integers(2, 12), per_agent=st.integers(0, 10))
+@settings(max_examples=20, deadline=None)
+def test_retrieval_of_any_subset_and_order_matches_the_whole_batch(seed, n, per_agent):
+    """A whole tick's agents (texts copied by slot masks) and any subset or order (gathered)
+    retrieve the same memories and texts per agent."""
+    w, ids, rng = filled_world(seed, n, per_agent, 50, WideMemory)
+    q = rng.normal(size=(n, WideMemory.dim)).astype(np.float32)
+    whole = retrieve(w, ids, q, k=4, memory=WideMemory, now=50, touch=False)
+    pick = rng.permutation(n)[: int(rng.integers(1, n + 1))]
+    part = retrieve(w, ids[pick], q[pick], k=4, memory=WideMemory, now=50, touch=False)
+    assert np.array_equal(part.slots, whole.slots[pick])
+    assert np.array_equal(part.texts, whole.texts[pick])
+    stored = whole.slots >= 0
+    assert np.array_equal(np.strings.str_len(whole.texts) > 0, stored)
+
+
 def test_fused_pass_does_not_depend_on_thread_count():
     rng = np.random.default_rng(7)
     n, cap, d = 1000, 8, 40
