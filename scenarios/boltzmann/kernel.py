@@ -62,9 +62,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # draw j of draw_uniform adds (j + 1) *
 _GOLDEN2 = np.uint64(0x3C6EF372FE94F82A)  # 2 * golden mod 2**64
 _U53 = 1.0 / 9007199254740992.0  # 2**-53
 _LO = np.int64(0xFFFFFFFF)
-_KX = np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1], np.int64)  # (dx, dy) of k = 0..8 (4 = the centre, unused)
-_KY = np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1], np.int64)
-MIN_AGENTS_2T = 20_000   # below this one thread is faster (the meetings cost more than they save)
+MIN_AGENTS_2T = 20_000   # below this one thread is faster (the waits cost more than they save)
 
 # flag slots (one cache line each)
 _BAR0, _BAR1, _PROG0, _PROG1, _ABORT = 0, 1, 2, 3, 4
@@ -189,7 +187,7 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     rest on thread 0 after it shuffled. ``part [2] int64``: per-thread counts
     exchanged at the first barrier. Returns OK, OVERFLOW (a cell row is full:
     grow ``members`` and run the step again — x, y, wealth are untouched) or
-    ABORTED (the other thread overflowed).
+    ABORTED (the other thread overflowed, or one waited seconds for the other).
     """
     n = ids.shape[0]
     two = nthreads == 2
