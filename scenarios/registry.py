@@ -12,8 +12,10 @@ imported lazily by name; a user's scenario is found as ``pkg.module:NAME`` or
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +57,14 @@ def _from_ref(ref: str) -> Scenario:
         path = Path(target)
         if not path.is_file():
             raise ScenarioNotFound(f"no such scenario file: {target}")
-        spec = importlib.util.spec_from_file_location(f"socius_user_scenario_{abs(hash(str(path.resolve())))}", path)
+        # a stable module name (not Python's per-process hash()): resource and component names contain it,
+        # so it must be the same on every MPI rank, in the process that restores a snapshot and on another
+        # machine that checks the state hash — the file's name, plus a path key only if that name is taken
+        name = f"socius_user_scenario_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
+        known = sys.modules.get(name)
+        if known is not None and Path(getattr(known, "__file__", "")).resolve() != path.resolve():
+            name += "_" + hashlib.blake2b(str(path.resolve()).encode(), digest_size=6).hexdigest()
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         try:
