@@ -19,6 +19,10 @@ CONFIGURATIONS = {
         "small": {"agents": [1_000, 10_000], "ticks": 1, "warmup": {"social": 3}},
         "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": {"social": 3}},
     },
+    "recommender": {
+        "small": {"agents": [2_000], "ticks": 2, "warmup": 2},
+        "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": 3},
+    },
     "mpi_scaling": {
         "small": {"ranks": [1, 2], "strong_agents": 20_000, "weak_agents_per_rank": 10_000, "ticks": 3,
                   "warmup": 1, "repeat": 1},
