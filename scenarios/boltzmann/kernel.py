@@ -353,6 +353,7 @@ class Workspace:
 
     def __init__(self, n: int, ncell: int, height: int, threads: int):
         self.n, self.ncell, self.height, self.threads = n, ncell, height, threads
+        self.requested = threads
         self.perm = np.empty(n, np.int32)
         self.on = np.empty(n, np.int64)
         self.wr = np.empty(n, np.int64)
@@ -378,7 +379,7 @@ class Workspace:
         self.status = np.zeros(2, np.int64)
 
     def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
-        return self.n == n and self.ncell == ncell and self.height == height and self.threads == threads
+        return self.n == n and self.ncell == ncell and self.height == height and self.requested == threads
 
     def _mode(self) -> int:
         if self.threads == 1:
@@ -415,8 +416,9 @@ class Workspace:
             if status == OVERFLOW:  # a cell row filled up: double every row and run the step again
                 cap = self.members.shape[1]
                 self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
-            else:  # a thread waited seconds for the other one: run this step on one thread
-                mode = 1
+            else:  # a thread waited seconds for the other one (the pool does not run both at
+                mode = 1  # once): this step and the following ones on one thread
+                self.threads = 1
         dt = time.perf_counter() - t0
         avg = self.seconds[mode]
         self.seconds[mode] = dt if avg is None else 0.8 * avg + 0.2 * dt

@@ -201,3 +201,30 @@ def test_workspace_picks_the_faster_mode_and_probes_the_other():
     one = Workspace(100, 100, 10, 1)
     one.seconds = {1: 0.004, 2: 0.001}
     assert one._mode() == 1  # never more threads than allowed
+
+
+@pytest.mark.slow
+def test_two_threads_that_cannot_run_at_once_fall_back_to_one():
+    """If numba's pool runs the two halves one after the other, the wait times out (seconds) and the
+    step is redone on one thread — same result, and later steps stay on one thread."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        x, y, w, _ = _kernel_run(2000, 45, 45, 5, 1, 1)
+        from socius.ecs.rng import base_key
+        from socius.scenarios.boltzmann.kernel import Workspace
+
+        world = World(seed=5)
+        build(world, BoltzmannConfig(agents=2000, width=45, height=45))
+        x2, y2, w2 = (world.get(GridCell, "x").copy(), world.get(GridCell, "y").copy(),
+                      world.get(Wealth, "value").copy())
+        ws = Workspace(2000, 45 * 45, 45, 2)
+        used = ws.step(world.entities.copy(), x2, y2, w2, 45, 45, np.uint64(base_key(5, "order", 0)),
+                       np.uint64(base_key(5, "act", 0)), threads=2)
+        assert used == 1 and ws.threads == 1
+        np.testing.assert_array_equal(w, w2)
+        np.testing.assert_array_equal(x, x2)
+    finally:
+        numba.set_num_threads(before)
