@@ -74,9 +74,10 @@ def one_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int)
     """Ours alone (steps, peak RSS); with ``vs_mesa`` Mesa's steps interleaved with more of ours.
 
     Mesa's steps take seconds, ours milliseconds: timing them one after the other lets a change
-    in the machine's load between the two skew the ratio. Interleaved — one Mesa step, then
-    ``steps // mesa_steps`` of ours, and so on — both see the same load; ``ratio`` is the ratio of
-    those medians (``steps_per_s_beside_mesa`` is ours in that stretch).
+    in the machine's load between the two skew the ratio. Interleaved — one Mesa step, then one
+    untimed step of ours (caches warm again) and ``steps // mesa_steps`` timed ones, and so on —
+    both see the same load; ``ratio`` is the ratio of those medians (``steps_per_s_beside_mesa``
+    is ours in that stretch).
     """
     from socius.scenarios.boltzmann import GiniSeries
 
@@ -92,6 +93,7 @@ def one_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int)
         ours, theirs = [], []
         for _ in range(mesa_steps):
             theirs += time_steps(model.step, 1)
+            world.step()  # untimed: caches (and threads) warm again after Mesa's step
             ours += time_steps(world.step, max(1, steps // mesa_steps))
         rec.update({"mesa_steps_per_s": round(1.0 / median(theirs), 3), "mesa_steps": mesa_steps,
                     "mesa_gini": round(model.compute_gini(), 5),
