@@ -179,6 +179,88 @@ def _write_back(x, y, on, height):
 
 
 @numba.njit(cache=True, nogil=True)
+def _fill_block(base, nloc, order, on, wr, flags, qold, qnew, qpw, qslot, qr, counts, members):
+    """Phase 2b of ``step_worker``: the agents ``order[:nloc]`` (turn order) into turn slots
+    ``base..base + nloc`` and their cells' member lists. OK, or OVERFLOW if a row is full."""
+    cap = members.shape[1]
+    for j in range(nloc):
+        if j + 2 * _AHEAD < nloc:
+            a3 = order[j + 2 * _AHEAD]
+            prefetch(on, a3)
+            prefetch(wr, a3)
+        if j + _AHEAD < nloc:
+            c2 = on[order[j + _AHEAD]] & _LO
+            prefetch(members, c2 * cap)
+            prefetch(counts, c2)
+        a = order[j]
+        q = base + j
+        oa, wa = on[a], wr[a]
+        old = oa & _LO
+        qold[q] = old
+        qnew[q] = oa >> 32
+        qpw[q] = wa >> 32
+        qr[q] = wa & _LO
+        m = counts[old]
+        if m == cap:
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        members[old, m] = q
+        qslot[q] = m
+        counts[old] = m + 1
+    return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _sequential_pass(t, two, base, nloc, nev, events, flags, qold, qnew, qpw, qslot, qr, counts, members):
+    """Phase 3 of ``step_worker``: the turns of block ``t`` in order (its own function: the hot loop
+    compiles better alone). progress[t] = 1 + entries done, published after every event entry (one
+    that touches the cut). The turn is written out, not called: a call with array arguments costs
+    reference counting on every turn."""
+    cap = members.shape[1]
+    other = (_PROG1 - t) * LINE
+    if two:
+        store_release(flags, (_PROG0 + t) * LINE, 1)
+    k = 0
+    next_ev = events[t, 0] if nev > 0 else nloc
+    for j in range(nloc):
+        if j + _AHEAD < nloc:
+            qa = base + j + _AHEAD
+            prefetch(members, qold[qa] * cap)
+            prefetch(members, qnew[qa] * cap)
+            prefetch(counts, qold[qa])
+            prefetch(counts, qnew[qa])
+        ev = j == next_ev
+        if ev:
+            need = events[t, 2 * k + 1]
+            if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
+                return ABORTED
+        q = base + j
+        c, d = qold[q], qnew[q]
+        kk = qslot[q]  # swap-remove from the old cell
+        lst = counts[c] - 1
+        moved = members[c, lst]
+        members[c, kk] = moved
+        qslot[moved] = kk
+        counts[c] = lst
+        m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
+        if m == cap:
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        members[d, m] = q
+        qslot[q] = m
+        counts[d] = m + 1
+        if qpw[q] > 0 and m > 0:
+            b = members[d, (np.int64(qr[q]) * m) >> 31]
+            qpw[b] += 1
+            qpw[q] -= 1
+        if ev:
+            store_release(flags, (_PROG0 + t) * LINE, j + 2)
+            k += 1
+            next_ev = events[t, 2 * k] if k < nev else nloc
+    return OK
+
+
+@numba.njit(cache=True, nogil=True)
 def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_key, act_key,
                 perm, on, wr, cls, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags, part, z0, z1, js, qagent):
     """Thread ``t`` (0 or 1) of a step on ``nthreads`` (1: ``t`` must be 1 and does everything).
@@ -246,73 +328,13 @@ def step_worker(t, nthreads, split_row, ids, x, y, wealth, width, height, order_
     if not two:
         mine_in_order = perm
     # 2b: their columns into my block, and my cells' member lists (in turn order)
-    for j in range(nloc):
-        if j + 2 * _AHEAD < nloc:
-            a3 = mine_in_order[j + 2 * _AHEAD]
-            prefetch(on, a3)
-            prefetch(wr, a3)
-        if j + _AHEAD < nloc:
-            c2 = on[mine_in_order[j + _AHEAD]] & _LO
-            prefetch(members, c2 * cap)
-            prefetch(counts, c2)
-        a = mine_in_order[j]
-        q = base + j
-        oa, wa = on[a], wr[a]
-        old = oa & _LO
-        qold[q] = old
-        qnew[q] = oa >> 32
-        qpw[q] = wa >> 32
-        qr[q] = wa & _LO
-        m = counts[old]
-        if m == cap:
-            store_release(flags, _ABORT * LINE, 1)
-            return OVERFLOW
-        members[old, m] = q
-        qslot[q] = m
-        counts[old] = m + 1
-    # phase 3: the sequential pass over this block; progress[t] = 1 + entries done, published
-    # after every event entry (one that touches the cut). The turn is written out here, not
-    # called: a call with array arguments costs reference counting on every turn.
-    other = (_PROG1 - t) * LINE
-    if two:
-        store_release(flags, (_PROG0 + t) * LINE, 1)
-    k = 0
-    next_ev = events[t, 0] if nev > 0 else nloc
-    for j in range(nloc):
-        if j + _AHEAD < nloc:
-            qa = base + j + _AHEAD
-            prefetch(members, qold[qa] * cap)
-            prefetch(members, qnew[qa] * cap)
-            prefetch(counts, qold[qa])
-            prefetch(counts, qnew[qa])
-        ev = j == next_ev
-        if ev:
-            need = events[t, 2 * k + 1]
-            if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
-                return ABORTED
-        q = base + j
-        c, d = qold[q], qnew[q]
-        kk = qslot[q]  # swap-remove from the old cell
-        lst = counts[c] - 1
-        moved = members[c, lst]
-        members[c, kk] = moved
-        qslot[moved] = kk
-        counts[c] = lst
-        m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
-        if m == cap:
-            store_release(flags, _ABORT * LINE, 1)
-            return OVERFLOW
-        members[d, m] = q
-        qslot[q] = m
-        counts[d] = m + 1
-        if qpw[q] > 0 and m > 0:
-            b = members[d, (np.int64(qr[q]) * m) >> 31]
-            qpw[b] += 1
-            qpw[q] -= 1
-        if ev:
-            store_release(flags, (_PROG0 + t) * LINE, j + 2)
-            k += 1
-            next_ev = events[t, 2 * k] if k < nev else nloc
+    status = _fill_block(base, nloc, mine_in_order, on, wr, flags, qold, qnew, qpw, qslot, qr, counts, members)
+    if status != OK:
+        return status
+    # phase 3: the sequential pass over this block
+    status = _sequential_pass(t, two, base, nloc, nev, events, flags, qold, qnew, qpw, qslot, qr, counts, members)
+    if status != OK:
+        return status
     if not _barrier(flags, t, 2, two):
         return ABORTED
     # phase 4: back to the columns, each thread half of the rows (over slices: see _draw)
