@@ -211,29 +211,21 @@ def _fill_block(base, nloc, order, on, wr, flags, qold, qnew, qpw, qslot, qr, co
 
 
 @numba.njit(cache=True, nogil=True)
-def _sequential_pass(t, two, base, nloc, nev, events, flags, qold, qnew, qpw, qslot, qr, counts, members):
-    """Phase 3 of ``step_worker``: the turns of block ``t`` in order (its own function: the hot loop
-    compiles better alone). progress[t] = 1 + entries done, published after every event entry (one
-    that touches the cut). The turn is written out, not called: a call with array arguments costs
-    reference counting on every turn."""
+def _turns(base, j0, j1, nloc, qold, qnew, qpw, qslot, qr, counts, members):
+    """Turns ``j0 .. j1 - 1`` of a block of ``nloc`` (slots ``base + j``): OK, or OVERFLOW if a row is full.
+
+    The turn is written out (a call per turn with array arguments would cost reference counting)
+    and the gift is branch-free: with ``m == 0`` the draw picks slot 0 — the agent itself, just
+    appended — and the gift ``g`` is 0 (whether an agent gives is a coin flip to the predictor).
+    """
     cap = members.shape[1]
-    other = (_PROG1 - t) * LINE
-    if two:
-        store_release(flags, (_PROG0 + t) * LINE, 1)
-    k = 0
-    next_ev = events[t, 0] if nev > 0 else nloc
-    for j in range(nloc):
+    for j in range(j0, j1):
         if j + _AHEAD < nloc:
             qa = base + j + _AHEAD
             prefetch(members, qold[qa] * cap)
             prefetch(members, qnew[qa] * cap)
             prefetch(counts, qold[qa])
             prefetch(counts, qnew[qa])
-        ev = j == next_ev
-        if ev:
-            need = events[t, 2 * k + 1]
-            if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
-                return ABORTED
         q = base + j
         c, d = qold[q], qnew[q]
         kk = qslot[q]  # swap-remove from the old cell
@@ -244,20 +236,43 @@ def _sequential_pass(t, two, base, nloc, nev, events, flags, qold, qnew, qpw, qs
         counts[c] = lst
         m = counts[d]  # append to the new cell; members 0..m-1 are the cellmates
         if m == cap:
-            store_release(flags, _ABORT * LINE, 1)
             return OVERFLOW
         members[d, m] = q
         qslot[q] = m
         counts[d] = m + 1
-        if qpw[q] > 0 and m > 0:
-            b = members[d, (np.int64(qr[q]) * m) >> 31]
-            qpw[b] += 1
-            qpw[q] -= 1
-        if ev:
-            store_release(flags, (_PROG0 + t) * LINE, j + 2)
-            k += 1
-            next_ev = events[t, 2 * k] if k < nev else nloc
+        b = members[d, (np.int64(qr[q]) * m) >> 31]
+        g = np.int32((qpw[q] > 0) & (m > 0))
+        qpw[b] += g
+        qpw[q] -= g
     return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _sequential_pass(t, two, base, nloc, nev, events, flags, qold, qnew, qpw, qslot, qr, counts, members):
+    """Phase 3 of ``step_worker``: the turns of block ``t`` in order, in runs between its event
+    entries (those on the cut); before an event entry it waits for the other thread's progress,
+    after it publishes its own: progress[t] = 1 + entries done."""
+    other = (_PROG1 - t) * LINE
+    if two:
+        store_release(flags, (_PROG0 + t) * LINE, 1)
+    j = 0
+    k = 0
+    while True:
+        stop = events[t, 2 * k] if k < nev else nloc
+        if _turns(base, j, stop, nloc, qold, qnew, qpw, qslot, qr, counts, members) != OK:
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        if k >= nev:
+            return OK
+        need = events[t, 2 * k + 1]
+        if need > 0 and not spin_until(flags, other, need, _ABORT * LINE):
+            return ABORTED
+        if _turns(base, stop, stop + 1, nloc, qold, qnew, qpw, qslot, qr, counts, members) != OK:
+            store_release(flags, _ABORT * LINE, 1)
+            return OVERFLOW
+        store_release(flags, (_PROG0 + t) * LINE, stop + 2)
+        j = stop + 1
+        k += 1
 
 
 @numba.njit(cache=True, nogil=True)
