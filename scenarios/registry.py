@@ -47,7 +47,9 @@ class Scenario:
     unit: str = "steps"      # what one tick is called on the command line: "steps" or "rounds"
     distributed: bool = True  # False for inherently serial models (run on one rank)
     mock_policy: Callable[[Any], Callable] | None = None  # cfg -> mock engine policy; set for LLM scenarios
-    report: Callable[[World, Any], None] | None = None    # writes tables/plots into the run directory
+    # writes tables/plots into the run directory; under MPI it runs on every rank (see scenarios.report:
+    # write world-wide values only where is_lead(world), gather per-agent tables with gather_table)
+    report: Callable[[World, Any], None] | None = None
 
 
 def _from_ref(ref: str) -> Scenario:

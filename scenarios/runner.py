@@ -219,6 +219,7 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
     """
     t0 = time.perf_counter()
     lead = ranks is None or ranks.rank == 0
+    distributed = ranks is not None and ranks.size > 1
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     world = build_world(scenario, cfg, seed, engine, out, ranks)
@@ -264,9 +265,9 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
             info["engine"] = {"kind": engine.kind, "config": engine.config,
                               "replay": str(engine.replay) if engine.replay else None}
         (out / "run.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-        if scenario.report is not None:
-            scenario.report(world, out)
-    elif scenario.metrics is not None:
+    if out is not None and scenario.report is not None and (lead or distributed):
+        scenario.report(world, out)  # under MPI on every rank: per-agent tables are gathered to rank 0
+    if out is None and scenario.metrics is not None:
         cols = scenario.metrics(world)
         result.summary = {k: np.asarray(v)[-1].item() for k, v in cols.items() if len(v)}
     return result

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 from socius.ecs import Component, Message, Resource, Scalar, String, World, system
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, bincount, global_max, group_partition, int_sum, world_ranks
+from socius.scenarios.report import gather_table, history_columns, is_lead, pyplot, write_table
 from socius.systems.decide import Decision, DecisionStats, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.environment import (Group, apply_interventions, ensure_environment, parse_interventions,
@@ -570,9 +571,9 @@ def build(world: World, cfg: DiscussionConfig) -> None:
 def metrics(world: World) -> dict:
     """Per round: the measures and (where this process ran the round) its cost; NaN for resumed rounds."""
     h = world.resource(DiscussionState).history
-    if not h:
+    cols = history_columns(h)
+    if not cols:
         return {}
-    cols = {k: np.array([r[k] for r in h]) for k in h[0]}
     cost = {c["round"]: c for c in world.resource(DiscussionRuntime).cost}
     keys = next(iter(cost.values())).keys() if cost else ()
     for k in keys:
@@ -584,22 +585,24 @@ def metrics(world: World) -> dict:
 def report(world: World, out: Path) -> None:
     """``utterances.parquet``, ``stances.parquet`` and ``discussion_rounds.png`` (needs matplotlib)."""
     rt = world.resource(DiscussionRuntime)
-    if rt.utterances:
-        cols = {k: np.concatenate([u[k] for u in rt.utterances]) for k in rt.utterances[0]}
-        cols["text"] = _A(cols["text"])
-        pq.write_table(pa.table(cols), out / "utterances.parquet")
+    schema = pa.schema([("tick", pa.int64()), ("turn", pa.int32()), ("room", pa.int64()), ("speaker", pa.int64()),
+                        ("text", pa.large_string())])
+    cols = {k: np.concatenate([u[k] for u in rt.utterances]) for k in rt.utterances[0]} if rt.utterances else \
+        {f.name: np.zeros(0, np.int64 if f.name != "turn" else np.int32) for f in schema if f.name != "text"}
+    cols["text"] = _A(cols["text"]) if rt.utterances else pa.array([], pa.large_string())
+    # every rank's rooms (a room lives on one rank), written by rank 0
+    table = pa.table({f.name: pa.array(cols[f.name]).cast(f.type) for f in schema}, schema=schema)
+    write_table(gather_table(world, table, ["tick", "room", "turn", "speaker"]), out / "utterances.parquet")
     v = world.query(Stance, Talk, Seat)
-    pq.write_table(pa.table({"id": v.ids.copy(), "room": v[Seat].index, "initial": v[Stance].initial,
-                             "final": v[Stance].value, "utterances": v[Talk].utterances,
-                             "mentions_received": v[Talk].mentions_received}), out / "stances.parquet")
+    write_table(gather_table(world, pa.table({"id": v.ids.copy(), "room": v[Seat].index, "initial": v[Stance].initial,
+                                              "final": v[Stance].value, "utterances": v[Talk].utterances,
+                                              "mentions_received": v[Talk].mentions_received}), ["id"]),
+                out / "stances.parquet")
     h = world.resource(DiscussionState).history
-    if not h:
+    if not h or not is_lead(world):
         return
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     cols = metrics(world)
     rounds = cols["round"]

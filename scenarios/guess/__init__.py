@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from socius.components import ModelChoice
 from socius.ecs import Component, Resource, Scalar, String, World, system
 from socius.mpi import gather_ordered, owned_block, world_ranks
-from socius.scenarios.report import history_columns, pyplot
+from socius.scenarios.report import history_columns, is_lead, pyplot
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
@@ -314,6 +314,8 @@ def metrics(world: World) -> dict:
 
 def report(world: World, out: Path) -> None:
     """``winners.parquet`` and a plot of the reported numbers per round (needs matplotlib)."""
+    if not is_lead(world):  # world-wide values only: one rank writes them
+        return
     g = world.resource(GuessGame)
     if g.winners_by:
         pq.write_table(pa.Table.from_pylist(g.winners_by), out / "winners.parquet")

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, exact_sum, gather_ordered, group_partition, int_sum, world_ranks
+from socius.scenarios.report import gather_table, history_columns, is_lead, pyplot, write_table
 from socius.systems.decide import Decision, decide
 from socius.systems.embed import EMBEDDER_KINDS, make_embedder
 from socius.systems.engines.base import Sampling
@@ -694,37 +695,29 @@ def build(world: World, cfg: JobsConfig) -> None:
 
 # ------------------------------------------------------------------------------------------ output
 def metrics(world: World) -> dict:
-    h = world.resource(JobMarket).history
-    if not h:
-        return {}
-    return {k: np.array([r[k] for r in h]) for k in h[0]}
+    return history_columns(world.resource(JobMarket).history)
 
 
 def report(world: World, out: Path) -> None:
     """``hires.parquet`` (one row per hire), ``openings.parquet`` and ``jobs_ticks.png``."""
     s = world.query(Seeker, Search)
     hired = s[Search].status == 1
-    pq.write_table(pa.table({"seeker": s.ids[hired], "opening": s[Search].job[hired],
+    write_table(gather_table(world, pa.table({"seeker": s.ids[hired], "opening": s[Search].job[hired],
                              "tick": s[Search].hired_tick[hired], "salary": s[Search].salary[hired],
                              "expected": s[Seeker].expected[hired],
                              "field": pa.array(s[Seeker].field[hired].astype(object), pa.string())}),
-                 out / "hires.parquet")
+                             ["seeker"]), out / "hires.parquet")  # every rank's hires, written by rank 0
     o = world.query(Opening, Vacancy)
-    pq.write_table(pa.table({"opening": o.ids, "employer": o[Opening].employer,
+    write_table(gather_table(world, pa.table({"opening": o.ids, "employer": o[Opening].employer,
                              "title": pa.array(o[Opening].title.astype(object), pa.string()),
                              "low": o[Opening].low, "high": o[Opening].high, "status": o[Vacancy].status,
                              "applicants": o[Vacancy].applicants, "invited": o[Vacancy].invited,
                              "offers": o[Vacancy].offers, "declined": o[Vacancy].declined,
                              "hired": o[Vacancy].hired, "filled_tick": o[Vacancy].filled_tick}),
-                 out / "openings.parquet")
+                             ["opening"]), out / "openings.parquet")
     cols = metrics(world)
-    if not cols:
-        return
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot() if cols and is_lead(world) else None
+    if plt is None:
         return
     t = cols["tick"]
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(15, 4))

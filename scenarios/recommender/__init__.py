@@ -25,6 +25,7 @@ from socius.components.profile import Profile
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.ragged import RaggedArray
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_block, world_ranks
+from socius.scenarios.report import history_columns, is_lead, pyplot
 from socius.systems.decide import Decision, decide
 from socius.systems.environment import ensure_environment, environment_systems, parse_interventions, \
     schedule_interventions
@@ -447,22 +448,14 @@ def build(world: World, cfg: RecommenderConfig) -> None:
 
 
 def metrics(world: World) -> dict:
-    h = world.resource(RecState).history
-    if not h:
-        return {}
-    return {k: np.array([r[k] for r in h]) for k in h[0]}
+    return history_columns(world.resource(RecState).history)
 
 
 def report(world: World, out: Path) -> None:
     """``recommender.png``: rating distribution, coverage and genre entropy over ticks (needs matplotlib)."""
     h = world.resource(RecState).history
-    if not h:
-        return
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot() if h and is_lead(world) else None  # world-wide values only: one rank draws them
+    if plt is None:
         return
     cfg = world.resource(RecSetup).cfg
     ticks = [r["tick"] for r in h]

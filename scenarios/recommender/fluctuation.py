@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from socius.ecs import World
 from socius.ecs.rng import EntityRng
+from socius.scenarios.report import pyplot
 from socius.systems.decide import decide
 
 from .data import Catalogue, load_catalogue
@@ -127,11 +128,8 @@ def write_outputs(rows: list[dict], out: Path, title: str) -> None:
     tmp = out / ".fluctuation.parquet.tmp"
     pq.write_table(pa.Table.from_pylist(rows), tmp)
     tmp.replace(out / "fluctuation.parquet")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     n = np.array([r["size"] for r in rows], float)
     f = np.array([r["fluctuation"] for r in rows])

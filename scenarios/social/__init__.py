@@ -43,7 +43,7 @@ from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vec
 from socius.ecs.rng import EntityRng
 from socius.ecs.storage import find_rows
 from socius.mpi import bincount, exact_mean, histogram, int_sum, owned_block, top_k, world_ranks
-from socius.scenarios.report import history_columns, pyplot
+from socius.scenarios.report import history_columns, is_lead, pyplot
 from socius.systems.decide import Decision, decide
 from socius.systems.engines.base import Sampling
 from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
@@ -523,6 +523,8 @@ def metrics(world: World) -> dict:
 
 def report(world: World, out: Path) -> None:
     """``social.png``: aware agents, emotion density, attitude distribution, posts and forwards per tick."""
+    if not is_lead(world):  # world-wide values only: one rank writes them
+        return
     h = world.resource(SocialStats).history
     if not h:
         return

@@ -1,4 +1,5 @@
 """The runner's MPI plumbing that needs no second process: device pinning, serial scenarios, snapshots."""
+import numpy as np
 import pytest
 
 from socius.mpi import run_ranks
@@ -58,3 +59,30 @@ def test_resume_picks_the_newest_snapshot(tmp_path):
     straight = run_scenario(sc, cfg, seed=1, ticks=2, out=None, engine=EngineChoice("mock")).state_hash
     assert hashes == [straight, straight]
     assert find_snapshot(tmp_path / "nothing-here") is None
+
+
+@pytest.mark.parametrize("name,values,files", [
+    ("jobs", {"agents": 90}, ["hires.parquet", "openings.parquet", "metrics.parquet"]),
+    ("discussion", {"agents": 22, "room_size": 4}, ["utterances.parquet", "stances.parquet"]),
+    ("guess", {"agents": 30}, ["winners.parquet", "metrics.parquet"]),
+])
+def test_reports_on_two_ranks_hold_every_agent(tmp_path, name, values, files):
+    import pyarrow.parquet as pq
+    from socius.scenarios.runner import EngineChoice
+    sc = get_scenario(name)
+    cfg = build_config(sc.config, values)
+    run_scenario(sc, cfg, seed=3, ticks=5, out=tmp_path / "one", engine=EngineChoice("mock"))
+
+    def job(ctx):
+        return run_scenario(sc, cfg, seed=3, ticks=5, out=tmp_path / "two", engine=EngineChoice("mock"),
+                            ranks=ctx).state_hash
+
+    run_ranks(2, job)
+    for f in files:
+        one, two = pq.read_table(tmp_path / "one" / f), pq.read_table(tmp_path / "two" / f)
+        keep = [c for c in one.column_names if not c.endswith("_s") and c not in ("calls", "requests")]
+        assert one.num_rows > 0, f
+        for c in keep:
+            a, b = one.column(c).to_numpy(zero_copy_only=False), two.column(c).to_numpy(zero_copy_only=False)
+            same = np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f" else (a == b).all()
+            assert a.shape == b.shape and same, (f, c)
