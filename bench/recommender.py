@@ -18,36 +18,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import time
-from pathlib import Path
 
 from socius.bench import configurations
 from socius.bench.common import emit, peak_rss_mb, run_case
+from socius.bench.scenarios import profile_ticks
 
 MODULE = "socius.bench.recommender"
 STAGES = ("render_s", "dedup_s", "engine_s", "parse_s", "log_s", "extract_s")
 
 
 def one(agents: int, recommender: str, ticks: int, warmup: int) -> dict:
-    from socius.ecs.profiler import Profiler
-    from socius.scenarios.config import build_config
-    from socius.scenarios.registry import get_scenario
-    from socius.scenarios.runner import EngineChoice, build_world
-    from socius.systems.decide import DecisionStats
-
-    sc = get_scenario("recommender")
-    cfg = build_config(sc.config, {"agents": agents, "recommender": recommender})
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        world = build_world(sc, cfg, seed=1, engine=EngineChoice("mock"), out=Path(tmp))
-        build_s = time.perf_counter() - t0
-        world.step(warmup)
-        first = world.tick
-        with Profiler(world, memory=False) as prof:
-            prof.step(ticks)
-        s = prof.summary()
-        rows = [r for r in world.resource(DecisionStats).rows if r["tick"] >= first]
+    _, s, rows, build_s = profile_ticks("recommender", {"agents": agents, "recommender": recommender}, ticks, warmup)
     decision = {k[:-2]: round(statistics.median([r[k] for r in rows]), 5) for k in STAGES} if rows else {}
     return {"bench": "recommender", "recommender": recommender, "agents": agents, "ticks": ticks,
             "warmup": warmup, "tick_s": round(s["tick_s"]["median"], 5),

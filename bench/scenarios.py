@@ -64,7 +64,10 @@ def llm_scenarios() -> list[str]:
     return names
 
 
-def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
+def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
+    """Build scenario ``name`` with config ``values`` and the instant mock engine (response log on), run
+    ``warmup`` untimed ticks, profile ``ticks``; returns (world, profiler summary, the timed ticks'
+    DecisionStats rows, build seconds)."""
     from socius.ecs.profiler import Profiler
     from socius.scenarios.config import build_config
     from socius.scenarios.registry import get_scenario
@@ -72,7 +75,6 @@ def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
     from socius.systems.decide import DecisionStats
 
     sc = get_scenario(name)
-    values = {"agents": agents, **OVERRIDES.get(name, lambda n: {})(agents)}
     cfg = build_config(sc.config, values)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -82,9 +84,14 @@ def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
         first = world.tick
         with Profiler(world, memory=False) as prof:
             prof.step(ticks)
-        s = prof.summary()
         stats = world.get_resource(DecisionStats)
         rows = [r for r in (stats.rows if stats is not None else []) if r["tick"] >= first]
+    return world, prof.summary(), rows, build_s
+
+
+def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
+    values = {"agents": agents, **OVERRIDES.get(name, lambda n: {})(agents)}
+    world, s, rows, build_s = profile_ticks(name, values, ticks, warmup)
     n = len(world)
     tick_s = s["tick_s"]["median"]
     per_tick: dict[int, dict] = {}
