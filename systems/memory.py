@@ -23,9 +23,10 @@ are returned; with ``touch=True`` their ``last_access`` becomes ``now``.
 Relevance, scores and top-k for all acting agents are one parallel numba pass
 over the ``[n, k, dim]`` float16 block (:func:`relevance_top`): each agent's
 stored slots are streamed once (empty slots are skipped), converted fp16 ->
-fp32 exactly by bit shifts and dotted with the query in explicit 16-lane
-vector code; the lanes are summed in a fixed order, so results are the same
-on every machine and for any ``NUMBA_NUM_THREADS``. No per-agent Python loop.
+fp32 exactly (in hardware where the CPU has it) and dotted with the query in
+explicit 64-lane vector code; the lanes are summed in a fixed order, so
+results are the same on every machine and for any ``NUMBA_NUM_THREADS``.
+No per-agent Python loop.
 
 **Eviction**: a new memory goes to the lowest empty slot; when the block is
 full it replaces the slot with the lowest retention
@@ -45,7 +46,8 @@ importance ``reflection_importance``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from llvmlite import ir
+import platform
+from llvmlite import binding as llvm_binding, ir
 import numba
 from numba.core import cgutils, types
 from numba.extending import intrinsic
@@ -193,15 +195,29 @@ def _between(texts: np.ndarray, start: str, end: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- kernels
 
-LANES = 16  # fp32 lanes of the dot product: fixes the summation order on every machine
+LANES = 64  # fp32 lanes of the dot product (4 AVX-512 / 8 AVX2 registers): fixes the summation order
+
+
+def _hardware_fp16() -> bool:
+    """Whether numba's target converts fp16 -> fp32 in hardware (x86 needs F16C; other CPUs have it)."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    feats = numba.core.config.CPU_FEATURES
+    if feats is None:
+        feats = "" if numba.core.config.CPU_NAME else llvm_binding.get_host_cpu_features().flatten()
+    return "+f16c" in feats
+
+
+_HW_FP16 = _hardware_fp16()
 
 
 @intrinsic
 def _dot_f16(typingctx, e, base, q, n):
     """``sum(fp32(e[base:base+n]) * q[:n])`` for ``n`` a multiple of :data:`LANES`, as explicit
     ``LANES``-wide vector code: lane ``t`` sums elements ``t, t + LANES, ...`` in order, then the lanes
-    add as a fixed pairwise tree. fp16 -> fp32 by bit shifts and one exact scaling (finite values).
-    The vector width is part of the IR, so the result does not depend on the CPU's SIMD width."""
+    add as a fixed pairwise tree. fp16 -> fp32 is exact: the hardware conversion where the CPU has
+    one, else bit shifts and one exact scaling (the same values for all finite inputs). The vector
+    width is part of the IR, so the result does not depend on the CPU's SIMD width."""
     if not (isinstance(e, types.Array) and e.dtype == types.uint16 and isinstance(q, types.Array)
             and q.dtype == types.float32 and e.layout == "C" and q.layout == "C"):
         return None
@@ -212,15 +228,21 @@ def _dot_f16(typingctx, e, base, q, n):
         qa = context.make_array(signature.args[2])(context, builder, args[2])
         i16, i32, f32 = ir.IntType(16), ir.IntType(32), ir.FloatType()
         vi16, vi32, vf = ir.VectorType(i16, LANES), ir.VectorType(i32, LANES), ir.VectorType(f32, LANES)
+        vh = ir.VectorType(ir.HalfType(), LANES)
         start = builder.gep(ea.data, [args[1]], source_etype=i16)
         acc = cgutils.alloca_once_value(builder, ir.Constant(vf, None))
         nvec = builder.sdiv(args[3], ir.Constant(args[3].type, LANES))
         with cgutils.for_range(builder, nvec) as loop:
             off = builder.mul(loop.index, ir.Constant(loop.index.type, LANES))
-            h = builder.zext(builder.load(builder.gep(start, [off], source_etype=i16), typ=vi16, align=2), vi32)
-            sign = builder.shl(builder.and_(h, ir.Constant(vi32, [0x8000] * LANES)), ir.Constant(vi32, [16] * LANES))
-            mag = builder.shl(builder.and_(h, ir.Constant(vi32, [0x7FFF] * LANES)), ir.Constant(vi32, [13] * LANES))
-            x = builder.fmul(builder.bitcast(builder.or_(sign, mag), vf), ir.Constant(vf, [2.0 ** 112] * LANES))
+            raw = builder.load(builder.gep(start, [off], source_etype=i16), typ=vi16, align=2)
+            if _HW_FP16:
+                x = builder.fpext(builder.bitcast(raw, vh), vf)
+            else:
+                h = builder.zext(raw, vi32)
+                sign = builder.shl(builder.and_(h, ir.Constant(vi32, [0x8000] * LANES)),
+                                   ir.Constant(vi32, [16] * LANES))
+                mag = builder.shl(builder.and_(h, ir.Constant(vi32, [0x7FFF] * LANES)), ir.Constant(vi32, [13] * LANES))
+                x = builder.fmul(builder.bitcast(builder.or_(sign, mag), vf), ir.Constant(vf, [2.0 ** 112] * LANES))
             y = builder.load(builder.gep(qa.data, [off], source_etype=f32), typ=vf, align=4)
             builder.store(builder.fadd(builder.load(acc, typ=vf), builder.fmul(x, y)), acc)
         v = builder.load(acc, typ=vf)

@@ -25,8 +25,8 @@ class SmallMemory(LongTermMemoryBase, capacity=6, dim=12):
     """6 memories of 12 dims, for property tests."""
 
 
-class WideMemory(LongTermMemoryBase, capacity=5, dim=40):
-    """5 memories of 40 dims: two 16-lane vector steps and a scalar tail in the dot product."""
+class WideMemory(LongTermMemoryBase, capacity=5, dim=70):
+    """5 memories of 70 dims: one 64-lane vector step and a scalar tail in the dot product."""
 
 
 class Ring(ShortTermMemoryBase, capacity=4):
@@ -96,11 +96,11 @@ def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, memory, 
         assert all(t == w.get(memory, f"text_{s}", ids[i:i + 1])[0] for t, s in zip(texts, taken))
 
 
-@given(seed=st.integers(0, 2**31), rows=st.integers(1, 20), d=st.sampled_from([3, 16, 19, 40]))
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 20), d=st.sampled_from([3, 19, 64, 150]))
 @settings(max_examples=25, deadline=None)
 def test_relevance_kernel_matches_float64_dot(seed, rows, d):
     rng = np.random.default_rng(seed)
-    k = 3  # d below, at and above the 16 vector lanes, with and without a scalar tail
+    k = 3  # d below, at and above the 64 vector lanes, with and without a scalar tail
     block = (rng.normal(size=(rows, k * d)) * rng.choice([1e-6, 1e-3, 1.0], size=(rows, k * d))).astype(np.float16)
     q = rng.normal(size=(rows, d)).astype(np.float32)
     pick = rng.permutation(rows)
@@ -117,7 +117,7 @@ def _random_columns(rng, n, cap, d):
     return block, tick, imp, last
 
 
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 40), k=st.integers(1, 8), d=st.sampled_from([7, 16, 40]),
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 40), k=st.integers(1, 8), d=st.sampled_from([7, 64, 150]),
        now=st.sampled_from([0, 25, 5000]))
 @settings(max_examples=30, deadline=None)
 def test_fused_pass_equals_relevance_then_scoring(seed, n, k, d, now):
@@ -152,7 +152,7 @@ def test_retrieval_of_any_subset_and_order_matches_the_whole_batch(seed, n, per_
 
 def test_fused_pass_does_not_depend_on_thread_count():
     rng = np.random.default_rng(7)
-    n, cap, d = 1000, 8, 40
+    n, cap, d = 1000, 8, 70
     block, tick, imp, last = _random_columns(rng, n, cap, d)
     rows = rng.permutation(n)
     q = rng.normal(size=(n, d)).astype(np.float32)
