@@ -19,7 +19,10 @@ routing and halo exchange). ``halo_share``: wall time inside routing and halo
 exchange (waiting included) over the tick, worst rank. ``speedup``: the
 one-rank tick over this tick (strong) — the target on this 2-core machine is
 >= 1.7 at 2 ranks, with ``halo_share`` <= 0.10. Runs more ranks than cores
-only for correctness, not timing.
+only for correctness, not timing. Strong-scaling records also give the share
+of follow edges cut by the contiguous-block partition the run uses and by a
+community partition of the same graph (``cut_block``, ``cut_community``) —
+posts reach every rank either way, so the cut does not change the traffic.
 """
 from __future__ import annotations
 
@@ -94,6 +97,20 @@ def run_case(ranks: int, agents: int, ticks: int, warmup: int, seed: int) -> dic
     return [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")][-1]
 
 
+def cuts(agents: int, n_ranks: int, seed: int) -> dict:
+    """Share of the social graph's edges cut by a block and by a community partition over ``n_ranks``."""
+    from socius.mpi import block_partition, community_partition, cut_fraction
+    from socius.scenarios.config import build_config
+    from socius.scenarios.registry import get_scenario
+    from socius.scenarios.social import edges
+
+    cfg = build_config(get_scenario("social").config, {"agents": agents})
+    src, dst = edges(cfg, seed)
+    ids = np.arange(agents, dtype=np.int64)
+    return {"cut_block": round(cut_fraction(block_partition(ids, n_ranks), src, dst), 4),
+            "cut_community": round(cut_fraction(community_partition(ids, src, dst, n_ranks), src, dst), 4)}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", default="large")
@@ -123,6 +140,8 @@ def main(argv=None) -> None:
     one = None
     for n_ranks in ranks:  # strong scaling: one world, more ranks
         rec = case(n_ranks, conf["strong_agents"])
+        if n_ranks > 1:
+            rec.update(cuts(conf["strong_agents"], n_ranks, a.seed))
         if n_ranks == 1:
             one = rec["tick_s"]
         rec["mode"] = "strong"
