@@ -22,7 +22,7 @@ row normalises to 0.5). The top ``k`` slots by score (ties: lower slot first)
 are returned; with ``touch=True`` their ``last_access`` becomes ``now``.
 Relevance, scores and top-k for all acting agents are one parallel numba pass
 over the ``[n, k, dim]`` float16 block (:func:`relevance_top`): each agent's
-stored slots are streamed once (empty slots are skipped), converted fp16 ->
+slots are streamed once (up to its last stored slot), converted fp16 ->
 fp32 exactly (in hardware where the CPU has it) and dotted with the query in
 explicit 64-lane vector code; the lanes are summed in a fixed order, so
 results are the same on every machine and for any ``NUMBA_NUM_THREADS``.
@@ -448,25 +448,31 @@ def _score_top_kernel(rel, rows, tick, importance, last_access, now, decay, w_re
 @numba.njit(parallel=True, cache=True)
 def _retrieve_kernel(e16, q, d, rows, tick, importance, last_access, now, decay, w_rec, w_imp, w_rel,
                      out_slots, out_scores):
-    """Relevance, scores and top-k in one pass over the block: each agent's stored slots are
-    read once (empty slots are skipped), straight into :func:`_rank`."""
+    """Relevance, scores and top-k in one pass over the block, by work items of :data:`_CHUNK`
+    agents: first the dot products of each agent's slots up to its last stored one (slots fill
+    from 0, so that is usually all it has; the block streams without pauses), then
+    :func:`_rank` for each agent."""
     n = rows.shape[0]
     cap = tick.shape[1]
     tab = _decay_table(now, decay)
     for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        rv = np.empty(cap, np.float64)
+        rvs = np.zeros((_CHUNK, cap), np.float64)
         rec = np.empty(cap, np.float64)
         imp = np.empty(cap, np.float64)
         sc = np.empty(cap, np.float64)
-        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+        lo, hi = c * _CHUNK, min(n, (c + 1) * _CHUNK)
+        for i in range(lo, hi):
             r = rows[i]
             row = e16[r]
             qi = q[i]
-            for s in range(cap):
-                if tick[r, s] >= 0:
-                    rv[s] = np.float64(_dot(row, s * d, qi, d))
-            _rank(i, r, rv, tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel, rec, imp, sc,
-                  out_slots, out_scores)
+            end = cap  # dot products up to the last stored slot (empty ones below it are ignored)
+            while end > 0 and tick[r, end - 1] < 0:
+                end -= 1
+            for s in range(end):
+                rvs[i - lo, s] = np.float64(_dot(row, s * d, qi, d))
+        for i in range(lo, hi):
+            _rank(i, rows[i], rvs[i - lo], tick, importance, last_access, now, decay, tab, w_rec, w_imp, w_rel,
+                  rec, imp, sc, out_slots, out_scores)
 
 
 def _weights(params: MemoryParams):

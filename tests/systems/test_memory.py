@@ -121,7 +121,7 @@ def _random_columns(rng, n, cap, d):
        now=st.sampled_from([0, 25, 5000]))
 @settings(max_examples=30, deadline=None)
 def test_fused_pass_equals_relevance_then_scoring(seed, n, k, d, now):
-    """relevance_top (one pass, empty slots skipped) == relevance then score_top, bit for bit."""
+    """relevance_top (one pass, trailing empty slots skipped) == relevance then score_top, bit for bit."""
     rng = np.random.default_rng(seed)
     cap = 6
     block, tick, imp, last = _random_columns(rng, n + 3, cap, d)
