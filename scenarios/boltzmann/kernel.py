@@ -382,11 +382,12 @@ class Workspace:
 
     With ``threads=2`` each step runs on two threads or one, whichever has been faster lately
     (a step on two threads is held up whenever the machine gives one of them away; the result
-    is the same either way): the mode with the lower moving average of step time is used, and
-    the other one is tried again every ``PROBE_EVERY`` steps.
+    is the same either way): the mode with the lower median of its last ``RECENT`` step times is
+    used, and the other one is tried again every ``PROBE_EVERY`` steps.
     """
 
     PROBE_EVERY = 16
+    RECENT = 5
 
     def __init__(self, n: int, ncell: int, height: int, threads: int):
         self.n, self.ncell, self.height, self.threads = n, ncell, height, threads
@@ -411,7 +412,8 @@ class Workspace:
         self.flags = new_flags(_NFLAGS)
         self.part = np.zeros(2, np.int64)
         self.split_row = int(n * 0.6)  # thread 0 also shuffles: it draws for fewer rows
-        self.seconds = {1: None, 2: None}  # moving average of step time per mode
+        self.seconds = {1: None, 2: None}  # median of the last RECENT step times per mode
+        self.recent = {1: [], 2: []}
         self.steps = 0
         self.status = np.zeros(2, np.int64)
 
@@ -457,8 +459,10 @@ class Workspace:
                 mode = 1  # once): this step and the following ones on one thread
                 self.threads = 1
         dt = time.perf_counter() - t0
-        avg = self.seconds[mode]
-        self.seconds[mode] = dt if avg is None else 0.8 * avg + 0.2 * dt
+        last = self.recent[mode]
+        last.append(dt)
+        del last[:-self.RECENT]
+        self.seconds[mode] = float(np.median(last))  # one step held up (a core lent away) does not decide
         self.steps += 1
         return mode
 
