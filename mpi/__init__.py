@@ -19,7 +19,11 @@ on any rank ends the job with a message naming the rank instead of a hang).
 
 Modules: ``context`` (ranks and collectives), ``abort``, ``loopback`` (N
 ranks as threads, for tests), ``partition``, ``pack`` (column-wise byte
-buffers), ``halo``, ``routing``, ``reduce``, ``world`` (a world's rank context and partition).
+buffers), ``halo``, ``routing``, ``reduce``, ``world`` (a world's rank context and partition;
+``distribute`` routes its messages and makes its state hash world-wide), ``snapshot`` (distributed
+snapshots, restore on any rank count).
+
+Scenarios run on N ranks through the runner: ``mpiexec -n N socius run NAME ...`` (see the README).
 """
 from .abort import abort_on_error, install_abort_hook
 from .context import MissingExtraError, RankContext, launched_under_mpi, rank_context, self_context
