@@ -18,8 +18,10 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
 3. **deduplicate**: identical prompts become one request — greedy ones get a
    single completion fanned out to every agent that asked; sampled ones ask
    for as many completions as agents (one prefill, n samples), each agent
-   taking its own, agents in ID order. Requests are sorted by prompt, so
-   shared prefixes sit together (prefix caching);
+   taking its own, agents in ID order. Prompts are grouped by their 64-bit
+   XXH64 hash (texts compared where a hash is shared); requests go in the
+   order of their first agent's ID (the engine's prefix cache finds the
+   shared template prefix whatever the order);
 4. **call** the engine once per model with the whole batch; per-request seeds
    are derived from (seed, decision, tick, first agent's ID), so they never
    depend on batch order or size;
@@ -51,7 +53,7 @@ from socius.ecs import World
 from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
 
-from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling
+from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling, arrow_strings, repeat_string
 from .hashing import hash_strings
 from .replies import fill_fallback
 from .templates import Template
@@ -139,31 +141,34 @@ class ResponseLog:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def write(self, tick: int, decision: str, kind: str, batch: RequestBatch, comp: CompletionBatch,
-              prompt_hash: np.ndarray, prompts: pa.Array) -> None:
+              texts: pa.Array | None = None) -> None:
+        """Log one engine call: ``batch`` and ``comp`` (``texts``: ``comp.texts`` in Arrow, if at hand)."""
         r = len(batch)
-        completions = pa.LargeListArray.from_arrays(pa.array(batch.offsets), pa.array(comp.texts, type=pa.large_string()))
+        texts = arrow_strings(comp.texts) if texts is None else texts
+        completions = pa.LargeListArray.from_arrays(pa.array(batch.offsets), texts)
         out_tokens = pa.ListArray.from_arrays(pa.array(batch.offsets.astype(np.int32)), pa.array(comp.output_tokens))
         s = batch.sampling
+        const = lambda v: repeat_string(v, r, pa.string())  # noqa: E731
         table = pa.table({
             "tick": pa.array(np.full(r, tick, np.int64)),
-            "decision": pa.array([decision] * r if r else [], type=pa.string()),
-            "kind": pa.array([kind] * r if r else [], type=pa.string()),
-            "model": pa.array([batch.model] * r if r else [], type=pa.string()),
-            "adapter": pa.array(batch.adapters, type=pa.string()),
-            "prompt_hash": pa.array(prompt_hash.view(np.int64)),
-            "prompt": prompts,
+            "decision": const(decision),
+            "kind": const(kind),
+            "model": const(batch.model),
+            "adapter": arrow_strings(batch.adapters).cast(pa.string()),
+            "prompt_hash": pa.array(batch.prompt_hash().view(np.int64)),
+            "prompt": batch.prompts_arrow,
             "n": pa.array(batch.n),
             "seed": pa.array(batch.seeds),
             "first_entity": pa.array(batch.entities[batch.offsets[:-1]]),
             "temperature": pa.array(np.full(r, s.temperature)),
             "top_p": pa.array(np.full(r, s.top_p)),
             "max_tokens": pa.array(np.full(r, s.max_tokens, np.int32)),
-            "structured": pa.array([json.dumps(s.structured, sort_keys=True)] * r if r else [], type=pa.string()),
+            "structured": const(json.dumps(s.structured, sort_keys=True)),
             "completions": completions,
             "prompt_tokens": pa.array(comp.prompt_tokens),
             "output_tokens": out_tokens,
             "latency_s": pa.array(comp.latency_s),
-            "error": pa.array(comp.errors, type=pa.string()),
+            "error": arrow_strings(comp.errors).cast(pa.string()),
         })
         name = f"tick-{tick:08d}-{decision}-{kind}.parquet"
         tmp = self.dir / f".{name}.tmp-{os.getpid()}"
@@ -191,7 +196,7 @@ class ReplayEngine:
 
     def generate(self, batch: RequestBatch) -> CompletionBatch:
         out = CompletionBatch.empty_for(batch)
-        hashes = hash_strings(batch.prompts_arrow).view(np.int64)
+        hashes = batch.prompt_hash().view(np.int64)
         rows = np.empty(len(batch), np.int64)
         for i in range(len(batch)):  # one dict lookup per request, not per agent
             key = (batch.tick, batch.model, str(batch.adapters[i]), int(hashes[i]), int(batch.n[i]),
@@ -238,7 +243,7 @@ class ResponseCache:
 
     @staticmethod
     def keys(batch: RequestBatch) -> list[str]:
-        hashes = hash_strings(batch.prompts_arrow)
+        hashes = batch.prompt_hash()
         s = json.dumps([batch.sampling.temperature, batch.sampling.top_p, batch.sampling.max_tokens,
                         list(batch.sampling.stop), batch.sampling.structured], sort_keys=True)
         return [f"{batch.model}|{a}|{h:016x}|{n}|{seed}|{s}"  # one string per request, not per agent
@@ -302,6 +307,7 @@ class _Call:
     req_of: np.ndarray     # [n_m] request index of each agent (within this call)
     comp_of: np.ndarray    # [n_m] completion index of each agent
     comp: CompletionBatch
+    texts: pa.Array        # comp.texts in Arrow
 
 
 def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> CompletionBatch:
@@ -344,28 +350,51 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
     return out
 
 
+def _groups(keys: pa.Array, hashes: np.ndarray) -> np.ndarray:
+    """``[n]`` group code of each key: equal keys, equal codes. Keys are grouped by their 64-bit
+    hash; the keys of a group with several members are compared with its first one, and on a true
+    hash collision (never seen in practice) Arrow's exact dictionary encoding decides."""
+    _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    if first.shape[0] < codes.shape[0]:
+        shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
+        same = pc.equal(keys.take(pa.array(shared)), keys.take(pa.array(first[codes[shared]])))
+        if not pc.all(same).as_py():
+            codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes
+
+
 def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
           ids: np.ndarray, keys: pa.Array, prompts: pa.Array, adapters: np.ndarray | None,
           stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
-    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``) and run one engine call."""
+    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``) and run one engine call.
+
+    Requests go in the order of their first (lowest-ID) agent, so the batch does not depend on
+    the order of storage; when every prompt is distinct and ``ids`` ascend, the rendered prompts
+    are the batch as they are (no copy)."""
     t0 = time.perf_counter()
-    if dedup:
-        enc = pc.dictionary_encode(keys)
-        uniq = enc.dictionary
-        codes = enc.indices.to_numpy()
-    else:  # every agent its own request (for checks and for engines that must see each agent)
-        uniq, codes = keys, np.arange(len(keys))
-    order_u = pc.sort_indices(uniq).to_numpy()               # requests sorted by prompt: shared prefixes together
-    rank = np.empty_like(order_u)
-    rank[order_u] = np.arange(order_u.shape[0])
-    req_of = rank[codes]                                      # [n] request of each agent
-    agent_order = np.lexsort((ids, req_of))                   # agents grouped by request, ID order inside
-    counts = np.bincount(req_of, minlength=order_u.shape[0])
+    n = ids.shape[0]
+    hashes = hash_strings(keys)
+    codes = _groups(keys, hashes) if dedup else np.arange(n)
+    g = int(codes.max()) + 1 if n else 0
+    if g == n and (n < 2 or (np.diff(ids) > 0).all()):  # distinct prompts, IDs in order: as rendered
+        req_of = agent_order = np.arange(n)
+    else:
+        by_group = np.lexsort((ids, codes))               # agents by group, ID order inside
+        counts_g = np.bincount(codes, minlength=g)
+        starts_g = np.zeros(g + 1, np.int64)
+        np.cumsum(counts_g, out=starts_g[1:])
+        rank = np.empty(g, np.int64)
+        rank[np.argsort(ids[by_group[starts_g[:-1]]], kind="stable")] = np.arange(g)
+        req_of = rank[codes]                              # [n] request of each agent
+        agent_order = np.lexsort((ids, req_of))           # agents grouped by request, ID order inside
+    counts = np.bincount(req_of, minlength=g)
     starts = np.zeros(counts.shape[0] + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
-    first = ids[agent_order[starts[:-1]]]
     firsts_pos = agent_order[starts[:-1]]
-    req_prompts = prompts.take(pa.array(firsts_pos))
+    first = ids[firsts_pos]
+    as_rendered = g == n and bool((firsts_pos == np.arange(n)).all())
+    req_prompts = prompts if as_rendered else prompts.take(pa.array(firsts_pos))
     if sampling.greedy:
         n_req = np.ones(counts.shape[0], np.int32)
         entities = first
@@ -373,20 +402,22 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
     else:
         n_req = counts.astype(np.int32)
         entities = ids[agent_order]
-        comp_of = np.empty(ids.shape[0], np.int64)
-        comp_of[agent_order] = np.arange(ids.shape[0])
+        comp_of = np.empty(n, np.int64)
+        comp_of[agent_order] = np.arange(n)
     req_adapters = adapters[firsts_pos] if adapters is not None else None
     batch = RequestBatch(prompts=req_prompts, sampling=sampling,
                          model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
-                         entities=entities, adapters=req_adapters, tick=world.tick)
+                         entities=entities, adapters=req_adapters, tick=world.tick,
+                         prompt_hash=hashes[firsts_pos] if keys is prompts else None)
     t1 = time.perf_counter()
     if decision.cache and llm.cache is not None and llm.replay is None:
         comp = _cached_generate(llm, decision.name, batch, batch_size, model)
     else:
         comp = _generate(llm.engine(model), batch, batch_size)
     t2 = time.perf_counter()
+    texts = arrow_strings(comp.texts)
     if llm.log is not None:
-        llm.log.write(world.tick, decision.name, kind, batch, comp, hash_strings(req_prompts), req_prompts)
+        llm.log.write(world.tick, decision.name, kind, batch, comp, texts)
     t3 = time.perf_counter()
     stats["dedup_s"] += t1 - t0
     stats["engine_s"] += t2 - t1
@@ -395,7 +426,7 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
     stats["completions"] += batch.completions
     stats["prompt_tokens"] += int(comp.prompt_tokens.sum())
     stats["output_tokens"] += int(comp.output_tokens.sum())
-    return _Call(req_of, comp_of, comp)
+    return _Call(req_of, comp_of, comp, texts)
 
 
 def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, ids: np.ndarray,
@@ -414,11 +445,11 @@ def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampli
         sub_adapters = None if adapters is None else np.asarray(adapters, dtype=STR)[rows]
         keys = sub_prompts
         if sub_adapters is not None and (sub_adapters != "").any():
-            keys = pc.binary_join_element_wise(pa.array(sub_adapters, type=pa.large_string()), sub_prompts,
+            keys = pc.binary_join_element_wise(arrow_strings(sub_adapters), sub_prompts,
                                                pa.scalar("\x1f", pa.large_string()))
         call = _call(world, llm, decision, kind, sampling, model, ids[rows], keys, sub_prompts, sub_adapters, stats,
                      **opts)
-        texts_parts.append(pa.array(call.comp.texts, type=pa.large_string()).take(pa.array(call.comp_of)))
+        texts_parts.append(call.texts.take(pa.array(call.comp_of)))
         idx_parts.append(rows)
         failed[rows] = call.comp.failed[call.req_of]
     if len(groups) == 1:

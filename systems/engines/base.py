@@ -37,6 +37,27 @@ import pyarrow.compute as pc
 STR = np.dtypes.StringDType()
 
 
+def arrow_strings(texts) -> pa.Array:
+    """``[n]`` Arrow ``large_string`` from numpy strings (or anything numpy turns into strings).
+
+    ``pa.array`` on a ``StringDType`` array costs about 2 µs per string of a few dozen bytes;
+    going through Python ``str`` objects costs a fifth of that, whatever the length. An array of
+    one repeated value (empty error columns, one adapter) is built from that value alone."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if isinstance(texts, pa.Array):
+        return texts if texts.type == pa.large_string() else texts.cast(pa.large_string())
+    a = np.asarray(texts, dtype=STR).reshape(-1)
+    if a.shape[0] > 1 and (a == a[0]).all():
+        return repeat_string(str(a[0]), a.shape[0])
+    return pa.array(a.astype(object), type=pa.large_string())
+
+
+def repeat_string(value: str, n: int, type=pa.large_string()) -> pa.Array:
+    """``[n]`` Arrow strings, all ``value`` (built in C++, not from ``n`` Python objects)."""
+    return pa.array([value], type=type).take(pa.array(np.zeros(n, np.int32)))
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Sampling parameters shared by every request of a batch.
@@ -68,7 +89,7 @@ class RequestBatch:
     """
 
     def __init__(self, prompts, sampling: Sampling, model: str, n, seeds, entities, adapters=None,
-                 tick: int = 0):
+                 tick: int = 0, prompt_hash=None):
         if isinstance(prompts, (pa.Array, pa.ChunkedArray)):
             arr = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
             self._arrow = arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
@@ -98,6 +119,9 @@ class RequestBatch:
             self.adapters = np.asarray(adapters, dtype=STR)
             if self.adapters.shape[0] != r:
                 raise ValueError("RequestBatch: adapters must have one row per request")
+        self._hash = None if prompt_hash is None else np.asarray(prompt_hash, dtype=np.uint64).reshape(-1)
+        if self._hash is not None and self._hash.shape[0] != r:
+            raise ValueError("RequestBatch: prompt_hash must have one row per request")
 
     @property
     def prompts(self) -> np.ndarray:
@@ -110,8 +134,16 @@ class RequestBatch:
     def prompts_arrow(self) -> pa.Array:
         """``[r]`` Arrow ``large_string`` prompts (converted from numpy once, on first use)."""
         if self._arrow is None:
-            self._arrow = pa.array(self._np, type=pa.large_string())
+            self._arrow = arrow_strings(self._np)
         return self._arrow
+
+    def prompt_hash(self) -> np.ndarray:
+        """``[r] uint64``: XXH64 of each prompt (:func:`~socius.systems.hashing.hash_strings`), computed
+        once — the decision pipeline hands over the hashes it deduplicated by."""
+        if self._hash is None:
+            from socius.systems.hashing import hash_strings
+            self._hash = hash_strings(self.prompts_arrow)
+        return self._hash
 
     def prompt_bytes(self) -> np.ndarray:
         """``[r] int64``: UTF-8 bytes of each prompt (from Arrow offsets when the prompts came as Arrow)."""
@@ -126,14 +158,15 @@ class RequestBatch:
         ent = self.entities[gather_index(self.offsets, rows)[0]]
         prompts = self._arrow.take(pa.array(rows)) if self._arrow is not None else self._np[rows]
         return RequestBatch(prompts, self.sampling, self.model, self.n[rows], self.seeds[rows], ent,
-                            self.adapters[rows], self.tick)
+                            self.adapters[rows], self.tick, None if self._hash is None else self._hash[rows])
 
     def slice(self, lo: int, hi: int) -> "RequestBatch":
         """The requests ``lo:hi`` (contiguous, no copy of the prompts)."""
         c0, c1 = self.offsets[lo], self.offsets[hi]
         prompts = self._arrow.slice(lo, hi - lo) if self._arrow is not None else self._np[lo:hi]
         return RequestBatch(prompts, self.sampling, self.model, self.n[lo:hi], self.seeds[lo:hi],
-                            self.entities[c0:c1], self.adapters[lo:hi], self.tick)
+                            self.entities[c0:c1], self.adapters[lo:hi], self.tick,
+                            None if self._hash is None else self._hash[lo:hi])
 
     def with_entities(self, entities) -> "RequestBatch":
         """The same requests for other entity keys (same shapes)."""

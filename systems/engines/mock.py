@@ -28,7 +28,6 @@ import numpy as np
 
 from socius.ecs.rng import EntityRng
 
-from ..hashing import hash_strings
 from .base import STR, CompletionBatch, RequestBatch
 
 Policy = Callable[[RequestBatch, int], np.ndarray]
@@ -66,7 +65,7 @@ class MockEngine:
             return out
         asked = batch
         if batch.sampling.greedy:  # the prompt decides, not which agent happened to ask first
-            asked = batch.with_entities((hash_strings(batch.prompts_arrow) >> np.uint64(2)).astype(np.int64))
+            asked = batch.with_entities((batch.prompt_hash() >> np.uint64(2)).astype(np.int64))
         texts = np.asarray(self.policy(asked, self.seed), dtype=STR)
         if texts.shape != (batch.completions,):
             raise ValueError(f"mock policy returned {texts.shape[0]} replies for {batch.completions} completions")
