@@ -16,8 +16,8 @@ CONFIGURATIONS = {
         "large": {"agents": [10_000, 100_000, 1_000_000], "ticks": 3},
     },
     "scenarios": {
-        "small": {"agents": [1_000, 10_000], "ticks": 1, "warmup": {"social": 3}},
-        "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": {"social": 3}},
+        "small": {"agents": [1_000, 10_000], "ticks": 1, "warmup": {"*": 1, "social": 3}},
+        "large": {"agents": [10_000, 100_000], "ticks": 3, "warmup": {"*": 1, "social": 3}},
     },
     "recommender": {
         "small": {"agents": [2_000], "ticks": 2, "warmup": 2},

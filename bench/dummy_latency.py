@@ -46,6 +46,7 @@ def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> di
     t1 = time.perf_counter()
     world.step(1)
     wall = time.perf_counter() - t1
+    world.flush()
     row = world.resource(DecisionStats).rows[-1]
     return {"wall_s": round(wall, 3), "build_s": round(build_s, 3), "requests": row["requests"],
             "ok": row["ok"], "failed": row["failed"], "engine_s": round(row["engine_s"], 3)}

@@ -41,6 +41,7 @@ def one(agents: int, ticks: int) -> dict:
         world.schedule.hooks.append(lambda s, dt: sys_s.append((s.name, dt)))
         for _ in range(ticks):
             world.step(1)
+        world.flush()  # the response log's last files, before the folder goes
         rows = world.resource(DecisionStats).rows
         decide_total = [sum(r[k] for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s"))
                         for r in rows]

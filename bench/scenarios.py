@@ -13,7 +13,9 @@ is its own): the world is built with the scenario's defaults and
 ``agents = N`` (plus the small overrides in :data:`OVERRIDES`, e.g. the
 social scenario seeds 1% of its agents so that a tick has real work), with
 the instant mock engine and the response log on (a real run writes it),
-then ``warmup`` ticks run untimed (the social scenario needs a few ticks
+then ``warmup`` ticks run untimed (one for every scenario, so that
+first-call costs — loading numba's caches, building indexes — stay out of
+the figures; three for the social scenario, which needs a few ticks
 before most agents act) and ``ticks`` ticks are timed with the kernel's
 :class:`~socius.ecs.profiler.Profiler`.
 
@@ -84,6 +86,7 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
         first = world.tick
         with Profiler(world, memory=False) as prof:
             prof.step(ticks)
+        world.flush()  # the response log's last files, before the folder goes
         stats = world.get_resource(DecisionStats)
         rows = [r for r in (stats.rows if stats is not None else []) if r["tick"] >= first]
     return world, prof.summary(), rows, build_s
@@ -125,7 +128,7 @@ def main(argv=None) -> None:
     ticks = a.ticks or cfg["ticks"]
     if a.one:
         name = a.scenario[0]
-        emit(one(name, a.agents[0], ticks, cfg["warmup"].get(name, 0)))
+        emit(one(name, a.agents[0], ticks, cfg["warmup"].get(name, cfg["warmup"].get("*", 0))))
         return
     for name in a.scenario or llm_scenarios():
         for n in a.agents or cfg["agents"]:

@@ -323,9 +323,19 @@ class World:
         from .digest import finish
         return finish(self.state_reducer(self))
 
+    def flush(self) -> None:
+        """Finish the background work of resources: every resource with a ``flush()`` method has it
+        called (the LLM response log writes its files on a thread). :meth:`save` flushes first;
+        call it before reading files that resources write while you step a world yourself."""
+        for r in list(self._resources.values()):
+            f = getattr(r, "flush", None)
+            if callable(f):
+                f()
+
     def save(self, path: str | Path) -> Path:
-        """Write an atomic snapshot (see :mod:`.snapshot`)."""
+        """Write an atomic snapshot (see :mod:`.snapshot`), after :meth:`flush`."""
         from .snapshot import save
+        self.flush()
         return save(self, path)
 
     def restore(self, path: str | Path, types: Iterable[type] = ()) -> None:

@@ -232,7 +232,7 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
 
     def on_tick(w: World) -> None:
         if out is not None and snapshot_every and w.tick % snapshot_every == 0:
-            _save(w, out, ranks)
+            _save(w, out, ranks)  # World.save flushes the response log first
         if progress is not None and lead:
             progress(w, ticks)
 

@@ -31,7 +31,8 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    ok / extracted / fallback / failed go to :class:`DecisionStats`;
 6. **log** every request and reply (prompt hash, prompt, sampling, model,
    adapter, seed, completions, tokens, latency, error) to
-   ``<run>/responses/tick-XXXXXXXX-<decision>.parquet``. :class:`ReplayEngine`
+   ``<run>/responses/tick-XXXXXXXX-<decision>.parquet`` (encoded and written
+   on a background thread, see :class:`ResponseLog`). :class:`ReplayEngine`
    answers from such a log with no LLM at all and reaches the same state.
 """
 from __future__ import annotations
@@ -39,6 +40,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -54,7 +57,7 @@ from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
 
 from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling, arrow_strings, repeat_string
-from .hashing import hash_strings
+from .hashing import hash_strings, strings_equal
 from .replies import fill_fallback
 from .templates import Template
 
@@ -134,11 +137,45 @@ class DecisionStats:
 
 
 class ResponseLog:
-    """Writes every request and reply, one Parquet file per (tick, decision, call), atomically."""
+    """Writes every request and reply, one Parquet file per (tick, decision, call), atomically.
 
-    def __init__(self, directory: str | Path):
+    The table is built on the calling thread (no copies of prompts or replies); encoding and
+    writing the file happen on one background thread, so they overlap the rest of the tick and
+    the next engine call. At most ``pending`` files wait to be written: a caller that gets
+    further ahead waits for the oldest. :meth:`flush` waits for them all and raises the first
+    error a write met (a later :meth:`write` raises it too); the runner flushes before every
+    snapshot and :meth:`close` at the end of a run, so a run resumed from a snapshot has every
+    file up to it. ``background=False`` writes on the calling thread.
+    """
+
+    def __init__(self, directory: str | Path, background: bool = True, pending: int = 2):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socius-log") if background else None
+        self._pending: deque = deque()
+        self._max_pending = max(1, int(pending))
+
+    def _write_file(self, table: pa.Table, name: str) -> None:
+        tmp = self.dir / f".{name}.tmp-{os.getpid()}"
+        pq.write_table(table, tmp)
+        tmp.replace(self.dir / name)
+
+    def _reap(self, wait_for: int) -> None:
+        """Collect finished writes (raising the first error); wait until at most ``wait_for`` remain."""
+        while self._pending and (len(self._pending) > wait_for or self._pending[0].done()):
+            self._pending.popleft().result()
+
+    def flush(self) -> None:
+        """Wait for every pending file; raises the first error a background write met."""
+        self._reap(0)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def write(self, tick: int, decision: str, kind: str, batch: RequestBatch, comp: CompletionBatch,
               texts: pa.Array | None = None) -> None:
@@ -171,9 +208,11 @@ class ResponseLog:
             "error": arrow_strings(comp.errors).cast(pa.string()),
         })
         name = f"tick-{tick:08d}-{decision}-{kind}.parquet"
-        tmp = self.dir / f".{name}.tmp-{os.getpid()}"
-        pq.write_table(table, tmp)
-        tmp.replace(self.dir / name)
+        if self._pool is None:
+            self._write_file(table, name)
+            return
+        self._reap(self._max_pending - 1)
+        self._pending.append(self._pool.submit(self._write_file, table, name))
 
 
 class ReplayEngine:
@@ -291,9 +330,19 @@ class LLM:
         except KeyError:
             raise LookupError(f"no engine for model {name!r} (engines: {', '.join(self.engines)})") from None
 
+    def flush(self) -> None:
+        """Wait until the response log has written every call so far (before a snapshot)."""
+        if self.log is not None:
+            self.log.flush()
+
     def close(self) -> None:
-        for e in self.engines.values():
-            e.close()
+        """Flush and close the response log, then close every engine (each even if one fails)."""
+        try:
+            if self.log is not None:
+                self.log.close()
+        finally:
+            for e in self.engines.values():
+                e.close()
 
 
 def _seeds(seed: int, decision: str, kind: str, tick: int, first: np.ndarray) -> np.ndarray:
@@ -358,8 +407,7 @@ def _groups(keys: pa.Array, hashes: np.ndarray) -> np.ndarray:
     codes = codes.reshape(-1)
     if first.shape[0] < codes.shape[0]:
         shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
-        same = pc.equal(keys.take(pa.array(shared)), keys.take(pa.array(first[codes[shared]])))
-        if not pc.all(same).as_py():
+        if not strings_equal(keys, shared, first[codes[shared]]).all():
             codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     return codes
 

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from .engines.base import MissingExtraError
 from .hashing import hash_strings
+from .strings import arrow_strings
 
 STR = np.dtypes.StringDType()
 
@@ -57,7 +58,7 @@ def _as_arrow(texts) -> pa.Array:
     else:
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of strings, not one str (wrap it in a list)")
-        arr = pa.array(np.asarray(texts, dtype=STR), type=pa.large_string())
+        arr = arrow_strings(texts)
     if arr.type != pa.large_string():
         arr = arr.cast(pa.large_string())
     return arr.fill_null("")

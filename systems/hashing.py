@@ -19,6 +19,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .strings import arrow_strings
+
 STR = np.dtypes.StringDType()
 
 _P1 = np.uint64(0x9E3779B185EBCA87)
@@ -111,17 +113,51 @@ def _hash_seq(offsets, data, out):
         out[i] = _one(offsets, data, i)
 
 
+@numba.njit(parallel=True, cache=True)
+def _equal_pairs(offsets, data, a, b, out):
+    for i in numba.prange(a.shape[0]):
+        x0, y0 = offsets[a[i]], offsets[b[i]]
+        m = offsets[a[i] + 1] - x0
+        same = m == offsets[b[i] + 1] - y0
+        if same and x0 != y0:
+            j = 0
+            while same and j + 8 <= m:  # 8 bytes at a time, then the rest
+                same = _word(data, x0 + j) == _word(data, y0 + j)
+                j += 8
+            while same and j < m:
+                same = data[x0 + j] == data[y0 + j]
+                j += 1
+        out[i] = same
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def strings_equal(texts: pa.Array, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[m] bool``: whether ``texts[a[i]] == texts[b[i]]`` (bytes compared in place, no copies)."""
+    arr = arrow_strings(texts)
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    out = np.empty(a.shape[0], dtype=np.bool_)
+    if a.shape[0]:
+        offsets, data = _buffers(arr)
+        _equal_pairs(offsets, data, a, b, out)
+    return out
+
+
 def hash_strings(texts) -> np.ndarray:
     """``[n] uint64`` hashes of the UTF-8 bytes of each string (an Arrow string array or anything
     numpy turns into strings)."""
-    arr = texts if isinstance(texts, pa.Array) else pa.array(np.asarray(texts, dtype=STR), type=pa.large_string())
+    arr = texts if isinstance(texts, pa.Array) else arrow_strings(texts)
     if arr.type != pa.large_string():
         arr = arr.cast(pa.large_string())
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint64)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    offsets, data = _buffers(arr)
     out = np.empty(len(arr), dtype=np.uint64)
     # threads pay off only for many bytes; small batches (most tests, extraction calls) stay on one
     (_hash_par if offsets[-1] - offsets[0] > 1 << 20 else _hash_seq)(offsets, data, out)

@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .strings import arrow_strings
+
 STR = np.dtypes.StringDType()
 _NUM = r"-?\d+(?:\.\d+)?"
 
@@ -75,7 +77,7 @@ class Text:
 def _arrow(texts) -> pa.Array:
     if isinstance(texts, (pa.Array, pa.ChunkedArray)):
         return texts
-    return pa.array(np.asarray(texts, dtype=STR), type=pa.large_string())
+    return arrow_strings(texts)
 
 
 def _field_regex(name: str, kind) -> str:

@@ -28,6 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .strings import arrow_strings
+
 STR = np.dtypes.StringDType()
 QUOTE_OPEN, QUOTE_CLOSE = "<<<quote>>>", "<<<end quote>>>"
 
@@ -70,10 +72,8 @@ def _column_text(value: Any, fmt: str, n: int, where: str) -> pa.Array | str:
             arr = np.strings.mod(f"%{spec}", src).astype(STR)
         except (TypeError, ValueError) as e:
             raise TemplateError(f"template field {where!r}: format {fmt!r} does not fit: {e}") from None
-    if arr.dtype.kind in "TU":
-        return pa.array(arr.astype(STR, copy=False), type=pa.large_string())
-    if arr.dtype.kind == "O":
-        return pa.array(arr, type=pa.large_string())
+    if arr.dtype.kind in "TUO":
+        return arrow_strings(arr)
     return pc.cast(pa.array(arr), pa.large_string())
 
 

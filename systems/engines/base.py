@@ -34,28 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..strings import arrow_strings, repeat_string  # noqa: F401 (re-exported)
+
 STR = np.dtypes.StringDType()
-
-
-def arrow_strings(texts) -> pa.Array:
-    """``[n]`` Arrow ``large_string`` from numpy strings (or anything numpy turns into strings).
-
-    ``pa.array`` on a ``StringDType`` array costs about 2 µs per string of a few dozen bytes;
-    going through Python ``str`` objects costs a fifth of that, whatever the length. An array of
-    one repeated value (empty error columns, one adapter) is built from that value alone."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    if isinstance(texts, pa.Array):
-        return texts if texts.type == pa.large_string() else texts.cast(pa.large_string())
-    a = np.asarray(texts, dtype=STR).reshape(-1)
-    if a.shape[0] > 1 and (a == a[0]).all():
-        return repeat_string(str(a[0]), a.shape[0])
-    return pa.array(a.astype(object), type=pa.large_string())
-
-
-def repeat_string(value: str, n: int, type=pa.large_string()) -> pa.Array:
-    """``[n]`` Arrow strings, all ``value`` (built in C++, not from ``n`` Python objects)."""
-    return pa.array([value], type=type).take(pa.array(np.zeros(n, np.int32)))
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,7 @@ def test_long_term_memory_is_retrieved_for_the_page_and_answers_interviews(tmp_p
     cfg = RecommenderConfig(agents=60, recommender="popularity", long_memory=True, memories=3)
     w = build_world(SCENARIO, cfg, 2, EngineChoice("mock"), out=tmp_path)
     w.step(3)
+    w.flush()  # the response log writes on a background thread
     items = w.get(History, "items")
     stored = (w.get(LongTermMemory, "tick") >= 0).sum(axis=1)
     assert (stored >= items.lengths).all() and stored.sum() > 0      # every watch (and friends' news) is stored

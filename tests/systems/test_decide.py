@@ -109,6 +109,60 @@ def test_independent_of_batch_order_and_size(n, seed, temp, batch, perm_seed):
     np.testing.assert_array_equal(a.outcome, b.outcome[inv])
 
 
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 300), groups=st.integers(1, 20), seed=st.integers(0, 1000), temp=st.sampled_from([0.0, 0.9]))
+def test_dedup_is_exact_when_every_hash_collides(n, groups, seed, temp):
+    """Grouping goes by 64-bit hashes; with every hash equal it must still group by text."""
+    import socius.systems.decide as decide_mod
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=temp))
+    w1, w2 = world_with(prompt_policy, seed), world_with(prompt_policy, seed)
+    ids = w1.spawn(n)
+    w2.spawn(n)
+    a = decide(w1, d, ids, fields_for(ids, groups))
+    real = decide_mod.hash_strings
+    decide_mod.hash_strings = lambda keys: np.zeros(len(keys), np.uint64)
+    try:
+        b = decide(w2, d, ids, fields_for(ids, groups))
+    finally:
+        decide_mod.hash_strings = real
+    np.testing.assert_array_equal(a.values["number"], b.values["number"])
+    ra, rb = w1.resource(DecisionStats).rows[-1], w2.resource(DecisionStats).rows[-1]
+    distinct = len(set(zip((ids % 13).tolist(), (ids % groups).tolist())))
+    assert ra["requests"] == rb["requests"] == distinct and ra["completions"] == rb["completions"]
+
+
+def test_requests_follow_the_first_agents_id_not_the_order_of_storage(tmp_path):
+    import pyarrow.parquet as pq
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=0.0))
+    logs = []
+    for k, perm_seed in enumerate([None, 3]):
+        w = world_with(number_policy(0, 100), 5, log_dir=tmp_path / str(k))
+        ids = w.spawn(200)
+        order = np.arange(200) if perm_seed is None else np.random.default_rng(perm_seed).permutation(200)
+        f = {kk: (v[order] if isinstance(v, np.ndarray) else v) for kk, v in fields_for(ids, 9).items()}
+        decide(w, d, ids[order], f)
+        w.resource(LLM).close()
+        logs.append(pq.read_table(tmp_path / str(k) / "tick-00000000-g-answer.parquet"))
+    assert logs[0].column("first_entity").to_pylist() == sorted(logs[0].column("first_entity").to_pylist())
+    for col in ("prompt", "first_entity", "seed", "prompt_hash", "completions"):
+        assert logs[0].column(col).to_pylist() == logs[1].column(col).to_pylist()
+
+
+def test_background_log_raises_a_failed_write_on_flush(tmp_path):
+    import shutil
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0})
+    w = world_with(number_policy(0, 100), log_dir=tmp_path / "log")
+    ids = w.spawn(50)
+    decide(w, d, ids, fields_for(ids))
+    w.flush()
+    assert len(list((tmp_path / "log").glob("tick-*.parquet"))) == 1
+    shutil.rmtree(tmp_path / "log")
+    decide(w, d, ids, fields_for(ids))   # this call's file cannot be written
+    with pytest.raises(FileNotFoundError):
+        w.flush()
+    w.flush()  # reported once
+
+
 def test_sampled_duplicates_get_their_own_completions():
     w = world_with(number_policy(0, 100))
     ids = w.spawn(1000)
@@ -132,6 +186,7 @@ def test_replay_reaches_the_same_values(tmp_path):
     w.insert_resource(LLM({"": MockEngine(policy, seed=9, fail_rate=0.1)}, log_dir=tmp_path / "log"))
     ids = w.spawn(600)
     a = decide(w, d, ids, fields_for(ids))
+    w.flush()  # the log is written on a background thread
     w2 = World(seed=9)
     w2.insert_resource(LLM({}, replay=ReplayEngine(tmp_path / "log")))
     w2.spawn(600)

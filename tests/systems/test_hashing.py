@@ -5,7 +5,7 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socius.systems.hashing import hash_strings
+from socius.systems.hashing import hash_strings, strings_equal
 
 
 def reference(texts):
@@ -34,3 +34,16 @@ def test_sliced_arrow_arrays_hash_their_own_rows():
     part = arr.slice(13, 20)
     assert hash_strings(part).tolist() == reference(part.to_pylist()).tolist()
     assert hash_strings(arr.slice(5, 0)).shape == (0,)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "ab", "b", "héllo", "x" * 40, "x" * 39 + "y"]), min_size=1, max_size=30),
+       st.randoms(use_true_random=False))
+def test_strings_equal_compares_pairs_of_rows(texts, rnd):
+    arr = pa.array(texts, type=pa.large_string()).slice(0)
+    a = [rnd.randrange(len(texts)) for _ in range(20)]
+    b = [rnd.randrange(len(texts)) for _ in range(20)]
+    assert strings_equal(arr, a, b).tolist() == [texts[i] == texts[j] for i, j in zip(a, b)]
+    if len(texts) > 2:
+        part = arr.slice(1)
+        assert strings_equal(part, [0], [len(texts) - 2]).tolist() == [texts[1] == texts[-1]]
