@@ -12,7 +12,10 @@ process after ``warmup`` untimed ticks (the MF model has ratings to refit
 on); one JSON line per (recommender, size)::
 
     {"bench": "recommender", "recommender": "mf", "agents": 100000, "tick_s": ...,
-     "stages_s": {"refit_model": ..., ...}, "decision_s": {"render": ..., ...}, "peak_rss_mb": ...}
+     "stages_s": {"refit_model": ..., ...}, "decision_s": {"render": ..., ...}, "log_writer_s": ...,
+     "peak_rss_mb": ...}
+
+``log_writer_s`` is the response log's writer thread per tick (beside the tick, not in it).
 """
 from __future__ import annotations
 
@@ -28,13 +31,13 @@ STAGES = ("render_s", "dedup_s", "engine_s", "parse_s", "log_s", "extract_s")
 
 
 def one(agents: int, recommender: str, ticks: int, warmup: int) -> dict:
-    _, s, rows, build_s = profile_ticks("recommender", {"agents": agents, "recommender": recommender}, ticks, warmup)
+    _, s, rows, build_s, writer_s = profile_ticks("recommender", {"agents": agents, "recommender": recommender}, ticks, warmup)
     decision = {k[:-2]: round(statistics.median([r[k] for r in rows]), 5) for k in STAGES} if rows else {}
     return {"bench": "recommender", "recommender": recommender, "agents": agents, "ticks": ticks,
             "warmup": warmup, "tick_s": round(s["tick_s"]["median"], 5),
             "us_per_agent": round(s["tick_s"]["median"] * 1e6 / agents, 3),
             "stages_s": {r["name"]: round(r["median_s"], 5) for r in s["systems"]},
-            "decision_s": decision, "acting": int(statistics.median([r["agents"] for r in rows])) if rows else 0,
+            "decision_s": decision, "log_writer_s": round(writer_s / max(1, ticks), 5), "acting": int(statistics.median([r["agents"] for r in rows])) if rows else 0,
             "build_s": round(build_s, 3), "peak_rss_mb": peak_rss_mb()}
 
 

@@ -27,7 +27,10 @@ the world's agents ``N`` (not by those a system touched), so the systems'
 figures add up to ``us_per_agent`` with the kernel's. ``llm``: agents that
 asked the LLM in the timed ticks (median per tick), the mock engine's own
 time, and our decision pipeline's time per asking agent without the engine
-(render, dedup, parse, log) — the ≤ 5 µs budget of the decision pipeline.
+(render, dedup, parse, log) — the ≤ 5 µs budget of the decision pipeline;
+``log_writer_us_per_acting`` is the time the response log's writer thread
+spent encoding and writing Parquet, per asking agent: it runs beside the
+tick (so it is not in ``ours_us_per_acting``) but takes a core while it does.
 """
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def llm_scenarios() -> list[str]:
 def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
     """Build scenario ``name`` with config ``values`` and the instant mock engine (response log on), run
     ``warmup`` untimed ticks, profile ``ticks``; returns (world, profiler summary, the timed ticks'
-    DecisionStats rows, build seconds)."""
+    DecisionStats rows, build seconds, seconds the response log's writer thread spent on the timed ticks)."""
     from socius.ecs.profiler import Profiler
     from socius.scenarios.config import build_config
     from socius.scenarios.registry import get_scenario
@@ -84,17 +87,22 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
         build_s = time.perf_counter() - t0
         world.step(warmup)
         first = world.tick
+        from socius.systems.decide import LLM
+        log = world.resource(LLM).log
+        world.flush()
+        written0 = log.written_s
         with Profiler(world, memory=False) as prof:
             prof.step(ticks)
         world.flush()  # the response log's last files, before the folder goes
+        writer_s = log.written_s - written0
         stats = world.get_resource(DecisionStats)
         rows = [r for r in (stats.rows if stats is not None else []) if r["tick"] >= first]
-    return world, prof.summary(), rows, build_s
+    return world, prof.summary(), rows, build_s, writer_s
 
 
 def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
     values = {"agents": agents, **OVERRIDES.get(name, lambda n: {})(agents)}
-    world, s, rows, build_s = profile_ticks(name, values, ticks, warmup)
+    world, s, rows, build_s, writer_s = profile_ticks(name, values, ticks, warmup)
     n = len(world)
     tick_s = s["tick_s"]["median"]
     per_tick: dict[int, dict] = {}
@@ -107,8 +115,10 @@ def one(name: str, agents: int, ticks: int, warmup: int) -> dict:
     if per_tick:
         med = lambda k: statistics.median(t[k] for t in per_tick.values())  # noqa: E731
         acting = med("acting")
+        total = sum(t["acting"] for t in per_tick.values())
         llm = {"acting": int(acting), "engine_s": round(med("engine_s"), 4),
-               "ours_us_per_acting": round(med("ours_s") * 1e6 / acting, 3) if acting else None}
+               "ours_us_per_acting": round(med("ours_s") * 1e6 / acting, 3) if acting else None,
+               "log_writer_us_per_acting": round(writer_s * 1e6 / total, 3) if total else None}
     return {"bench": "scenarios", "scenario": name, "agents": n, "ticks": ticks, "warmup": warmup,
             "tick_s": round(tick_s, 5), "us_per_agent": round(tick_s * 1e6 / n, 3),
             "systems_us_per_agent": {r["name"]: round(r["median_s"] * 1e6 / n, 3) for r in s["systems"]},

@@ -154,11 +154,14 @@ class ResponseLog:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socius-log") if background else None
         self._pending: deque = deque()
         self._max_pending = max(1, int(pending))
+        self.written_s = 0.0  # seconds spent encoding and writing files (on the writer thread)
 
     def _write_file(self, table: pa.Table, name: str) -> None:
+        t0 = time.perf_counter()
         tmp = self.dir / f".{name}.tmp-{os.getpid()}"
         pq.write_table(table, tmp)
         tmp.replace(self.dir / name)
+        self.written_s += time.perf_counter() - t0  # one writer thread: no race
 
     def _reap(self, wait_for: int) -> None:
         """Collect finished writes (raising the first error); wait until at most ``wait_for`` remain."""
