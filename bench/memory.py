@@ -24,8 +24,8 @@ One JSON line per case:
   the hashing embedder, and the real all-MiniLM-L6-v2 model on CPU when the ``embeddings``
   extra is installed (``agents`` is the number of texts embedded).
 
-Each retrieval case runs in a fresh interpreter so its peak RSS is its own (about twice the
-block: spawning a component table concatenates its columns once).
+Each retrieval case runs in a fresh interpreter so its peak RSS is its own (about the block
+plus the benchmark's scratch: the first spawn into a table adopts the default columns built for it).
 """
 from __future__ import annotations
 

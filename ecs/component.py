@@ -272,11 +272,18 @@ class Schema:
 
     @classmethod
     def coerce_values(cls, values: dict[str, Any] | None, n: int) -> dict[str, Any]:
-        """Validate a ``{column: value}`` dict for ``n`` rows; missing columns get defaults."""
+        """Validate a ``{column: value}`` dict for ``n`` rows; missing columns get defaults.
+
+        The result's ``fresh`` set names the columns built here (the defaults): storage may adopt
+        those arrays as they are, while a value given by the caller is copied into storage."""
         values = dict(values or {})
-        out = {}
+        out = Coerced()
         for name, col in cls.__columns__.items():
-            out[name] = col.coerce(values.pop(name), n) if name in values else col.empty(n)
+            if name in values:
+                out[name] = col.coerce(values.pop(name), n)
+            else:
+                out[name] = col.empty(n)
+                out.fresh.add(name)
         if values:
             cls.column(next(iter(values)))  # raises naming the bad column
         return out
@@ -284,6 +291,14 @@ class Schema:
     @classmethod
     def describe(cls) -> str:
         return ";".join(f"{k}={c.describe()}" for k, c in cls.__columns__.items())
+
+
+class Coerced(dict):
+    """Column values in storage form; ``fresh``: the columns whose arrays nobody else holds."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.fresh: set[str] = set()
 
 
 class Component(Schema):

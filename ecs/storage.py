@@ -76,10 +76,12 @@ class Table:
             order = np.argsort(ids, kind="stable")
             ids = ids[order]
             values = {k: cols[k].take(v, order) for k, v in values.items()}
+        fresh = getattr(values, "fresh", ())
         if self.entities.shape[0] == 0 or ids[0] > self.entities[-1]:
+            empty = self.entities.shape[0] == 0
             self.entities = np.concatenate([self.entities, ids])
-            for k, c in cols.items():
-                self.data[k] = c.concat([self.data[k], values[k]])
+            for k, c in cols.items():  # an empty table adopts arrays built for it (no copy: one block, not two)
+                self.data[k] = values[k] if empty and k in fresh else c.concat([self.data[k], values[k]])
         else:
             merged = np.concatenate([self.entities, ids])
             perm = np.argsort(merged, kind="stable")

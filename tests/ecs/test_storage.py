@@ -242,3 +242,32 @@ def test_hash_ignores_empty_tables_and_registration_but_not_ids():
     c.spawn(4, {Wealth: {"value": [0, 1, 2, 3]}})
     c.despawn([0])
     assert c.state_hash() != a.state_hash()  # same values, different IDs and allocator
+
+
+def test_first_spawn_adopts_default_columns_but_copies_given_values():
+    """An empty table takes the default arrays built for it as they are (one block in memory, not
+    two), while arrays the caller passes are copied: changing them later does not change the world."""
+    import tracemalloc
+    w = World(seed=0)
+    value = np.arange(5, dtype=np.int64)
+    pos = np.ones((5, 2))
+    w.spawn(5, {Wealth: {"value": value}, Position: {"xy": pos}})
+    value[:] = -1
+    pos[:] = 7.0
+    assert w.get(Wealth, "value").tolist() == [0, 1, 2, 3, 4]
+    assert (w.get(Position, "xy") == 1.0).all()
+
+    class Block(Component):
+        v = Vector(np.float32, 64)
+
+    w2 = World(seed=0)
+    block_bytes = 200_000 * 64 * 4
+    tracemalloc.start()
+    try:
+        w2.spawn(200_000, {Block: {}})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * block_bytes       # one block (a concatenation would make it two)
+    w2.spawn(3, {Block: {}})              # appending to a filled table still concatenates
+    assert w2.get(Block, "v").shape == (200_003, 64)
