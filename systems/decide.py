@@ -136,6 +136,9 @@ class DecisionStats:
         return pa.Table.from_pylist(self.rows) if self.rows else pa.table({})
 
 
+_UNIQUE = ("prompt", "completions")
+
+
 class ResponseLog:
     """Writes every request and reply, one Parquet file per (tick, decision, call), atomically.
 
@@ -159,7 +162,8 @@ class ResponseLog:
     def _write_file(self, table: pa.Table, name: str) -> None:
         t0 = time.perf_counter()
         tmp = self.dir / f".{name}.tmp-{os.getpid()}"
-        pq.write_table(table, tmp)
+        # prompts and replies are nearly all distinct: dictionary-encoding them is wasted work
+        pq.write_table(table, tmp, use_dictionary=[c for c in table.column_names if c not in _UNIQUE])
         tmp.replace(self.dir / name)
         self.written_s += time.perf_counter() - t0  # one writer thread: no race
 
