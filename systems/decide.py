@@ -146,9 +146,10 @@ class ResponseLog:
     writing the file happen on one background thread, so they overlap the rest of the tick and
     the next engine call. At most ``pending`` files wait to be written: a caller that gets
     further ahead waits for the oldest. :meth:`flush` waits for them all and raises the first
-    error a write met (a later :meth:`write` raises it too); the runner flushes before every
-    snapshot and :meth:`close` at the end of a run, so a run resumed from a snapshot has every
-    file up to it. ``background=False`` writes on the calling thread.
+    error a write met (a later :meth:`write` raises it too once that write has ended);
+    ``World.save`` flushes before every snapshot and the runner closes the log at the end of a
+    run, so a run resumed from a snapshot has every file up to it. ``background=False`` writes
+    on the calling thread.
     """
 
     def __init__(self, directory: str | Path, background: bool = True, pending: int = 2):
