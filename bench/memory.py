@@ -9,14 +9,16 @@
 One JSON line per case:
 
 * ``{"bench": "memory_retrieval", "agents", "memories", "dim", "k", "tick_s", "us_per_agent",
-  "rank_s", "rank_gb_s", "relevance_s", "texts_s", "block_gb", "bytes_per_agent", "threads", "load_avg",
-  "peak_rss_mb"}`` — one :func:`~socius.systems.memory.retrieve` for all agents (queries given as
-  vectors from the hashing embedder; relevance, scoring, top-k, texts, ``last_access`` update),
-  median over ticks. Its parts, medians too: ``rank_s`` is the fused numba pass
+  "rank_s", "rank_gb_s", "relevance_s", "texts_s", "texts_numpy_s", "block_gb", "bytes_per_agent",
+  "threads", "load_avg", "peak_rss_mb"}`` — one :func:`~socius.systems.memory.retrieve` for all
+  agents (queries given as vectors from the hashing embedder; relevance, scoring, top-k, the
+  retrieved texts gathered into an Arrow string array, ``last_access`` update), median over
+  ticks. Its parts, medians too: ``rank_s`` is the fused numba pass
   (:func:`~socius.systems.memory.relevance_top`: relevance + scores + top-k over the float16 block
   of ``block_gb`` GB, read at ``rank_gb_s``), ``relevance_s`` the relevance pass alone
   (:func:`~socius.systems.memory.relevance`), ``texts_s`` the rest of ``retrieve`` (gathering the
-  retrieved texts, touching ``last_access``). ``threads`` is numba's thread count
+  retrieved texts, touching ``last_access``). ``texts_numpy_s`` is not in ``tick_s``: turning those
+  texts into the ``[n, k]`` numpy strings of ``Recall.texts`` when a caller asks for them. ``threads`` is numba's thread count
   (``NUMBA_NUM_THREADS``), ``load_avg`` the machine's 1-minute load average before and after the
   timed ticks; ``bytes_per_agent`` the long-term memory component's size. Every slot is filled
   (written directly, not through ``remember``), so the pass reads the whole block.
@@ -62,6 +64,7 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
     from socius.ecs import World
     from socius.systems.embed import HashingEmbedder
     from socius.systems.memory import MemoryParams, relevance, relevance_top, retrieve
+    from socius.systems.strings import encode_fixed
 
     class BenchMemory(LongTermMemoryBase, capacity=memories, dim=dim):
         """The benchmark's memory block."""
@@ -73,12 +76,15 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
     ids = world.spawn(agents, {BenchMemory: {}})
     rng = np.random.default_rng(2)
     view = world.query(BenchMemory)
+    pool_bytes, pool_len = encode_fixed(pool, BenchMemory.text_bytes)
     with view.write(BenchMemory) as m:  # fill every slot: memory s stored at tick s
         block = m.embedding.reshape(agents, memories, dim)
+        text = m.text.reshape(agents, memories, BenchMemory.text_bytes)
         for s in range(memories):
             pick = rng.integers(0, pool.shape[0], size=agents)
             block[:, s] = pool_vec[pick]
-            getattr(m, f"text_{s}")[:] = pool[pick]
+            text[:, s] = pool_bytes[pick]
+            m.text_len[:, s] = pool_len[pick]
         m.tick[:] = np.arange(memories)
         m.last_access[:] = np.arange(memories)
         m.importance[:] = rng.integers(1, 11, size=(agents, memories))
@@ -91,7 +97,7 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
     relevance(cols[0][:8], rows[:8], queries[:8], memories, dim)  # compile outside the timing
     retrieve(world, ids[:8], queries[:8], memory=BenchMemory, now=memories)
     load = [os.getloadavg()[0]]
-    tick_s, rank_s, rel_s = [], [], []
+    tick_s, rank_s, rel_s, np_s = [], [], [], []
     for t in range(ticks):
         now = memories + t
         t0 = time.perf_counter()
@@ -103,6 +109,9 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
         t0 = time.perf_counter()
         relevance(cols[0], rows, queries, memories, dim)
         rel_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rec.texts  # noqa: B018 - the [n, k] numpy strings, converted from Arrow on first use
+        np_s.append(time.perf_counter() - t0)
     load.append(os.getloadavg()[0])
     assert rec.texts.shape == (agents, k)
     size = world.memory_by_component()
@@ -112,7 +121,7 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
     return {"bench": "memory_retrieval", "agents": agents, "memories": memories, "dim": dim, "k": k,
             "tick_s": round(med, 4), "us_per_agent": round(med / agents * 1e6, 3), "rank_s": round(rank, 4),
             "rank_gb_s": round(gb / rank, 2), "relevance_s": round(statistics.median(rel_s), 4),
-            "texts_s": round(med - rank, 4), "block_gb": round(gb, 3), "bytes_per_agent": int(size[name] // agents),
+            "texts_s": round(med - rank, 4), "texts_numpy_s": round(statistics.median(np_s), 4), "block_gb": round(gb, 3), "bytes_per_agent": int(size[name] // agents),
             "threads": numba.get_num_threads(), "load_avg": [round(x, 2) for x in load],
             "peak_rss_mb": peak_rss_mb()}
 

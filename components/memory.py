@@ -10,17 +10,23 @@ Memory is assembled per scenario from parts (add the components you need):
   :func:`embedding_block` gives the ``[n, k, dim]`` view), plus per slot the
   text, creation tick, importance (1–10) and last access tick. A full block
   evicts by an explicit rule (see ``socius.systems.memory.eviction_slots``).
+  Texts are fixed-width too: ``text`` is a ``[n, k * text_bytes]`` uint8
+  block of UTF-8 (``text_len [n, k]`` bytes used per slot), so retrieval
+  gathers the chosen texts in the same kind of numba pass as the scores. A
+  longer text is cut at ``text_bytes`` bytes on a character boundary (the
+  default 256 bytes holds about 250 characters of English).
 * :class:`Reflection` — per-agent bookkeeping of reflection: importance
   accumulated since the last reflection and its tick.
 
 Capacities are part of the schema. The defaults are ``K = 8``, ``k = 32``,
-``dim = 384`` (all-MiniLM-L6-v2); other sizes are declared by subclassing
-the bases with class keywords::
+``dim = 384`` (all-MiniLM-L6-v2), ``text_bytes = 256``; other sizes are
+declared by subclassing the bases with class keywords::
 
-    class BigMemory(LongTermMemoryBase, capacity=64, dim=384):
-        '''64 long-term memories per agent.'''
+    class BigMemory(LongTermMemoryBase, capacity=64, dim=384, text_bytes=512):
+        '''64 long-term memories per agent, texts up to 512 bytes.'''
 
-Slot texts are ``String`` columns ``text_0 … text_{k-1}``; an empty slot has
+Short-term slot texts are ``String`` columns ``text_0 … text_{K-1}``; read
+long-term texts with ``socius.systems.memory.slot_texts``. An empty slot has
 ``tick == -1``.
 """
 from __future__ import annotations
@@ -64,13 +70,16 @@ class LongTermMemoryBase(Component):
 
     capacity: ClassVar[int] = 0
     dim: ClassVar[int] = 0
+    text_bytes: ClassVar[int] = 0
 
-    def __init_subclass__(cls, capacity: int | None = None, dim: int = 384, **kw):
+    def __init_subclass__(cls, capacity: int | None = None, dim: int = 384, text_bytes: int = 256, **kw):
         if capacity is not None:
-            if int(capacity) < 1 or int(dim) < 1:
-                raise ValueError(f"{cls.__qualname__}: capacity and dim must be >= 1, got {capacity}, {dim}")
-            cls.capacity, cls.dim = int(capacity), int(dim)
-            _slot_texts(cls, cls.capacity)
+            if int(capacity) < 1 or int(dim) < 1 or int(text_bytes) < 1:
+                raise ValueError(f"{cls.__qualname__}: capacity, dim and text_bytes must be >= 1, "
+                                 f"got {capacity}, {dim}, {text_bytes}")
+            cls.capacity, cls.dim, cls.text_bytes = int(capacity), int(dim), int(text_bytes)
+            _put(cls, "text", Vector(np.uint8, cls.capacity * cls.text_bytes))
+            _put(cls, "text_len", Vector(np.int32, cls.capacity))
             _put(cls, "tick", Vector(np.int64, cls.capacity, default=-1))
             _put(cls, "importance", Vector(np.float32, cls.capacity))
             _put(cls, "last_access", Vector(np.int64, cls.capacity, default=-1))
@@ -84,8 +93,9 @@ class ShortTermMemory(ShortTermMemoryBase, capacity=8):
 
 
 class LongTermMemory(LongTermMemoryBase, capacity=32, dim=384):
-    """32 embedded memories: ``text_s``, ``tick``/``last_access [n, 32] int64`` (-1 empty),
-    ``importance [n, 32] float32``, ``embedding [n, 32 * 384] float16``."""
+    """32 embedded memories: ``text [n, 32 * 256] uint8`` with ``text_len [n, 32] int32``,
+    ``tick``/``last_access [n, 32] int64`` (-1 empty), ``importance [n, 32] float32``,
+    ``embedding [n, 32 * 384] float16``."""
 
 
 class Reflection(Component):

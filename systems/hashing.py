@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .strings import arrow_strings
+from .strings import arrow_strings, buffers
 
 STR = np.dtypes.StringDType()
 
@@ -130,13 +130,6 @@ def _equal_pairs(offsets, data, a, b, out):
         out[i] = same
 
 
-def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return offsets, data
-
-
 def strings_equal(texts: pa.Array, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``[m] bool``: whether ``texts[a[i]] == texts[b[i]]`` (bytes compared in place, no copies)."""
     arr = arrow_strings(texts)
@@ -144,7 +137,7 @@ def strings_equal(texts: pa.Array, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.ascontiguousarray(b, dtype=np.int64)
     out = np.empty(a.shape[0], dtype=np.bool_)
     if a.shape[0]:
-        offsets, data = _buffers(arr)
+        offsets, data = buffers(arr)
         _equal_pairs(offsets, data, a, b, out)
     return out
 
@@ -157,7 +150,7 @@ def hash_strings(texts) -> np.ndarray:
         arr = arr.cast(pa.large_string())
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint64)
-    offsets, data = _buffers(arr)
+    offsets, data = buffers(arr)
     out = np.empty(len(arr), dtype=np.uint64)
     # threads pay off only for many bytes; small batches (most tests, extraction calls) stay on one
     (_hash_par if offsets[-1] - offsets[0] > 1 << 20 else _hash_seq)(offsets, data, out)

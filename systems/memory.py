@@ -45,13 +45,13 @@ importance ``reflection_importance``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import platform
 from llvmlite import binding as llvm_binding, ir
 import numba
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 import numpy as np
+import pyarrow as pa
 
 from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
     ShortTermMemoryBase
@@ -63,6 +63,7 @@ from socius.ecs.rng import EntityRng
 from .decide import Decision, decide
 from .engines.base import RequestBatch, Sampling
 from .replies import JsonReply, Number, TextReply
+from .strings import encode_fixed, gather_fixed
 from .templates import Template
 
 STR = np.dtypes.StringDType()
@@ -546,7 +547,8 @@ def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMem
     """Store one memory per row in the long-term block of ``ids`` (repeats allowed: stored in order).
 
     ``texts [n]``, ``importance [n]`` (1–10), ``embeddings [n, dim]``. Returns the slot of each
-    row. Evicts by :func:`eviction_slots` when a block is full.
+    row. Evicts by :func:`eviction_slots` when a block is full. A text longer than the
+    component's ``text_bytes`` is stored cut at that many bytes, on a character boundary.
     """
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     n = ids.shape[0]
@@ -563,10 +565,11 @@ def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMem
     if n == 0:
         return slots
     view = world.query(memory)
-    k, d = memory.capacity, memory.dim
-    names = ("tick", "importance", "last_access", "embedding") + tuple(f"text_{s}" for s in range(k))
-    with view.write(memory, *names) as m:
+    k, d, w = memory.capacity, memory.dim, memory.text_bytes
+    encoded, lengths = encode_fixed(texts, w)
+    with view.write(memory, "tick", "importance", "last_access", "embedding", "text", "text_len") as m:
         block = m.embedding.reshape(-1, k, d)
+        text = m.text.reshape(-1, k, w)
         for part in _rounds(ids):
             rows = _rows(view, ids[part], memory)
             slot = eviction_slots(m.tick[rows], m.importance[rows], m.last_access[rows], now, world_decay(world))
@@ -574,9 +577,8 @@ def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMem
             m.last_access[rows, slot] = now
             m.importance[rows, slot] = imp[part]
             block[rows, slot] = emb[part].astype(np.float16)
-            for s in np.unique(slot).tolist():
-                sel = slot == s
-                getattr(m, f"text_{s}")[rows[sel]] = texts[part][sel]
+            text[rows, slot] = encoded[part]
+            m.text_len[rows, slot] = lengths[part]
             slots[part] = slot
     return slots
 
@@ -612,12 +614,26 @@ def observe(world, ids, texts, importance, memory: type[ShortTermMemoryBase] = S
             m.head[rows] = ((slot + 1) % k).astype(np.int32)
 
 
+def _slot_texts_arrow(view, memory, rows: np.ndarray, slots: np.ndarray) -> pa.Array:
+    """``[n * j]`` Arrow strings (row-major): long-term text of slot ``slots[i, c]`` of row ``rows[i]``."""
+    return gather_fixed(view.get(memory, "text"), view.get(memory, "text_len"), rows, slots, memory.text_bytes)
+
+
+def _numpy_texts(flat: pa.Array, shape) -> np.ndarray:
+    return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=STR).reshape(shape)
+
+
 def _slot_texts(view, memory, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """``[n, j] StringDType``: text of slot ``slots[i, c]`` of row ``rows[i]`` ("" where slot is -1).
+
+    Long-term memory: gathered from the fixed-width text block. Short-term memory (``String``
+    columns per slot) as follows.
 
     Each string is copied once where ``rows`` is a run of consecutive rows (a whole tick's agents):
     one masked copy per slot from that slot's text column. Otherwise one stable sort groups the
     entries by slot and each slot's column is gathered at its rows, then scattered."""
+    if issubclass(memory, LongTermMemoryBase):
+        return _numpy_texts(_slot_texts_arrow(view, memory, rows, slots), slots.shape)
     out = np.full(slots.shape, "", dtype=STR)
     if out.size == 0:
         return out
@@ -677,15 +693,21 @@ def join_lines(texts: np.ndarray, bullet: str = "- ", empty: str = "(nothing yet
 
 # ---------------------------------------------------------------------------------------------- retrieval
 
-@dataclass
 class Recall:
     """Retrieved memories, aligned with ``ids``: ``slots [n, k] int64`` (-1 none),
-    ``scores [n, k] float64`` (-inf none), ``texts [n, k] StringDType`` ("" none)."""
+    ``scores [n, k] float64`` (-inf none), and their texts ("" none), gathered when retrieved:
+    ``texts_arrow`` (``[n * k]`` Arrow strings, row-major) and ``texts`` (``[n, k] StringDType``,
+    converted from it on first use)."""
 
-    ids: np.ndarray
-    slots: np.ndarray
-    scores: np.ndarray
-    texts: np.ndarray
+    def __init__(self, ids: np.ndarray, slots: np.ndarray, scores: np.ndarray, texts_arrow: pa.Array):
+        self.ids, self.slots, self.scores, self.texts_arrow = ids, slots, scores, texts_arrow
+        self._texts = None
+
+    @property
+    def texts(self) -> np.ndarray:
+        if self._texts is None:
+            self._texts = _numpy_texts(self.texts_arrow, self.slots.shape)
+        return self._texts
 
     def joined(self, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
         """``[n] StringDType``: one line per retrieved memory, best first, for prompts."""
@@ -718,12 +740,31 @@ def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMem
     slots, top = relevance_top(view.get(memory, "embedding"), rows, q, view.get(memory, "tick"),
                                view.get(memory, "importance"), view.get(memory, "last_access"), now, params, k,
                                memory.capacity, memory.dim)
-    texts = _slot_texts(view, memory, rows, slots)
+    texts = _slot_texts_arrow(view, memory, rows, slots)
     if touch and ids.size:
-        r, c = np.nonzero(slots >= 0)
         with view.write(memory, "last_access") as m:
-            m.last_access[rows[r], slots[r, c]] = now
+            _touch_kernel(m.last_access, rows, slots, now)
     return Recall(ids, slots, top, texts)
+
+
+@numba.njit(parallel=True, cache=True)
+def _touch_kernel(last_access, rows, slots, now):
+    """``last_access[rows[i], slots[i, c]] = now`` for every retrieved slot (``-1`` skipped)."""
+    for i in numba.prange(rows.shape[0]):
+        for c in range(slots.shape[1]):
+            s = slots[i, c]
+            if s >= 0:
+                last_access[rows[i], s] = now
+
+
+def slot_texts(world, ids, memory: type[LongTermMemoryBase] = LongTermMemory) -> np.ndarray:
+    """``[n, capacity] StringDType``: the text in every slot of ``ids`` ("" where empty)."""
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    view = world.query(memory)
+    rows = _rows(view, ids, memory)
+    tick = view.get(memory, "tick")[rows]
+    slots = np.where(tick >= 0, np.arange(memory.capacity)[None, :], -1)
+    return _slot_texts(view, memory, rows, slots)
 
 
 # ---------------------------------------------------------------------------------------------- high level
@@ -835,4 +876,4 @@ def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str
 __all__ = ["IMPORTANCE", "IMPORTANCE_MODES", "MemoryEmbedder", "MemoryParams", "REFLECT", "Recall",
            "due_to_reflect", "eviction_slots", "join_lines", "memorize", "memory_policy", "observe", "recent",
            "reflect", "reflect_system", "relevance", "relevance_top", "remember", "retrieval_scores", "retrieve",
-           "rule_importance", "score_importance", "score_top", "top_slots"]
+           "rule_importance", "score_importance", "score_top", "slot_texts", "top_slots"]

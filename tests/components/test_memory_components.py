@@ -7,9 +7,11 @@ from socius.ecs import World
 
 
 def test_default_capacities_and_columns():
-    assert (LongTermMemory.capacity, LongTermMemory.dim, ShortTermMemory.capacity) == (32, 384, 8)
+    assert (LongTermMemory.capacity, LongTermMemory.dim, LongTermMemory.text_bytes, ShortTermMemory.capacity) == \
+        (32, 384, 256, 8)
     cols = LongTermMemory.columns()
-    assert [f"text_{s}" for s in range(32)] == [c for c in cols if c.startswith("text_")]
+    assert cols["text"].dim == 32 * 256 and cols["text"].dtype == np.uint8 and cols["text_len"].dim == 32
+    assert [f"text_{s}" for s in range(8)] == [c for c in ShortTermMemory.columns() if c.startswith("text_")]
     assert cols["embedding"].dim == 32 * 384 and cols["embedding"].dtype == np.float16
 
 

@@ -15,7 +15,7 @@ from socius.systems.environment import (Group, InterventionError, StateChanged, 
                                         environment_policy, environment_systems, find_agents, get_state,
                                         group_values, intervene, interview, parse_interventions,
                                         schedule_interventions, search_agents, set_state, watch)
-from socius.systems.memory import MemoryEmbedder, MemoryParams, memorize
+from socius.systems.memory import MemoryEmbedder, MemoryParams, memorize, slot_texts
 
 STR = np.dtypes.StringDType()
 OCC = ["nurse", "teacher", "farmer", "retired teacher", "baker"]
@@ -92,7 +92,7 @@ def test_interview_store_writes_a_memory():
     assert w.state_hash() != h
     tick = w.get(LongTermMemory, "tick", ids[:2])
     assert np.all((tick >= 0).sum(axis=1) == 1)
-    assert w.get(LongTermMemory, "text_0", ids[:2]).tolist()[0].startswith("I was asked: Where were you born?")
+    assert slot_texts(w, ids[:2], LongTermMemory)[0, 0].startswith("I was asked: Where were you born?")
     assert res.outcome.tolist() == [0, 0]
 
 

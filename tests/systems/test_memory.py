@@ -4,6 +4,7 @@ from collections import deque
 
 import numba
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -16,7 +17,8 @@ from socius.systems.embed import HashingEmbedder
 from socius.systems.engines.mock import MockEngine
 from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
                                    memorize, memory_policy, observe, recent, reflect, relevance, relevance_top,
-                                   remember, retrieval_scores, retrieve, rule_importance, score_top, top_slots)
+                                   remember, retrieval_scores, retrieve, rule_importance, score_top, slot_texts,
+                                   top_slots)
 
 STR = np.dtypes.StringDType()
 
@@ -93,7 +95,8 @@ def test_retrieval_matches_brute_force_reference(seed, n, per_agent, k, memory, 
         if gaps.size == 0 or gaps.min() > 1e-4:                       # no near-ties: the same slots, same order
             assert taken.tolist() == order
         texts = got.texts[i][: taken.size]
-        assert all(t == w.get(memory, f"text_{s}", ids[i:i + 1])[0] for t, s in zip(texts, taken))
+        stored_texts = slot_texts(w, ids[i:i + 1], memory)[0]
+        assert all(t == stored_texts[s] for t, s in zip(texts, taken))
 
 
 @given(seed=st.integers(0, 2**31), rows=st.integers(1, 20), d=st.sampled_from([3, 19, 64, 150]))
@@ -209,7 +212,7 @@ def test_repeated_ids_store_in_order():
     who = np.array([ids[0], ids[1], ids[0], ids[0]])
     slots = remember(w, who, ["a", "b", "c", "d"], 5.0, np.ones((4, SmallMemory.dim)), SmallMemory)
     assert slots.tolist() == [0, 0, 1, 2]
-    assert [w.get(SmallMemory, f"text_{s}", ids[:1])[0] for s in range(3)] == ["a", "c", "d"]
+    assert slot_texts(w, ids[:1], SmallMemory)[0, :3].tolist() == ["a", "c", "d"]
 
 
 @given(st.lists(st.tuples(st.integers(0, 2), st.text(alphabet="xyz", min_size=1, max_size=3)), max_size=30))
@@ -340,3 +343,15 @@ def test_empty_batches_and_agents_without_memories():
     rec = retrieve(w, ids, ["anything"] * 3)
     assert np.all(rec.slots == -1) and rec.joined().tolist() == ["(nothing yet)"] * 3
     assert reflect(w, ids).size == 0  # nothing to reflect on
+
+
+def test_long_texts_are_stored_cut_at_the_slot_width_on_a_character_boundary():
+    class Narrow(LongTermMemoryBase, capacity=2, dim=4, text_bytes=8):
+        """Texts of at most 8 bytes."""
+
+    w = World(seed=0)
+    ids = w.spawn(1, {Narrow: {}})
+    remember(w, np.repeat(ids, 2), ["déjà vu again", "short"], 5.0, np.ones((2, 4)), Narrow)
+    assert slot_texts(w, ids, Narrow)[0].tolist() == ["déjà v", "short"]   # "déjà v" is 8 bytes
+    rec = retrieve(w, ids, np.ones((1, 4)), k=2, memory=Narrow)
+    assert sorted(rec.texts[0].tolist()) == ["déjà v", "short"] and rec.texts_arrow.type == pa.large_string()
