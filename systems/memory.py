@@ -52,6 +52,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
     ShortTermMemoryBase
@@ -678,6 +679,20 @@ def recent(world, ids, count: int | None = None, memory=ShortTermMemory) -> np.n
     return _slot_texts(view, memory, rows, slots)
 
 
+def join_lines_arrow(flat: pa.Array, shape: tuple[int, int], bullet: str = "- ",
+                     empty: str = "(nothing yet)") -> pa.Array:
+    """``[n]`` Arrow strings: :func:`join_lines` of ``flat`` (``[n * j]`` texts, row-major) seen as ``[n, j]``."""
+    n, j = shape
+    has = pc.greater(pc.binary_length(flat), 0)
+    per_row = np.asarray(has).reshape(n, j).sum(axis=1) if n * j else np.zeros(n, np.int64)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(per_row, out=offsets[1:])
+    lines = pc.binary_join_element_wise(pa.scalar(bullet, pa.large_string()), flat.filter(has),
+                                        pa.scalar("", pa.large_string()))
+    out = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), lines), pa.scalar("\n", pa.large_string()))
+    return pc.if_else(pa.array(per_row > 0), out, pa.scalar(empty, pa.large_string()))
+
+
 def join_lines(texts: np.ndarray, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
     """``[n] StringDType``: the non-empty entries of each row of ``texts [n, j]``, one ``bullet`` line each."""
     texts = np.asarray(texts, dtype=STR)
@@ -710,8 +725,10 @@ class Recall:
         return self._texts
 
     def joined(self, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
-        """``[n] StringDType``: one line per retrieved memory, best first, for prompts."""
-        return join_lines(self.texts, bullet, empty)
+        """``[n] StringDType``: one line per retrieved memory, best first, for prompts
+        (:func:`join_lines` of :attr:`texts`, built in Arrow from :attr:`texts_arrow`)."""
+        return _numpy_texts(join_lines_arrow(self.texts_arrow, self.slots.shape, bullet, empty),
+                            (self.slots.shape[0],))
 
 
 def _embedder(world):
