@@ -64,7 +64,7 @@ from socius.ecs.rng import EntityRng
 from .decide import Decision, decide
 from .engines.base import RequestBatch, Sampling
 from .replies import JsonReply, Number, TextReply
-from .strings import encode_fixed, gather_fixed
+from .strings import arrow_strings, encode_fixed, gather_fixed
 from .templates import Template
 
 STR = np.dtypes.StringDType()
@@ -694,16 +694,11 @@ def join_lines_arrow(flat: pa.Array, shape: tuple[int, int], bullet: str = "- ",
 
 
 def join_lines(texts: np.ndarray, bullet: str = "- ", empty: str = "(nothing yet)") -> np.ndarray:
-    """``[n] StringDType``: the non-empty entries of each row of ``texts [n, j]``, one ``bullet`` line each."""
+    """``[n] StringDType``: the non-empty entries of each row of ``texts [n, j]``, one ``bullet`` line each
+    (``empty`` for a row with none)."""
     texts = np.asarray(texts, dtype=STR)
-    out = np.full(texts.shape[0], "", dtype=STR)
-    for c in range(texts.shape[1]):
-        t = texts[:, c]
-        line = np.strings.add(bullet, t)
-        has = np.strings.str_len(t) > 0
-        joined = np.where(np.strings.str_len(out) > 0, np.strings.add(np.strings.add(out, "\n"), line), line)
-        out = np.where(has, joined, out).astype(STR)
-    return np.where(np.strings.str_len(out) > 0, out, empty).astype(STR)
+    return _numpy_texts(join_lines_arrow(arrow_strings(texts.reshape(-1)), texts.shape, bullet, empty),
+                        (texts.shape[0],))
 
 
 # ---------------------------------------------------------------------------------------------- retrieval
