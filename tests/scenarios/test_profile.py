@@ -25,11 +25,14 @@ COSTED = textwrap.dedent('''
     class Scratch:
         def __init__(self, n):
             self.x = np.linspace(0.0, 1.0, 16 * n)
+            self.out = np.empty_like(self.x)
 
     def work(ctx, factor):
-        x = ctx.resource(Scratch).x[: factor * len(ctx.query(Opinion))]
-        for _ in range(4):
-            float((x * 1.0001).sum())
+        # compute-bound (a sine per element) and allocation-free, so the cost follows the element
+        # count, not how much of the data the caches hold or how the allocator maps fresh memory
+        s = ctx.resource(Scratch)
+        m = factor * len(ctx.query(Opinion))
+        float(np.sin(s.x[:m], out=s.out[:m]).sum())
 
     @system(reads=(Opinion,), resources=(Scratch,))
     def heavy_16x(ctx):
