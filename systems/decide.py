@@ -56,9 +56,10 @@ from socius.ecs import World
 from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
 
-from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling, arrow_strings, repeat_string
+from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling
 from .hashing import hash_strings, strings_equal
 from .replies import fill_fallback
+from .strings import arrow_strings, repeat_string
 from .templates import Template
 
 

@@ -24,7 +24,7 @@ similarities.
 from __future__ import annotations
 
 import os
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,6 @@ from .engines.base import MissingExtraError
 from .hashing import hash_strings
 from .strings import arrow_strings
 
-STR = np.dtypes.StringDType()
 
 EMBEDDER_KINDS = ("hashing", "minilm")
 
@@ -51,17 +50,9 @@ class Embedder(Protocol):
 
 
 def _as_arrow(texts) -> pa.Array:
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    if isinstance(texts, pa.Array):
-        arr = texts
-    else:
-        if isinstance(texts, str):
-            raise TypeError("embed() takes a sequence of strings, not one str (wrap it in a list)")
-        arr = arrow_strings(texts)
-    if arr.type != pa.large_string():
-        arr = arr.cast(pa.large_string())
-    return arr.fill_null("")
+    if isinstance(texts, str):
+        raise TypeError("embed() takes a sequence of strings, not one str (wrap it in a list)")
+    return arrow_strings(texts).fill_null("")
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

@@ -21,8 +21,6 @@ from numba.extending import intrinsic
 
 from .strings import arrow_strings, buffers
 
-STR = np.dtypes.StringDType()
-
 _P1 = np.uint64(0x9E3779B185EBCA87)
 _P2 = np.uint64(0xC2B2AE3D27D4EB4F)
 _P3 = np.uint64(0x165667B19E3779F9)
@@ -145,9 +143,7 @@ def strings_equal(texts: pa.Array, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def hash_strings(texts) -> np.ndarray:
     """``[n] uint64`` hashes of the UTF-8 bytes of each string (an Arrow string array or anything
     numpy turns into strings)."""
-    arr = texts if isinstance(texts, pa.Array) else arrow_strings(texts)
-    if arr.type != pa.large_string():
-        arr = arr.cast(pa.large_string())
+    arr = arrow_strings(texts)
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint64)
     offsets, data = buffers(arr)

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..strings import arrow_strings, repeat_string  # noqa: F401 (re-exported)
+from ..strings import arrow_strings
 
 STR = np.dtypes.StringDType()
 
