@@ -37,8 +37,8 @@ def _free_port() -> int:
 
 def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
-    from socius.scenarios.runner import build_world
-    from socius.systems.decide import DecisionStats
+    from socius.app.run import build_world
+    from socius.llm.decide import DecisionStats
 
     t0 = time.perf_counter()
     world = build_world(SCENARIO, GuessConfig(agents=agents, profile=profile), seed=1, engine=engine, out=out)
@@ -53,7 +53,7 @@ def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> di
 
 
 def main(argv=None) -> None:
-    from socius.scenarios.runner import EngineChoice
+    from socius.app.run import EngineChoice
 
     p = argparse.ArgumentParser(prog="python -m socius.bench.dummy_latency", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="large")

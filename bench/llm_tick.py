@@ -29,8 +29,8 @@ MODULE = "socius.bench.llm_tick"
 
 def one(agents: int, ticks: int) -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
-    from socius.scenarios.runner import EngineChoice, build_world
-    from socius.systems.decide import DecisionStats
+    from socius.app.run import EngineChoice, build_world
+    from socius.llm.decide import DecisionStats
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = GuessConfig(agents=agents, profile="background")

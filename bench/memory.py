@@ -62,9 +62,9 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
 
     from socius.components.memory import LongTermMemoryBase
     from socius.ecs import World
-    from socius.systems.embed import HashingEmbedder
+    from socius.text.embed import HashingEmbedder
     from socius.systems.memory import MemoryParams, relevance, relevance_top, retrieve
-    from socius.systems.strings import encode_fixed
+    from socius.text.strings import encode_fixed
 
     class BenchMemory(LongTermMemoryBase, capacity=memories, dim=dim):
         """The benchmark's memory block."""
@@ -127,7 +127,7 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
 
 
 def embed_cases(n_texts: int) -> list[dict]:
-    from socius.systems.embed import HashingEmbedder, embeddings_available, make_embedder
+    from socius.text.embed import HashingEmbedder, embeddings_available, make_embedder
 
     sample = texts(n_texts, 3)
     out = []

@@ -46,9 +46,9 @@ PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS"
 def worker(agents: int, ticks: int, warmup: int, seed: int) -> None:
     """One case, run by every rank under mpiexec; rank 0 prints the JSON line."""
     from socius.mpi import Ranks, rank_context
-    from socius.scenarios.config import build_config
-    from socius.scenarios.registry import get_scenario
-    from socius.scenarios.runner import EngineChoice, build_world
+    from socius.app.config import build_config
+    from socius.app.registry import get_scenario
+    from socius.app.run import EngineChoice, build_world
 
     ctx = rank_context()
     sc = get_scenario("social")
@@ -100,8 +100,8 @@ def run_case(ranks: int, agents: int, ticks: int, warmup: int, seed: int) -> dic
 def cuts(agents: int, n_ranks: int, seed: int) -> dict:
     """Share of the social graph's edges cut by a block and by a community partition over ``n_ranks``."""
     from socius.mpi import block_partition, community_partition, cut_fraction
-    from socius.scenarios.config import build_config
-    from socius.scenarios.registry import get_scenario
+    from socius.app.config import build_config
+    from socius.app.registry import get_scenario
     from socius.scenarios.social import edges
 
     cfg = build_config(get_scenario("social").config, {"agents": agents})

@@ -49,10 +49,10 @@ SIZES = {
 
 def one(scenario_name: str, agents: int, ticks: int, seed: int = 1) -> dict:
     from socius.ecs.profiler import Profiler
-    from socius.scenarios.config import build_config
-    from socius.scenarios.profile import DecisionProbe
-    from socius.scenarios.registry import get_scenario
-    from socius.scenarios.runner import EngineChoice, build_world
+    from socius.app.config import build_config
+    from socius.app.profile import DecisionProbe
+    from socius.app.registry import get_scenario
+    from socius.app.run import EngineChoice, build_world
 
     scenario = get_scenario(scenario_name)
     cfg = build_config(scenario.config, {"agents": agents})

@@ -55,7 +55,7 @@ OVERRIDES = {
 
 def llm_scenarios() -> list[str]:
     """Names of the registry's built-in scenarios that make LLM calls (skips those that fail to import)."""
-    from socius.scenarios.registry import BUILTIN, get_scenario
+    from socius.app.registry import BUILTIN, get_scenario
 
     names = []
     for name in sorted(BUILTIN):
@@ -74,10 +74,10 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
     ``warmup`` untimed ticks, profile ``ticks``; returns (world, profiler summary, the timed ticks'
     DecisionStats rows, build seconds, seconds the response log's writer thread spent on the timed ticks)."""
     from socius.ecs.profiler import Profiler
-    from socius.scenarios.config import build_config
-    from socius.scenarios.registry import get_scenario
-    from socius.scenarios.runner import EngineChoice, build_world
-    from socius.systems.decide import DecisionStats
+    from socius.app.config import build_config
+    from socius.app.registry import get_scenario
+    from socius.app.run import EngineChoice, build_world
+    from socius.llm.decide import DecisionStats
 
     sc = get_scenario(name)
     cfg = build_config(sc.config, values)
@@ -87,7 +87,7 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
         build_s = time.perf_counter() - t0
         world.step(warmup)
         first = world.tick
-        from socius.systems.decide import LLM
+        from socius.llm.decide import LLM
         log = world.resource(LLM).log
         world.flush()
         written0 = log.written_s

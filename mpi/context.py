@@ -43,7 +43,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from socius.systems.engines.base import MissingExtraError
+from socius.errors import MissingExtraError
 
 __all__ = ["RankContext", "MissingExtraError", "rank_context", "launched_under_mpi", "launch_size",
            "local_rank_from_env", "self_context", "OPS"]

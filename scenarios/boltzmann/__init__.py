@@ -123,7 +123,7 @@ def metrics(world: World) -> dict:
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="boltzmann", summary="Boltzmann wealth model (Mesa's rules), sequential numba kernel",
                     config=BoltzmannConfig, build=build, metrics=metrics, unit="steps", distributed=False)
 

@@ -47,14 +47,14 @@ import pyarrow.parquet as pq
 from socius.ecs import Component, Message, Resource, Scalar, String, World, system
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, bincount, global_max, group_partition, int_sum, world_ranks
-from socius.scenarios.report import gather_table, history_columns, is_lead, pyplot, write_table
-from socius.systems.decide import Decision, DecisionStats, decide
-from socius.systems.engines.base import Sampling
+from socius.app.report import gather_table, history_columns, is_lead, pyplot, write_table
+from socius.llm.decide import Decision, DecisionStats, decide
+from socius.llm.engines.base import Sampling
 from socius.systems.environment import (Group, apply_interventions, ensure_environment, parse_interventions,
                                         schedule_interventions)
-from socius.systems.population import parse_population, sample_population
-from socius.systems.replies import JsonReply, Number, Text, TextReply
-from socius.systems.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, defuse
+from socius.population import parse_population, sample_population
+from socius.llm.replies import JsonReply, Number, Text, TextReply
+from socius.llm.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, defuse
 
 from . import measures, prompts
 from .mock import LEANINGS, discussion_policy
@@ -643,7 +643,7 @@ def report(world: World, out: Path) -> None:
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="discussion", summary="Group discussion in rooms (GenSim §2.1), agent or script mode",
                     config=DiscussionConfig, build=build, metrics=metrics, unit="rounds",
                     mock_policy=lambda cfg: discussion_policy(), report=report)

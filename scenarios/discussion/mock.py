@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.systems.engines.base import STR, RequestBatch
+from socius.llm.engines.base import STR, RequestBatch
 
 PHRASES = ("I strongly disagree", "I disagree", "I am undecided", "I agree", "I strongly agree")
 ARGUMENTS = (("the costs are far higher than anyone admits", "it would hurt the people who can least afford it",

@@ -1,6 +1,6 @@
 """Prompts of the group discussion: first-person turns, third-person scripts, stance polls.
 
-Every text is a :class:`~socius.systems.templates.Template` (``{field}``
+Every text is a :class:`~socius.llm.templates.Template` (``{field}``
 slots, literal braces doubled). Text written by agents (a room's transcript,
 a mention) is an *untrusted* field: it is quoted and defused so it cannot
 pose as instructions. Each prompt ends with a cue the model continues, so

@@ -5,12 +5,12 @@ import numpy as np
 
 from socius.ecs import Component, Message, Resource, Scalar, String, system
 from socius.mpi import int_sum, owned_block, world_ranks
-from socius.scenarios.registry import Scenario
-from socius.scenarios.report import history_columns
-from socius.systems.decide import Decision, decide
-from socius.systems.engines.mock import choice_policy
-from socius.systems.replies import ChoiceReply
-from socius.systems.templates import Template
+from socius.app.registry import Scenario
+from socius.app.report import history_columns
+from socius.llm.decide import Decision, decide
+from socius.llm.engines.mock import choice_policy
+from socius.llm.replies import ChoiceReply
+from socius.llm.templates import Template
 
 @dataclass
 class RumourConfig:

@@ -8,7 +8,7 @@ everyone sees all groups' numbers. Players carry a profile (name, age,
 education, occupation) sampled from declared distributions, and optionally
 an LLM-written background. Agents may use different models (``models``).
 
-One system asks every player's LLM at once (:func:`socius.systems.decide.decide`);
+One system asks every player's LLM at once (:func:`socius.llm.decide.decide`);
 another scores the round. Per round: mean, median, std, min, max, mode,
 winners by model and group → ``metrics.parquet``, ``winners.parquet``, a
 printed table and ``guess_rounds.png``.
@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 from socius.components import ModelChoice
 from socius.ecs import Component, Resource, Scalar, String, World, system
 from socius.mpi import gather_ordered, owned_block, world_ranks
-from socius.scenarios.report import history_columns, is_lead, pyplot
-from socius.systems.decide import Decision, decide
-from socius.systems.engines.base import Sampling
-from socius.systems.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
-from socius.systems.replies import JsonReply, Number, TextReply
-from socius.systems.templates import Template
+from socius.app.report import history_columns, is_lead, pyplot
+from socius.llm.decide import Decision, decide
+from socius.llm.engines.base import Sampling
+from socius.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
+from socius.llm.replies import JsonReply, Number, TextReply
+from socius.llm.templates import Template
 
 from . import game, prompts
 from .mock import guess_policy
@@ -351,7 +351,7 @@ def report(world: World, out: Path) -> None:
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="guess", summary="Guess p of the average (AgentScope §4) with LLM agents",
                     config=GuessConfig, build=build, metrics=metrics, unit="rounds",
                     mock_policy=lambda cfg: guess_policy(cfg.p, cfg.max_value), report=report)

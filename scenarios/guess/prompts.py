@@ -3,7 +3,7 @@
 Every text here is a ``str.format`` template: named fields in ``{field}`` form,
 literal braces doubled (``{{"number": 42}}`` renders as ``{"number": 42}``).
 Render one prompt per agent with a vectorised renderer
-(``socius.systems.population.render_template``) or, for one prompt, ``str.format``.
+(``socius.population.render_template``) or, for one prompt, ``str.format``.
 
 Fields
 ------

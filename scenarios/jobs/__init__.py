@@ -3,7 +3,7 @@
 Seekers (CV, skills, experience, education, expected salary, location) and
 employers with openings (title, requirements, minimum experience, salary
 band) are drawn from declared distributions (``[population.*]`` specs). The
-job board is a faiss :class:`~socius.systems.vector_index.VectorIndex` over
+job board is a faiss :class:`~socius.text.vector_index.VectorIndex` over
 the open ads' embeddings (the hashing embedder by default, the real
 ``all-MiniLM-L6-v2`` with ``embedder = "minilm"``).
 
@@ -42,16 +42,16 @@ import pyarrow.parquet as pq
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, exact_sum, gather_ordered, group_partition, int_sum, world_ranks
-from socius.scenarios.report import gather_table, history_columns, is_lead, pyplot, write_table
-from socius.systems.decide import Decision, decide
-from socius.systems.embed import EMBEDDER_KINDS, make_embedder
-from socius.systems.engines.base import Sampling
+from socius.app.report import gather_table, history_columns, is_lead, pyplot, write_table
+from socius.llm.decide import Decision, decide
+from socius.text.embed import EMBEDDER_KINDS, make_embedder
+from socius.llm.engines.base import Sampling
 from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
     schedule_interventions
-from socius.systems.population import parse_population, sample_population
-from socius.systems.replies import JsonReply, Number, Text
-from socius.systems.templates import Template
-from socius.systems.vector_index import VectorIndex
+from socius.population import parse_population, sample_population
+from socius.llm.replies import JsonReply, Number, Text
+from socius.llm.templates import Template
+from socius.text.vector_index import VectorIndex
 
 from . import prompts
 from .market import A, append_ragged, cat, chosen_numbers, group, in_ragged, join_groups, money, quoted
@@ -746,7 +746,7 @@ def report(world: World, out: Path) -> None:
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="jobs", summary="Job market (GenSim §2.1): search, apply, interview, offer, hire",
                     config=JobsConfig, build=build, metrics=metrics, unit="steps",
                     mock_policy=lambda cfg: jobs_policy(), report=report)

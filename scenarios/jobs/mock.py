@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.systems.engines.base import STR, RequestBatch
+from socius.llm.engines.base import STR, RequestBatch
 
 from .market import A, cat, money, to_str
 

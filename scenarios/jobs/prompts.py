@@ -1,6 +1,6 @@
 """Prompts of the job market: apply, screen + interview question, answer, offer, respond.
 
-Every text is a :class:`~socius.systems.templates.Template`. Text one side
+Every text is a :class:`~socius.llm.templates.Template`. Text one side
 wrote for the other (a CV line in a shortlist, an interview question, an
 answer) is an *untrusted* field: quoted and defused, so it cannot pose as
 instructions. Lists (job ads, applicants, candidates, offers) are numbered

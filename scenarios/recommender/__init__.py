@@ -25,8 +25,8 @@ from socius.components.profile import Profile
 from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vector, World, system
 from socius.ecs.ragged import RaggedArray
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_block, world_ranks
-from socius.scenarios.report import history_columns, is_lead, pyplot
-from socius.systems.decide import Decision, decide
+from socius.app.report import history_columns, is_lead, pyplot
+from socius.llm.decide import Decision, decide
 from socius.systems.environment import ensure_environment, environment_systems, parse_interventions, \
     schedule_interventions
 from socius.systems.memory import MemoryEmbedder, MemoryParams, join_lines, memorize, recent, retrieve
@@ -395,8 +395,8 @@ def record_tick(ctx):
 
 # ---------------------------------------------------------------- build, metrics, report
 def _embeddings(cfg: RecommenderConfig, cat: Catalogue):
-    from socius.systems.embed import make_embedder
-    from socius.systems.vector_index import VectorIndex
+    from socius.text.embed import make_embedder
+    from socius.text.vector_index import VectorIndex
 
     emb = make_embedder(cfg.embedder)
     text = np.strings.add(np.strings.add(cat.title, ". "), np.strings.replace(cat.genre_names(), "|", ", "))
@@ -437,7 +437,7 @@ def build(world: World, cfg: RecommenderConfig) -> None:
         Taste: {"genres": cols["taste"]}, Friends: {"ids": friends},
         History: {}, Page: {}, Choice: {"shown": np.nan}, ShortTermMemory: {}}
     if cfg.long_memory:  # [n, 32, 384] float16 embedded memories per user, retrieved by relevance to the page
-        from socius.systems.embed import make_embedder
+        from socius.text.embed import make_embedder
         world.insert_resource(MemoryEmbedder(make_embedder(cfg.embedder)))
         world.insert_resource(MemoryParams(top_k=max(cfg.memories, 1)))
         components[LongTermMemory] = {}
@@ -491,7 +491,7 @@ def _mock_policy(cfg: RecommenderConfig):
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="recommender", summary="Movie recommender with LLM users: watch, rate, chat, post "
                     "(RecAgent / GenSim §2.1)", config=RecommenderConfig, build=build, metrics=metrics,
                     unit="steps", mock_policy=_mock_policy, report=report)

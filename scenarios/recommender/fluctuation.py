@@ -5,7 +5,7 @@ user–item pairs — ``n`` simulated users, each standing for a user of the
 catalogue drawn at random (the scenario's ``taste = "data"`` mapping, so it
 carries that user's genre taste) together with one movie that user rated —
 and ask each pair's rating ``runs`` times (10) through
-:func:`~socius.systems.decide.decide` with the scenario's rating prompt
+:func:`~socius.llm.decide.decide` with the scenario's rating prompt
 (:data:`.prompts.RATE`), every run with other seeds (run ``r`` is tick ``r``:
 the engine's per-request seeds and the mock's draws change with it). Run
 ``i`` gives the rating distribution ``p_i`` (shares of 0.5, 1.0, …, 5.0 among
@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 
 from socius.ecs import World
 from socius.ecs.rng import EntityRng
-from socius.scenarios.report import pyplot
-from socius.systems.decide import decide
+from socius.app.report import pyplot
+from socius.llm.decide import decide
 
 from .data import Catalogue, load_catalogue
 from .prompts import item_labels, rate_decision, snap
@@ -159,7 +159,7 @@ def _sizes(text: str) -> list[int]:
 
 def add_parser(sub) -> None:
     """The ``experiment`` command and its ``fluctuation`` experiment (called by the CLI)."""
-    from socius.systems.engines.factory import ENGINES
+    from socius.llm.engines.factory import ENGINES
 
     e = sub.add_parser("experiment", help="run a paper experiment (fluctuation: GenSim §2.2, Fig. 2a)")
     esub = e.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
@@ -193,10 +193,9 @@ def cmd_experiment(args, console, parser) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from socius.scenarios.config import ConfigError, build_config, load_config_file
-    from socius.scenarios.runner import EngineChoice, _llm_resource
-    from socius.systems.engines.base import MissingExtraError
-    from socius.systems.engines.factory import EngineSetupError
+    from socius.app.config import build_config, load_config_file
+    from socius.errors import ConfigError, EngineSetupError, MissingExtraError
+    from socius.app.run import EngineChoice, _llm_resource
 
     from . import SCENARIO, RecommenderConfig
 
@@ -232,7 +231,7 @@ def cmd_experiment(args, console, parser) -> int:
         console.print(f"[red]error:[/] {escape(str(e))}")
         return 2
     finally:
-        from socius.systems.decide import LLM
+        from socius.llm.decide import LLM
         llm = world.get_resource(LLM)
         if llm is not None:
             llm.close()

@@ -3,7 +3,7 @@
 Both are few-shot completion prompts (they work with base models such as the
 local engine's Gemma 3 270M) with a JSON reply schema, so engines with
 constrained decoding produce a parseable reply. Text is rendered for every
-acting user at once (:class:`~socius.systems.templates.Template`); page lines
+acting user at once (:class:`~socius.llm.templates.Template`); page lines
 are built per item once per tick and gathered per user.
 
 Browse reply: ``{"watch": k, "own": x, "rating": y, "share": "none"|"chat"|"post"}``
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.systems.decide import Decision
-from socius.systems.engines.base import Sampling
-from socius.systems.replies import Choice, JsonReply, Number
-from socius.systems.templates import Template
+from socius.llm.decide import Decision
+from socius.llm.engines.base import Sampling
+from socius.llm.replies import Choice, JsonReply, Number
+from socius.llm.templates import Template
 
 from .data import Catalogue
 

@@ -8,7 +8,7 @@ depends only on that user's row and the shared model, never on which other
 users are in the block, so it is the same on any rank.
 
 * :func:`popularity_pages` — the most-watched items (ties: smaller index).
-* :func:`content_pages` — faiss (:class:`~socius.systems.vector_index.VectorIndex`)
+* :func:`content_pages` — faiss (:class:`~socius.text.vector_index.VectorIndex`)
   over item embeddings of "title. genres"; the user's query is the mean
   embedding of the items they liked (rated >= ``liked``), or, before they
   liked anything, their genre taste mixed over genre-name embeddings.
@@ -158,7 +158,7 @@ def fit_als_jax(users, items, ratings, n_users: int, n_items: int, k: int = 16, 
         import jax
         import jax.numpy as jnp
     except ImportError:
-        from socius.systems.engines.base import MissingExtraError
+        from socius.errors import MissingExtraError
         raise MissingExtraError("jax", "jax", "The jax matrix factorisation") from None
     users = np.asarray(users, np.int64)
     items = np.asarray(items, np.int64)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from socius.ecs.rng import EntityRng
-from socius.systems.population import parse_population, sample_population
+from socius.population import parse_population, sample_population
 
 from .data import GENRES, N_GENRES, Catalogue
 

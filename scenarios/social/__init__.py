@@ -11,7 +11,7 @@ a few seed agents at ``event_tick``; from then on, every tick:
 2. ``inject_event``: at ``event_tick`` the seeds receive the news item.
 3. ``decide_actions``: the agents that act this tick — aware agents with the
    news or new posts (with probability ``react``), or just active (probability
-   ``activity``) — make ONE batched LLM call (:func:`socius.systems.decide.decide`):
+   ``activity``) — make ONE batched LLM call (:func:`socius.llm.decide.decide`):
    post / forward / idle, their emotion (calm / moderate / intense) and their
    attitude (stance on the event in [-1, 1]). Posts and forwards are sent.
 4. ``relax_emotions``: agents that did not act calm down one level with
@@ -43,14 +43,14 @@ from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vec
 from socius.ecs.rng import EntityRng
 from socius.ecs.storage import find_rows
 from socius.mpi import bincount, exact_mean, histogram, int_sum, owned_block, top_k, world_ranks
-from socius.scenarios.report import history_columns, is_lead, pyplot
-from socius.systems.decide import Decision, decide
-from socius.systems.engines.base import Sampling
+from socius.app.report import history_columns, is_lead, pyplot
+from socius.llm.decide import Decision, decide
+from socius.llm.engines.base import Sampling
 from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
     schedule_interventions
-from socius.systems.population import parse_population, sample_population
-from socius.systems.replies import Choice, JsonReply, Number, Text
-from socius.systems.templates import Template
+from socius.population import parse_population, sample_population
+from socius.llm.replies import Choice, JsonReply, Number, Text
+from socius.llm.templates import Template
 
 from . import graph, prompts
 from .graph import edge_arrays, follow_graph
@@ -488,7 +488,7 @@ def _follows(cfg: SocialConfig, ids: np.ndarray, seed: int):
         return follow_graph(cfg.graph, ids, cfg.agents, seed, degree=cfg.degree, gamma=cfg.gamma,
                             rewire=cfg.rewire, edges_file=cfg.edges_file)
     except graph.GraphError as e:
-        from socius.scenarios.config import ConfigError
+        from socius.errors import ConfigError
         raise ConfigError(str(e)) from None
 
 
@@ -568,7 +568,7 @@ def report(world: World, out: Path) -> None:
 
 
 def _scenario():
-    from socius.scenarios.registry import Scenario
+    from socius.app.registry import Scenario
     return Scenario(name="social", summary="Information, emotion and attitude spread on a follow graph (S3)",
                     config=SocialConfig, build=build, metrics=metrics, unit="steps",
                     mock_policy=lambda cfg: social_policy(cfg.share, cfg.forward, cfg.novelty, cfg.dynamics,

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.systems.engines.base import STR, RequestBatch
+from socius.llm.engines.base import STR, RequestBatch
 
 from .prompts import EMOTIONS, SUMMARY_REGEX
 

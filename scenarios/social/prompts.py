@@ -9,7 +9,7 @@ prompts share one long prefix in the engine's prefix cache.
 
 The agent's case, in order: its profile; the posts it read (one line each) (each one rendered
 by :data:`POST_LINE`, whose ``text`` — written by another agent — is
-untrusted: quoted and defused by :class:`~socius.systems.templates.Template`);
+untrusted: quoted and defused by :class:`~socius.llm.templates.Template`);
 a summary line with the count, the average stance and the strongest mood of
 those posts, and its own mood, stance and since when it knows of the event.
 The summary line comes last so that a reader (and the mock policy) finds the

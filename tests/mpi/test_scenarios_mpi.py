@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from socius.scenarios.config import build_config
-from socius.scenarios.registry import BUILTIN, get_scenario
-from socius.scenarios.runner import EngineChoice, run_scenario
+from socius.app.config import build_config
+from socius.app.registry import BUILTIN, get_scenario
+from socius.app.run import EngineChoice, run_scenario
 
 # small worlds of every scenario that can be split over ranks (the Boltzmann model is serial)
 CASES = {
@@ -77,7 +77,7 @@ def test_resume_on_another_rank_count(ctx, run_example, agree, shared_dir, name)
 
 @pytest.mark.mpi
 def test_profile_reports_every_rank(ctx, run_example, agree):
-    from socius.scenarios.profile import profile_scenario
+    from socius.app.profile import profile_scenario
     sc = get_scenario("guess")
     cfg = build_config(sc.config, {"agents": 90})
     run = run_example(profile_scenario, sc, cfg, seed=1, ticks=3, engine=EngineChoice("mock"),

@@ -179,7 +179,7 @@ def test_state_hash_independent_of_thread_count(tmp_path):
     hashes = []
     for threads in ("1", "2"):
         env = dict(os.environ, NUMBA_NUM_THREADS=threads)
-        out = subprocess.run([sys.executable, "-m", "socius.scenarios", "run", "boltzmann", "--agents", "30000",
+        out = subprocess.run([sys.executable, "-m", "socius.app", "run", "boltzmann", "--agents", "30000",
                               "--steps", "3", "--seed", "4", "--quiet"], env=env, capture_output=True, text=True,
                              check=True).stdout
         hashes.append(out.strip().splitlines()[-1])

@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 
 from socius.ecs import World
 from socius.mpi import attach_ranks, run_ranks
-from socius.scenarios.cli import main
+from socius.app.cli import main
 from socius.scenarios.discussion import (SCENARIO, DiscussionConfig, DiscussionRuntime, DiscussionState, Inbox,
                                          Persona, Room, Seat, Stance, Talk, build, measures)
 from socius.scenarios.discussion.mock import discussion_policy
-from socius.scenarios.runner import EngineChoice, build_world
-from socius.systems.decide import LLM
-from socius.systems.engines.base import STR
-from socius.systems.engines.mock import MockEngine
+from socius.app.run import EngineChoice, build_world
+from socius.llm.decide import LLM
+from socius.llm.engines.base import STR
+from socius.llm.engines.mock import MockEngine
 
 
 # ------------------------------------------------------------------ measures

@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 
 from socius.mpi import run_ranks
-from socius.scenarios.cli import main
-from socius.scenarios.config import build_config
-from socius.scenarios.registry import get_scenario
-from socius.scenarios.runner import EngineChoice, run_scenario
+from socius.app.cli import main
+from socius.app.config import build_config
+from socius.app.registry import get_scenario
+from socius.app.run import EngineChoice, run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenarios" / "examples" / "rumour.py"

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socius.ecs import World
-from socius.scenarios.cli import main
+from socius.app.cli import main
 from socius.scenarios.guess import SCENARIO, GuessConfig, GuessGame, Guess, game, prompts
-from socius.scenarios.runner import EngineChoice, build_world
-from socius.systems.templates import Template
+from socius.app.run import EngineChoice, build_world
+from socius.llm.templates import Template
 
 
 @settings(max_examples=50, deadline=None)

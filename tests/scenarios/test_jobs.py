@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 
 from socius.ecs import RaggedArray, World
 from socius.mpi import attach_ranks, run_ranks
-from socius.scenarios.cli import main
+from socius.app.cli import main
 from socius.scenarios.jobs import (SCENARIO, JobMarket, JobsConfig, JobsRuntime, Opening, Search, Seeker, Vacancy,
                                    build, market)
 from socius.scenarios.jobs.mock import jobs_policy
-from socius.scenarios.runner import EngineChoice, build_world
-from socius.systems.decide import LLM
-from socius.systems.engines.mock import MockEngine
-from socius.systems.vector_index import VectorIndex
+from socius.app.run import EngineChoice, build_world
+from socius.llm.decide import LLM
+from socius.llm.engines.mock import MockEngine
+from socius.text.vector_index import VectorIndex
 
 
 # ------------------------------------------------------------------ helpers

@@ -7,14 +7,14 @@ from hypothesis import strategies as st
 
 from socius.ecs import World
 from socius.ecs.ragged import RaggedArray
-from socius.scenarios.cli import main
+from socius.app.cli import main
 from socius.scenarios.recommender import (SCENARIO, Choice, History, Mention, RecommenderConfig, RecState,
                                           genre_entropy, metrics, recsys)
 from socius.scenarios.recommender import synthetic
 from socius.scenarios.recommender.data import GENRES, SYNTHETIC, DataError, load_catalogue
 from socius.scenarios.recommender.fluctuation import loglog_slope, run_fluctuation, sample_pairs
 from socius.scenarios.recommender.prompts import snap
-from socius.scenarios.runner import EngineChoice, _llm_resource, build_world
+from socius.app.run import EngineChoice, _llm_resource, build_world
 
 GRID = np.arange(1, 11) / 2
 
@@ -140,7 +140,7 @@ def test_pages_do_not_depend_on_which_other_users_are_ranked():
 
 def test_content_pages_match_a_brute_force_cosine_ranking():
     pytest.importorskip("faiss")
-    from socius.systems.vector_index import VectorIndex
+    from socius.text.vector_index import VectorIndex
     rng = np.random.default_rng(5)
     m, d, u = 60, 16, 12
     vecs = rng.normal(size=(m, d)).astype(np.float32)
@@ -438,7 +438,7 @@ def test_fluctuation_with_the_local_engine(tmp_path):
     try:
         rows = run_fluctuation(w, cfg, [8, 32], runs=2)
     finally:
-        from socius.systems.decide import LLM
+        from socius.llm.decide import LLM
         w.resource(LLM).close()
     assert [r["size"] for r in rows] == [8, 32]
     assert all(r["valid_share"] > 0.5 and np.isfinite(r["fluctuation"]) for r in rows)

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socius.ecs import RaggedArray
-from socius.scenarios.cli import main
-from socius.scenarios.config import ConfigError, build_config
-from socius.scenarios.runner import EngineChoice, build_world
+from socius.app.cli import main
+from socius.app.config import build_config
+from socius.errors import ConfigError
+from socius.app.run import EngineChoice, build_world
 from socius.scenarios.social import (SCENARIO, Follows, Mood, SocialConfig, SocialEvent, SocialStats, edges,
                                      graph, prompts)
 
@@ -182,7 +183,7 @@ def test_polarise_spreads_stances_further_than_converge():
 
 # ------------------------------------------------------------------------------------ prompts, CLI
 def test_prompts_quote_other_agents_text_and_carry_the_summary(tmp_path):
-    from socius.scenarios.runner import run_scenario
+    from socius.app.run import run_scenario
     cfg = SocialConfig(agents=300, share=1.0, seeds=5)
     run_scenario(SCENARIO, cfg, seed=3, ticks=3, out=tmp_path, engine=EngineChoice("mock"))
     t = pa.concat_tables([pq.read_table(f, columns=["tick", "prompt"]) for f in sorted((tmp_path / "responses").glob("*.parquet"))])

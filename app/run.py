@@ -1,0 +1,290 @@
+"""Run a scenario: build the world, step it with progress, save what it made.
+
+A run directory holds::
+
+    run.json          scenario, config, seed, ticks, timings, final state_hash
+    metrics.parquet   the scenario's per-tick metrics (pandas/polars/DuckDB read it)
+    snapshot.socius   the world after the last completed tick (atomic; --resume takes it)
+    snapshot.ranks/   the same for a run over several MPI ranks: one part per rank + manifest
+
+Snapshots are also written every ``snapshot_every`` ticks, so a crash or a
+Ctrl-C loses at most that many ticks: ``socius run ... --resume DIR`` goes on
+from the last snapshot and reaches the same final state as an uninterrupted
+run — on the same or on a different number of ranks.
+
+Under MPI (``mpiexec -n N socius run ...``) every rank builds its share of
+the world (the scenario's ``build`` spawns the agents
+:func:`socius.mpi.owned_block` gives it), drives its own engine (on a GPU
+node the device of its local rank) and logs its own responses
+(``responses/rank-0000R/``); messages are routed to their targets' owners
+each tick, and rank 0 writes metrics, ``run.json`` and the report. The
+final state hash is the whole world's, the same as on one rank.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from socius.ecs import SnapshotError, World
+
+from .config import config_dict
+from .registry import Scenario
+
+SNAPSHOT = "snapshot.socius"
+SNAPSHOT_RANKS = "snapshot.ranks"
+
+
+class SerialScenarioError(ValueError):
+    """A scenario that cannot be split over ranks was launched on several."""
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    ticks: int
+    ticks_run: int
+    state_hash: str
+    out: Path | None
+    build_s: float
+    run_s: float
+    world: World = field(repr=False, default=None)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EngineChoice:
+    """Which engine answers the scenario's LLM calls, or which log replays them."""
+
+    kind: str = "mock"
+    config: dict = field(default_factory=dict)
+    replay: Path | None = None     # a run directory (or its responses/ folder)
+
+
+def cache_dir() -> Path:
+    """Where Socius keeps converted models and LLM response caches (``$SOCIUS_CACHE`` or ~/.cache/socius)."""
+    import os
+    return Path(os.environ.get("SOCIUS_CACHE") or Path.home() / ".cache" / "socius")
+
+
+def _pin_device(ranks) -> None:
+    """On a node with several GPUs and several ranks, each rank drives the GPU of its local rank."""
+    import os
+    if ranks is None or ranks.local_size <= 1:
+        return
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible:
+        devs = [d for d in visible.split(",") if d.strip()]
+        if len(devs) > 1:
+            os.environ["CUDA_VISIBLE_DEVICES"] = devs[ranks.device_index(len(devs))]
+        return
+    try:  # no list given: count the node's GPUs without importing torch
+        import subprocess
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+        n = sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    except (OSError, subprocess.SubprocessError):
+        n = 0
+    if n > 1:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(ranks.device_index(n))
+
+
+def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None, ranks=None):
+    from socius.llm.decide import LLM, ReplayEngine, ResponseCache
+    from socius.errors import EngineSetupError
+    from socius.llm.engines.factory import make_engine
+
+    log_dir = out / "responses" if out is not None else None
+    if log_dir is not None and ranks is not None and ranks.size > 1:
+        log_dir = log_dir / f"rank-{ranks.rank:05d}"
+    _pin_device(ranks)
+    if engine.replay is not None:
+        src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
+        try:
+            return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
+        except FileNotFoundError as e:
+            raise EngineSetupError(str(e)) from None
+    policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
+    config = dict(engine.config)
+    models = config.pop("models", {})
+    if not isinstance(models, dict):
+        raise EngineSetupError("engine config: 'models' must be a table of name = {kind = ..., options...}")
+    engines = {"": make_engine(engine.kind, seed=seed, policy=policy, config=config)}
+    for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
+        mconf = dict(mconf)
+        kind = mconf.pop("kind", engine.kind)
+        engines[name] = make_engine(kind, seed=seed, policy=policy, config=mconf)
+    cache = ResponseCache(cache_dir() / "responses" / engine.kind) if engine.kind != "mock" else None
+    return LLM(engines, default="", log_dir=log_dir, cache=cache)
+
+
+def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None = None,
+                out: Path | None = None, ranks=None) -> World:
+    """A new world with the scenario built in it; ``ranks`` (a RankContext) builds this rank's share."""
+    world = World(seed=seed)
+    distributed = ranks is not None and ranks.size > 1
+    if distributed:
+        if not scenario.distributed:
+            raise SerialScenarioError(f"scenario {scenario.name} is inherently serial (agents act one after "
+                                      f"another over the whole world); run it on one rank, not {ranks.size}")
+        from socius.mpi import attach_ranks
+        attach_ranks(world, ranks)
+    if scenario.mock_policy is not None:
+        world.insert_resource(_llm_resource(scenario, cfg, seed, engine or EngineChoice(), out, ranks))
+    scenario.build(world, cfg)
+    if distributed:
+        from socius.mpi import distribute
+        distribute(world)
+    return world
+
+
+def find_snapshot(path: Path) -> Path | None:
+    """The newest snapshot in a run directory (one-rank file or several-rank folder), or ``path`` itself."""
+    path = Path(path)
+    if path.is_dir() and path.name != SNAPSHOT_RANKS and not (path / "manifest.json").is_file():
+        found = [p for p in (path / SNAPSHOT, path / SNAPSHOT_RANKS) if p.exists()]
+        if not found:
+            return None
+        return max(found, key=lambda p: snapshot_tick(p))
+    return path if path.exists() else None
+
+
+def snapshot_tick(path: Path) -> int:
+    from socius.mpi.snapshot import snapshot_info
+    return int(snapshot_info(path)["tick"])
+
+
+def _save(world: World, out: Path, ranks) -> None:
+    if ranks is not None and ranks.size > 1:
+        from socius.mpi import save_distributed
+        save_distributed(world, out / SNAPSHOT_RANKS)
+    else:
+        world.save(out / SNAPSHOT)
+
+
+def _restore(world: World, path: Path, ranks) -> None:
+    if (ranks is not None and ranks.size > 1) or path.is_dir():
+        from socius.mpi import restore_distributed
+        restore_distributed(world, path)
+    else:
+        world.restore(path)
+
+
+def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]:
+    """Write ``metrics.parquet``; returns the last row as a summary."""
+    if scenario.metrics is None:
+        return {}
+    cols = scenario.metrics(world)
+    table = pa.table({k: np.asarray(v) for k, v in cols.items()})
+    tmp = out / ".metrics.parquet.tmp"
+    pq.write_table(table, tmp)
+    tmp.replace(out / "metrics.parquet")
+    if table.num_rows == 0:
+        return {}
+    return {k: table.column(k)[table.num_rows - 1].as_py() for k in table.column_names}
+
+
+def write_decisions(world: World, out: Path, ranks=None) -> None:
+    """Per tick and decision: ok / extracted / fallback / failed, tokens, stage times → decisions.parquet.
+
+    Under MPI each rank writes its own calls: ``decisions/rank-0000R.parquet``.
+    """
+    from socius.llm.decide import DecisionStats
+
+    stats = world.get_resource(DecisionStats)
+    if stats is not None and stats.rows:
+        target = out / "decisions.parquet"
+        if ranks is not None and ranks.size > 1:
+            (out / "decisions").mkdir(exist_ok=True)
+            target = out / "decisions" / f"rank-{ranks.rank:05d}.parquet"
+        tmp = target.with_name(f".{target.name}.tmp")
+        pq.write_table(stats.table(), tmp)
+        tmp.replace(target)
+
+
+def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | None,
+                 snapshot_every: int = 0, resume: Path | None = None, progress=None,
+                 engine: EngineChoice | None = None, ranks=None) -> RunResult:
+    """Build (or resume) and run ``ticks`` ticks in total; ``progress(world, ticks)`` after each tick.
+
+    ``ranks``: this process's :class:`~socius.mpi.RankContext` when the run is
+    split over MPI ranks (every rank calls ``run_scenario``; rank 0 writes the
+    run directory's tables, every rank its snapshot part and response log).
+    """
+    t0 = time.perf_counter()
+    lead = ranks is None or ranks.rank == 0
+    distributed = ranks is not None and ranks.size > 1
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    world = build_world(scenario, cfg, seed, engine, out, ranks)
+    if resume is not None:
+        info_seed = _snapshot_seed(resume)
+        if info_seed != seed:
+            raise SnapshotError(f"{resume}: snapshot was made with seed {info_seed}, not {seed}")
+        _restore(world, resume, ranks)
+    build_s = time.perf_counter() - t0
+
+    def on_tick(w: World) -> None:
+        if out is not None and snapshot_every and w.tick % snapshot_every == 0:
+            _save(w, out, ranks)  # World.save flushes the response log first
+        if progress is not None and lead:
+            progress(w, ticks)
+
+    t1 = time.perf_counter()
+    start_tick = world.tick
+    remaining = max(0, ticks - world.tick)
+    try:
+        world.step(remaining, on_tick=on_tick)
+    finally:
+        run_s = time.perf_counter() - t1
+        if out is not None:
+            summary = write_metrics(scenario, world, out) if lead else {}
+            write_decisions(world, out, ranks)
+        llm = _get_llm(world)
+        if llm is not None:
+            llm.close()
+    digest = world.state_hash()  # collective under MPI, like the count below
+    n_entities = _global_count(world, ranks)
+    result = RunResult(scenario.name, seed, world.tick, world.tick - start_tick, digest, out, build_s, run_s, world)
+    if out is not None:
+        _save(world, out, ranks)
+        result.summary = summary
+    if out is not None and lead:
+        info = {"scenario": scenario.name, "config": config_dict(cfg), "seed": seed, "ticks": world.tick,
+                "entities": n_entities, "ranks": 1 if ranks is None else ranks.size,
+                "build_s": build_s, "run_s": run_s, "state_hash": digest,
+                "resumed_from": str(resume) if resume else None, "python": platform.python_version(),
+                "summary": summary}
+        if engine is not None and scenario.mock_policy is not None:
+            info["engine"] = {"kind": engine.kind, "config": engine.config,
+                              "replay": str(engine.replay) if engine.replay else None}
+        (out / "run.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    if out is not None and scenario.report is not None and (lead or distributed):
+        scenario.report(world, out)  # under MPI on every rank: per-agent tables are gathered to rank 0
+    if out is None and scenario.metrics is not None:
+        cols = scenario.metrics(world)
+        result.summary = {k: np.asarray(v)[-1].item() for k, v in cols.items() if len(v)}
+    return result
+
+
+def _snapshot_seed(path: Path) -> int:
+    from socius.mpi.snapshot import snapshot_info
+    return int(snapshot_info(path)["seed"])
+
+
+def _global_count(world: World, ranks) -> int:
+    if ranks is None or ranks.size == 1:
+        return len(world)
+    return int(ranks.allreduce(np.array([len(world)], dtype=np.int64), "sum")[0])
+
+
+def _get_llm(world: World):
+    from socius.llm.decide import LLM
+    return world.get_resource(LLM)

@@ -1,0 +1,351 @@
+"""``openai``: any OpenAI-compatible server behind the batch interface.
+
+A vLLM server (``vllm serve``), a llama.cpp server, a hosted API: every request
+of a batch is one HTTP call (the completions endpoint; the chat endpoint with
+``chat=True``) made by ``openai.AsyncOpenAI``, at most ``concurrency`` in flight.
+Each call has its own timeout and is retried with exponential backoff and full
+jitter on 408/409/429/5xx, timeouts and connection errors; other errors (a 400
+for a prompt the server rejects, a 404 for an unknown model) fail the request
+at once. A request that still fails is reported in ``errors``, never raised.
+
+Structured outputs go the way vLLM's server (>= 0.12) takes them:
+``extra_body={"structured_outputs": {"choice": [...]}}`` (or ``json``/``regex``);
+``structured_mode="guided"`` sends the older ``guided_choice``/``guided_json``/
+``guided_regex`` fields (vLLM < 0.12) and ``"none"`` sends nothing (servers
+without constrained decoding: the parser checks replies).
+
+A request whose ``RequestBatch.adapters`` entry is not ``""`` is sent with that
+adapter's name as its model (how vLLM's server addresses LoRA adapters started
+with ``--lora-modules name=path``).
+
+The engine owns a private event loop on a daemon thread, so the synchronous
+:meth:`OpenAIEngine.generate` works whether or not the calling thread already
+runs an event loop; async callers can ``await engine.agenerate(batch)``.
+``openai`` is imported when an engine is created, not with this module.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from socius.errors import MissingExtraError
+
+from .base import STR, CompletionBatch, RequestBatch, Sampling
+from .vllm import sampling_kwargs
+
+#: HTTP statuses worth retrying: request timeout, conflict/lock, rate limit, server errors.
+RETRY_STATUSES = frozenset({408, 409, 429})
+STRUCTURED_MODES = ("vllm", "guided", "none")
+
+
+def classify_error(exc: BaseException) -> tuple[bool, str]:
+    """``(retry, kind)`` for an exception raised by one call.
+
+    ``kind`` is ``"timeout"``, ``"connection"``, ``"http <status>"`` or the
+    exception's class name. Retried: timeouts (ours or the client's),
+    connection errors, HTTP 408/409/429 and 5xx. Not retried: other HTTP
+    statuses (400, 401, 404, 422, ...) and anything else (a bug, a reply that
+    does not parse). Works on ``openai`` exceptions without importing ``openai``
+    (by status code and class names).
+    """
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "APITimeoutError" in names or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return True, "timeout"
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return (status in RETRY_STATUSES or status >= 500), f"http {status}"
+    if "APIConnectionError" in names or isinstance(exc, ConnectionError):
+        return True, "connection"
+    return False, type(exc).__name__
+
+
+def backoff_delay(attempt: int, rng: random.Random, base_s: float = 0.5, max_s: float = 20.0,
+                  retry_after_s: float | None = None) -> float:
+    """Seconds to wait before retry ``attempt + 1`` (``attempt`` counts from 0).
+
+    Exponential backoff with full jitter: uniform in ``[0, min(max_s, base_s * 2**attempt)]``;
+    a server's ``Retry-After`` (seconds) raises it to at least that, capped at ``max_s``.
+    """
+    cap = min(max_s, base_s * (2.0 ** attempt))
+    delay = rng.uniform(0.0, cap)
+    if retry_after_s is not None and retry_after_s > 0:
+        delay = max(delay, min(max_s, retry_after_s))
+    return delay
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        return float(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+def structured_extra_body(sampling: Sampling, mode: str = "vllm") -> dict[str, Any]:
+    """The ``extra_body`` fields that ask the server for ``sampling.structured``.
+
+    ``mode="vllm"``: ``{"structured_outputs": {kind: value}}`` (vLLM >= 0.12);
+    ``"guided"``: ``{"guided_<kind>": value}`` (older vLLM); ``"none"``: ``{}``.
+    Compact JSON (no free whitespace, which small models otherwise emit until
+    ``max_tokens``) is a server setting in vLLM 0.32, not a request field:
+    start it with ``--structured-outputs-config '{"backend": "xgrammar", "disable_any_whitespace": true}'``.
+    """
+    if mode not in STRUCTURED_MODES:
+        raise ValueError(f"structured_mode must be one of {STRUCTURED_MODES}, got {mode!r}")
+    spec = sampling_kwargs(sampling)["structured_outputs"]
+    if spec is None or mode == "none":
+        return {}
+    if mode == "guided":
+        (kind, value), = spec.items()
+        return {f"guided_{kind}": value}
+    return {"structured_outputs": spec}
+
+
+def split_tokens(total: int, n: int) -> np.ndarray:
+    """``[n] int32``: a total token count spread over ``n`` completions.
+
+    OpenAI-style responses count completion tokens per response, not per
+    choice; for ``n == 1`` this is exact, for ``n > 1`` an even split that
+    keeps the sum.
+    """
+    q, rem = divmod(int(total), int(n))
+    out = np.full(n, q, dtype=np.int32)
+    out[:rem] += 1
+    return out
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    """How to reach the server and how hard to try.
+
+    ``base_url``/``api_key`` default to ``$OPENAI_BASE_URL``/``$OPENAI_API_KEY``
+    (a local server that checks no key gets ``"EMPTY"``). ``model`` overrides
+    ``RequestBatch.model`` (the name the server knows the model by).
+    ``timeout_s`` bounds one attempt; ``max_retries`` is the number of retries
+    after the first attempt. ``extra_body`` is merged into every request.
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    concurrency: int = 64
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 20.0
+    chat: bool = False
+    structured_mode: str = "vllm"
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    jitter_seed: int | None = None
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> "OpenAIConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(config) - names
+        if unknown:
+            raise ValueError(f"unknown OpenAIConfig keys {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**dict(config))
+
+    def resolved_base_url(self) -> str | None:
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def resolved_api_key(self) -> str:
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+
+
+class OpenAIEngine:
+    """Batch requests to an OpenAI-compatible server; see the module docstring.
+
+    ``config`` is an :class:`OpenAIConfig`, a mapping of its fields, or ``None``
+    (all defaults and the environment). After each :meth:`generate`:
+    ``last_attempts`` (``[r] int32``, calls made per request) and the running
+    totals in ``stats`` (``requests``, ``attempts``, ``retries``, ``failed``).
+    ``latency_s`` of a request is the wall time from its first call to its
+    final answer, retries and backoff included (not the time queued behind
+    the concurrency limit).
+    """
+
+    name = "openai"
+
+    def __init__(self, config: OpenAIConfig | Mapping[str, Any] | None = None):
+        if config is None:
+            config = OpenAIConfig()
+        self.config = config if isinstance(config, OpenAIConfig) else OpenAIConfig.from_mapping(config)
+        if self.config.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.config.max_retries < 0 or not self.config.timeout_s > 0:
+            raise ValueError("max_retries must be >= 0 and timeout_s > 0")
+        if self.config.structured_mode not in STRUCTURED_MODES:
+            raise ValueError(f"structured_mode must be one of {STRUCTURED_MODES}")
+        try:
+            import openai  # noqa: PLC0415 - deliberately lazy
+        except ImportError as e:
+            raise MissingExtraError("openai", "openai", "The OpenAI-compatible engine") from e
+        self._openai = openai
+        self._rng = random.Random(self.config.jitter_seed)
+        self.stats = {"requests": 0, "attempts": 0, "retries": 0, "failed": 0}
+        self.last_attempts = np.zeros(0, dtype=np.int32)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="socius-openai-engine",
+                                        daemon=True)
+        self._thread.start()
+        self._client = self._submit(self._make_client()).result()
+
+    async def _make_client(self) -> Any:
+        # Created on the private loop: the HTTP connection pool belongs to it.
+        return self._openai.AsyncOpenAI(
+            base_url=self.config.resolved_base_url(), api_key=self.config.resolved_api_key(),
+            max_retries=0, timeout=self.config.timeout_s)
+
+    def _submit(self, coro: Any) -> Any:
+        if self._loop is None or self._loop.is_closed():
+            coro.close()
+            raise RuntimeError("OpenAIEngine used after close()")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    # -- public ------------------------------------------------------------
+
+    def generate(self, batch: RequestBatch) -> CompletionBatch:
+        """Answer every request of ``batch``; blocks until all are answered or failed.
+
+        Safe to call from a thread that runs an event loop (it blocks that loop
+        meanwhile; prefer :meth:`agenerate` there).
+        """
+        return self._submit(self._generate(batch)).result()
+
+    async def agenerate(self, batch: RequestBatch) -> CompletionBatch:
+        """Async form of :meth:`generate`, for callers on their own event loop."""
+        return await asyncio.wrap_future(self._submit(self._generate(batch)))
+
+    def close(self) -> None:
+        """Close the HTTP client and stop the private loop. Idempotent."""
+        loop = getattr(self, "_loop", None)
+        if loop is None or loop.is_closed():
+            return
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=10)
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            loop.close()
+        self._loop = None
+
+    def __enter__(self) -> "OpenAIEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- the work, on the private loop -------------------------------------
+
+    async def _generate(self, batch: RequestBatch) -> CompletionBatch:
+        out = CompletionBatch.empty_for(batch)
+        r = len(batch)
+        self.last_attempts = np.zeros(r, dtype=np.int32)
+        if r == 0:
+            return out
+        cfg = self.config
+        base = sampling_kwargs(batch.sampling)          # ValueError = misuse, raised
+        base.pop("structured_outputs")
+        extra = {**structured_extra_body(batch.sampling, cfg.structured_mode),
+                 **cfg.extra_body}
+        adapters = batch.adapters.tolist()
+        model = cfg.model or batch.model
+        greedy = batch.sampling.greedy
+        prompts = batch.prompts.tolist()
+        ns = batch.n.tolist()
+        seeds = batch.seeds.tolist()
+        offsets = batch.offsets.tolist()
+        texts: list[str] = [""] * batch.completions
+        errors: list[str] = [""] * r
+        attempts = np.zeros(r, dtype=np.int32)
+        sem = asyncio.Semaphore(cfg.concurrency)
+
+        async def one(i: int) -> None:
+            # a LoRA adapter served by vLLM is addressed as its own model name
+            req = dict(model=adapters[i] or model, n=1 if greedy else ns[i], seed=seeds[i], **base)
+            t0 = None
+            last_exc: BaseException | None = None
+            for attempt in range(cfg.max_retries + 1):
+                async with sem:
+                    if t0 is None:
+                        t0 = time.perf_counter()
+                    attempts[i] += 1
+                    try:
+                        resp = await asyncio.wait_for(self._call(prompts[i], req, extra), cfg.timeout_s)
+                        self._fill(i, resp, ns[i], offsets[i], texts, out)
+                        errors[i] = ""
+                        out.latency_s[i] = time.perf_counter() - t0
+                        return
+                    except Exception as e:  # noqa: BLE001 - classified below
+                        last_exc = e
+                        retry, kind = classify_error(e)
+                        msg = str(e).strip().replace("\n", " ")[:300]
+                        errors[i] = f"{kind} after {attempt + 1} attempt(s): {type(e).__name__}: {msg}"
+                        if not retry:
+                            break
+                if attempt < cfg.max_retries:
+                    await asyncio.sleep(backoff_delay(attempt, self._rng, cfg.backoff_base_s,
+                                                      cfg.backoff_max_s, _retry_after(last_exc)))
+            out.latency_s[i] = time.perf_counter() - (t0 or time.perf_counter())
+
+        await asyncio.gather(*(one(i) for i in range(r)))
+        out.texts = np.array(texts, dtype=STR)
+        out.errors = np.array(errors, dtype=STR)
+        failed = int((out.errors != "").sum())
+        self.last_attempts = attempts
+        self.stats["requests"] += r
+        self.stats["attempts"] += int(attempts.sum())
+        self.stats["retries"] += int(attempts.sum()) - r
+        self.stats["failed"] += failed
+        return out
+
+    async def _call(self, prompt: str, req: dict[str, Any], extra: dict[str, Any]) -> Any:
+        client = self._client
+        if self.config.chat:
+            return await client.chat.completions.create(
+                messages=[{"role": "user", "content": prompt}], extra_body=extra or None, **req)
+        return await client.completions.create(prompt=prompt, extra_body=extra or None, **req)
+
+    def _fill(self, i: int, resp: Any, n: int, offset: int, texts: list[str],
+              out: CompletionBatch) -> None:
+        """Copy one response into the batch; raises ValueError if it is malformed."""
+        choices = sorted(resp.choices, key=lambda c: c.index)
+        if self.config.chat:
+            got = [c.message.content or "" for c in choices]
+        else:
+            got = [c.text or "" for c in choices]
+        if len(got) == 1 and n > 1:
+            got = got * n                       # greedy: one call, n identical completions
+        if len(got) != n:
+            raise ValueError(f"server returned {len(got)} choices, {n} asked")
+        usage = getattr(resp, "usage", None)
+        ptok = int(getattr(usage, "prompt_tokens", 0) or 0)
+        ctok = int(getattr(usage, "completion_tokens", 0) or 0)
+        if len(choices) == 1 and n > 1:
+            per = np.full(n, ctok, dtype=np.int32)
+        else:
+            per = split_tokens(ctok, n)
+        texts[offset:offset + n] = got
+        out.prompt_tokens[i] = ptok
+        out.output_tokens[offset:offset + n] = per
+

