@@ -12,9 +12,10 @@ tables), ``query``, ``system`` (systems, context, schedule), ``commands``
 (deferred structural changes), ``message`` (double-buffered events),
 ``resource`` (typed singletons), ``rng`` (counter-based randomness),
 ``snapshot`` (atomic snapshots, state hash), ``world``, ``errors``.
+``STR`` is the one string dtype of the code base (numpy's ``StringDType``).
 """
 from .commands import Commands
-from .component import Column, Component, Ragged, Scalar, String, Vector
+from .component import STR, Column, Component, Ragged, Scalar, String, Vector
 from .entity import EntityAllocator
 from .errors import (AccessError, ColumnShapeError, ColumnTypeError, DeadEntityError, MissingComponentError,
                      ResourceError, SchemaError, SnapshotError, SociusError, StaleViewError,
@@ -25,14 +26,14 @@ from .ragged import RaggedArray
 from .resource import Resource
 from .rng import EntityRng, world_generator
 from .snapshot import read_manifest
-from .system import DEFAULT_PHASES, Schedule, System, SystemContext, system
+from .system import DEFAULT_PHASES, Schedule, System, SystemContext, system, world_of
 from .world import World
 
 __all__ = [
-    "AccessError", "Column", "ColumnShapeError", "ColumnTypeError", "Commands", "Component", "DEFAULT_PHASES",
+    "STR", "AccessError", "Column", "ColumnShapeError", "ColumnTypeError", "Commands", "Component", "DEFAULT_PHASES",
     "DeadEntityError", "EntityAllocator", "EntityRng", "Message", "MessageBatch", "MissingComponentError",
     "Query", "QueryView", "Ragged", "RaggedArray", "Resource", "ResourceError", "Scalar", "Schedule",
     "SchemaError", "SnapshotError", "SociusError", "StaleViewError", "String", "StructuralChangeError",
     "System", "SystemContext", "UnknownComponentError", "Vector", "World", "read_manifest", "system",
-    "world_generator",
+    "world_generator", "world_of",
 ]

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from .message import HEADER
 from .resource import encode_state, is_snapshot_resource, resource_name
+from .rng import fmix64
 
 if TYPE_CHECKING:
     from .world import World
@@ -45,16 +46,6 @@ _K0 = np.uint64(0x9E3779B97F4A7C15)
 _K1 = np.uint64(0xC2B2AE3D27D4EB4F)
 
 
-@numba.njit(cache=True, inline="always")
-def _mix(x):
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
 @numba.njit(cache=True)
 def _absorb_fixed(state, words):
     """``state [n, 2] uint64`` absorbs ``words [n, w] uint64`` row by row."""
@@ -63,10 +54,10 @@ def _absorb_fixed(state, words):
         a, b = state[i, 0], state[i, 1]
         for j in range(w):
             v = words[i, j]
-            a = _mix(a ^ v) + np.uint64(0x9E3779B97F4A7C15)
-            b = _mix(b + (v ^ np.uint64(0xC2B2AE3D27D4EB4F)))
-        a = _mix(a ^ np.uint64(w))
-        b = _mix(b + np.uint64(w))
+            a = fmix64(a ^ v) + np.uint64(0x9E3779B97F4A7C15)
+            b = fmix64(b + (v ^ np.uint64(0xC2B2AE3D27D4EB4F)))
+        a = fmix64(a ^ np.uint64(w))
+        b = fmix64(b + np.uint64(w))
         state[i, 0], state[i, 1] = a, b
 
 
@@ -83,11 +74,11 @@ def _absorb_var(state, offsets, data):
             m = min(8, hi - k)
             for t in range(m):
                 v |= np.uint64(data[k + t]) << np.uint64(8 * t)
-            a = _mix(a ^ v) + np.uint64(0x9E3779B97F4A7C15)
-            b = _mix(b + (v ^ np.uint64(0xC2B2AE3D27D4EB4F)))
+            a = fmix64(a ^ v) + np.uint64(0x9E3779B97F4A7C15)
+            b = fmix64(b + (v ^ np.uint64(0xC2B2AE3D27D4EB4F)))
             k += 8
-        a = _mix(a ^ np.uint64(hi - lo))
-        b = _mix(b + np.uint64(hi - lo))
+        a = fmix64(a ^ np.uint64(hi - lo))
+        b = fmix64(b + np.uint64(hi - lo))
         state[i, 0], state[i, 1] = a, b
 
 

@@ -145,17 +145,37 @@ class QueryView:
         out.flags.writeable = False
         return out
 
-    def set(self, component: type[Component], /, **columns: Any) -> None:
-        """Write whole columns for the view's rows: ``v.set(Wealth, value=arr)``."""
+    def set(self, component: type[Component], /, rows=None, **columns: Any) -> None:
+        """Write columns for the view's rows: ``v.set(Wealth, value=arr)``.
+
+        With ``rows`` (``[m]`` positions in this view, or an ``[n] bool``
+        mask) only those rows are written and each value has ``m`` rows —
+        a scatter, without copying the whole column first::
+
+            v.set(Wealth, rows=np.flatnonzero(rich), value=w[rich] - 1)
+        """
         self._check(component)
         if self._writable is not None and component not in self._writable:
             raise AccessError(f"this system did not declare writes=({component.__qualname__},)")
         table = self.world._table(component)
-        n = len(self)
-        rows = self._rows[component]
+        target = self._rows[component]
+        if rows is not None:
+            rows = np.asarray(rows)
+            if rows.dtype == bool:
+                if rows.shape != (len(self),):
+                    raise ValueError(f"QueryView.set: a rows mask needs shape ({len(self)},), got {rows.shape}")
+                rows = np.flatnonzero(rows)
+            elif rows.ndim != 1 or rows.dtype.kind not in "iu":
+                raise ValueError(f"QueryView.set: rows must be [m] integer positions or a bool mask, "
+                                 f"got {rows.dtype} {rows.shape}")
+            elif rows.size and (int(rows.min()) < -len(self) or int(rows.max()) >= len(self)):
+                raise IndexError(f"QueryView.set: rows out of range for a view of {len(self)} entities")
+            rows = rows.astype(np.int64, copy=False) % max(len(self), 1)
+            target = rows if target is FULL else target[rows]
+        n = len(self) if rows is None else rows.shape[0]
         for name, value in columns.items():
             col = component.column(name)
-            table.write(rows, name, col.coerce(value, n))
+            table.write(target, name, col.coerce(value, n))
 
     @contextmanager
     def write(self, component: type[Component], *names: str):

@@ -111,6 +111,20 @@ class RaggedArray:
         index = np.arange(int(out_offsets[-1]), dtype=np.int64) + np.repeat(starts - out_offsets[:-1], lengths)
         return RaggedArray(out_offsets, source[index])
 
+    def append(self, rows: np.ndarray, values: np.ndarray) -> "RaggedArray":
+        """A new array: ``values[i]`` appended to row ``rows[i]`` (``[m]`` each; in the given order within a row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        values = np.asarray(values, dtype=self.values.dtype)
+        if rows.shape != values.shape[:1]:
+            raise ValueError(f"RaggedArray.append: {rows.shape[0]} rows for {values.shape[0]} values")
+        n = len(self)
+        if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n):
+            raise IndexError(f"RaggedArray.append: rows out of range for {n} rows")
+        all_rows = np.concatenate([self.row_ids(), rows])
+        order = np.argsort(all_rows, kind="stable")
+        return RaggedArray.from_lengths(np.bincount(all_rows, minlength=n),
+                                        np.concatenate([self.values, values])[order])
+
     def to_lists(self) -> list[list]:
         return [self.row(i).tolist() for i in range(len(self))]
 

@@ -56,13 +56,11 @@ def _fix_llvmlite_lib_wrapper() -> None:
 
 _fix_llvmlite_lib_wrapper()
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 _MASK = (1 << 64) - 1
 
 
-def _mix_py(z: int) -> int:
+def mix64_py(z: int) -> int:
+    """:func:`mix64` on a Python int (for keys built outside numba)."""
     z = (z + 0x9E3779B97F4A7C15) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -80,25 +78,45 @@ def stream_id(stream: str | int) -> int:
 
 def base_key(seed: int, stream: str | int, tick: int) -> int:
     """The chained key of ``(seed, stream, tick)``; entity and draw index are mixed in per draw."""
-    h = _mix_py(int(seed) & _MASK)
-    h = _mix_py(h ^ stream_id(stream))
-    h = _mix_py(h ^ (int(tick) & _MASK))
+    h = mix64_py(int(seed) & _MASK)
+    h = mix64_py(h ^ stream_id(stream))
+    h = mix64_py(h ^ (int(tick) & _MASK))
     return h
 
 
 @numba.njit(cache=True, inline="always")
-def _mix(z):
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+def fmix64(x):
+    """SplitMix64's finaliser (Stafford's Mix13) of a ``uint64``: the one counter hash of the code base.
+
+    Numba-callable (inlined); :func:`mix64` adds the golden-ratio increment
+    first, :func:`fmix64_array` applies it to a whole array in numpy.
+    """
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@numba.njit(cache=True, inline="always")
+def mix64(z):
+    """One SplitMix64 output for counter ``z`` (``uint64``): ``fmix64(z + golden)``. Numba-callable."""
+    return fmix64(z + np.uint64(0x9E3779B97F4A7C15))
+
+
+def fmix64_array(x: np.ndarray) -> np.ndarray:
+    """:func:`fmix64` of every element of a ``uint64`` array (a new array; wraps modulo 2**64)."""
+    x = np.asarray(x, dtype=np.uint64) ^ (np.asarray(x, dtype=np.uint64) >> np.uint64(30))
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
 
 
 @numba.njit(cache=True, inline="always")
 def draw_uniform(key, entity, j):
     """Draw ``j`` (0-based) of ``entity`` under ``key``: a float64 in [0, 1). Numba-callable."""
-    h = _mix(key ^ np.uint64(entity))
-    z = _mix(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
+    h = mix64(key ^ np.uint64(entity))
+    z = mix64(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
     return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
@@ -107,9 +125,9 @@ def _uniform(key, ids, k, out):
     scale = 1.0 / 9007199254740992.0  # 2**-53
     n = ids.shape[0]
     for i in range(n):
-        h = _mix(key ^ np.uint64(ids[i]))
+        h = mix64(key ^ np.uint64(ids[i]))
         for j in range(k):
-            z = _mix(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
+            z = mix64(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
             out[i, j] = np.float64(z >> np.uint64(11)) * scale
 
 
@@ -117,9 +135,9 @@ def _uniform(key, ids, k, out):
 def _bits(key, ids, k, out):
     n = ids.shape[0]
     for i in range(n):
-        h = _mix(key ^ np.uint64(ids[i]))
+        h = mix64(key ^ np.uint64(ids[i]))
         for j in range(k):
-            out[i, j] = _mix(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
+            out[i, j] = mix64(h + np.uint64(j + 1) * np.uint64(0x9E3779B97F4A7C15))
 
 
 class EntityRng:
@@ -206,4 +224,4 @@ class EntityRng:
 def world_generator(seed: int, stream: str | int, tick: int) -> np.random.Generator:
     """A numpy Generator for non-entity draws, keyed like :class:`EntityRng`."""
     k = base_key(seed, stream, tick)
-    return np.random.Generator(np.random.Philox(key=np.array([k, _mix_py(k ^ 0x5EED)], dtype=np.uint64)))
+    return np.random.Generator(np.random.Philox(key=np.array([k, mix64_py(k ^ 0x5EED)], dtype=np.uint64)))

@@ -105,6 +105,10 @@ class SystemContext:
         return self.world.tick
 
     @property
+    def seed(self) -> int:
+        return self.world.seed
+
+    @property
     def commands(self):
         return self.world.commands
 
@@ -145,6 +149,20 @@ class SystemContext:
     def generator(self, stream: str | int) -> np.random.Generator:
         """A numpy Generator for non-entity draws this tick."""
         return world_generator(self.world.seed, stream, self.world.tick)
+
+
+def world_of(ctx: "SystemContext | World") -> "World":
+    """The world behind a library call's first argument.
+
+    Library calls that run inside a system (``decide``, ``memorize``,
+    ``retrieve``, ``interview``, …) take the system's context, so the
+    resources they use go through :meth:`SystemContext.resource` and must be
+    declared like any other; outside a tick (a build function, a test, an
+    interview from the dashboard) they take the world itself, which grants
+    everything. Such a call fetches its resources with ``ctx.resource(T)``
+    and reaches anything else of the world through ``world_of(ctx)``.
+    """
+    return ctx.world if isinstance(ctx, SystemContext) else ctx
 
 
 @dataclass

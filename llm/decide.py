@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from socius.ecs import World
+from socius.ecs import SystemContext, World, world_of
 from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
 
@@ -525,10 +525,13 @@ def _parse_unique(schema, texts: pa.Array) -> tuple[np.ndarray, dict[str, np.nda
     return ok_u[idx], {k: v[idx] for k, v in cols_u.items()}
 
 
-def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[str, Any],
+def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fields: Mapping[str, Any],
            models: np.ndarray | None = None, adapters: np.ndarray | None = None, *,
            dedup: bool = True, batch_size: int | None = None) -> DecisionResult:
     """Ask the LLM for ``decision`` on behalf of agents ``ids`` (see the module docstring).
+
+    ``ctx``: the calling system's context — the system must declare
+    ``resources=(LLM,)`` — or, outside a tick, the world.
 
     ``fields``: the template's values (``[n]`` columns aligned with ``ids``, or
     scalars). ``models``/``adapters``: ``[n]`` engine and LoRA names per agent.
@@ -536,7 +539,8 @@ def decide(world: World, decision: Decision, ids: np.ndarray, fields: Mapping[st
     the requests per engine call.
     """
     opts = {"dedup": dedup, "batch_size": batch_size}
-    llm: LLM = world.resource(LLM)
+    llm: LLM = ctx.resource(LLM)
+    world = world_of(ctx)  # the pipeline's own bookkeeping (DecisionStats) comes with the LLM it declared
     stats_res = world.get_resource(DecisionStats)
     if stats_res is None:
         stats_res = DecisionStats()

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from socius.ecs.rng import mix64
+
 __all__ = ["Partition", "block_partition", "group_partition", "community_partition", "cut_fraction",
            "graph_csr"]
 
@@ -227,10 +229,7 @@ def _hash_order(n):
     """A fixed pseudo-random visiting order of ``n`` vertices (SplitMix64 of the index)."""
     keys = np.empty(n, dtype=np.uint64)
     for i in range(n):
-        z = np.uint64(i) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        keys[i] = z ^ (z >> np.uint64(31))
+        keys[i] = mix64(np.uint64(i))
     return np.argsort(keys, kind="mergesort")
 
 

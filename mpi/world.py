@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from socius.ecs import digest
+from socius.ecs import digest, world_of
 
 from .context import RankContext, self_context
 from .partition import Partition, block_partition
@@ -56,8 +56,13 @@ def attach_ranks(world, ctx: RankContext, partition: Partition | None = None) ->
     return r
 
 
-def world_ranks(world) -> RankContext:
-    """The world's rank context: the attached one, else a one-rank context without MPI."""
+def world_ranks(ctx) -> RankContext:
+    """The rank context of a world (or of a running system's context): the attached one, else one rank without MPI.
+
+    Ranks is the kernel-level fact of where the world lives, like its tick, so
+    a system needs no declaration to ask for it.
+    """
+    world = world_of(ctx)
     r = world.get_resource(Ranks)
     if r is None:
         r = attach_ranks(world, self_context())

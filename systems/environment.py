@@ -56,7 +56,7 @@ import numpy as np
 
 from socius.components.memory import LongTermMemory, LongTermMemoryBase
 from socius.components.profile import PRIVATE_ATTRIBUTES, PUBLIC_ATTRIBUTES, Profile, render_profile
-from socius.ecs import Component, Message, Ragged, RaggedArray, Resource, Scalar, String, system
+from socius.ecs import Component, Message, Ragged, RaggedArray, Resource, Scalar, String, system, world_of
 
 from socius.llm.decide import Decision, decide
 from socius.text.embed import HashingEmbedder
@@ -142,9 +142,10 @@ def _key_index(state: SharedState, key: str) -> int:
         return len(state.keys) - 1
 
 
-def set_state(world, key: str, value, group=None) -> None:
+def set_state(ctx, key: str, value, group=None) -> None:
     """Set shared state ``key`` (or, with ``group`` an int or a list of ints, that key in each group;
     ``value`` may then be a list with one value per group). Unchanged values do not notify."""
+    world = world_of(ctx)
     if not isinstance(key, str) or not key:
         raise InterventionError(f"state key must be a non-empty string, got {key!r}")
     state = _state(world)
@@ -165,16 +166,18 @@ def set_state(world, key: str, value, group=None) -> None:
             state.dirty.append(k)
 
 
-def get_state(world, key: str, default=None, group=None):
+def get_state(ctx, key: str, default=None, group=None):
     """Shared state ``key`` (in ``group`` when given), or ``default``."""
+    world = world_of(ctx)
     state = world.get_resource(SharedState)
     if state is None:
         return default
     return state.values.get(key if group is None else group_key(key, group), default)
 
 
-def group_values(world, ids, key: str, default=None) -> np.ndarray:
+def group_values(ctx, ids, key: str, default=None) -> np.ndarray:
     """``[n] object``: each agent's value of its group's ``key`` (``default`` where unset or no group)."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     groups = np.full(ids.shape[0], -1, dtype=np.int64)
     has = world.has(ids, Group)
@@ -187,8 +190,9 @@ def group_values(world, ids, key: str, default=None) -> np.ndarray:
     return per_group[inverse]
 
 
-def watch(world, ids, key: str, scope: str = "global") -> None:
+def watch(ctx, ids, key: str, scope: str = "global") -> None:
     """Agents ``ids`` watch ``key`` (``scope="group"``: the key in each agent's own group)."""
+    world = world_of(ctx)
     ids = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
     if scope not in ("global", "group"):
         raise InterventionError(f"watch: scope must be 'global' or 'group', got {scope!r}")
@@ -292,10 +296,11 @@ _OPS = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.les
         ">": np.greater, "<": np.less}
 
 
-def find_agents(world, where, ids=None) -> np.ndarray:
+def find_agents(ctx, where, ids=None) -> np.ndarray:
     """``[m] int64`` sorted IDs of the entities meeting every condition in ``where``, optionally
     within ``ids``. A condition is a string (see module doc) or a predicate ``f(world, ids) -> [m] bool``
     over whole columns (candidates: ``ids``, else the agents with a :class:`Profile`)."""
+    world = world_of(ctx)
     conds = [where] if isinstance(where, str) or callable(where) else list(where)
     out = None if ids is None else np.unique(np.asarray(ids, dtype=np.int64))
     for cond in conds:
@@ -340,12 +345,13 @@ def find_agents(world, where, ids=None) -> np.ndarray:
     return np.zeros(0, np.int64) if out is None else out
 
 
-def intervene(world, target: str, value, where=None, ids=None) -> int:
+def intervene(ctx, target: str, value, where=None, ids=None) -> int:
     """Set ``target`` to ``value`` now (between ticks, or from a system). Returns how many entities
     (or 1 for a resource / state key) changed. ``value`` is one value for all, or one per selected
     entity in ID order (``[m]``; ``[m, d]`` for vector columns). On a world split over MPI ranks
     every rank calls it with the same arguments; each changes the listed ``ids`` it holds (an ID held
     by no rank is then not reported)."""
+    world = world_of(ctx)
     kind = resolve_target(world, target)
     if kind[0] == "state":
         if where is not None or ids is not None:
@@ -453,9 +459,10 @@ def parse_interventions(raw, where: str = "interventions") -> list[Intervention]
     return out
 
 
-def schedule_interventions(world, raw, where: str = "interventions") -> list[Intervention]:
+def schedule_interventions(ctx, raw, where: str = "interventions") -> list[Intervention]:
     """Parse ``raw`` (see :func:`parse_interventions`), check each target against ``world`` (raising
     ``ConfigError`` naming ``interventions[i].set``), and add them to the world's schedule."""
+    world = world_of(ctx)
     items = parse_interventions(raw, where)
     for i, it in enumerate(items):
         try:
@@ -481,7 +488,7 @@ def apply_interventions(ctx):
     sched = ctx.world.get_resource(InterventionSchedule)
     for it in (sched.items if sched is not None else ()):
         if it["tick"] == ctx.tick:
-            intervene(ctx.world, it["set"], it["value"], where=it["where"], ids=it["ids"])
+            intervene(ctx, it["set"], it["value"], where=it["where"], ids=it["ids"])
 
 
 def environment_systems() -> tuple:
@@ -491,8 +498,9 @@ def environment_systems() -> tuple:
     return (apply_interventions, notify_watchers)
 
 
-def ensure_environment(world) -> None:
+def ensure_environment(ctx) -> None:
     """Insert empty :class:`SharedState` and :class:`InterventionSchedule` resources if absent."""
+    world = world_of(ctx)
     _state(world)
     if world.get_resource(InterventionSchedule) is None:
         world.insert_resource(InterventionSchedule())
@@ -525,11 +533,12 @@ class InterviewResult:
     outcome: np.ndarray
 
 
-def interview(world, ids, question, attributes: Sequence[str] = PUBLIC_ATTRIBUTES + PRIVATE_ATTRIBUTES + ("background",),
+def interview(ctx, ids, question, attributes: Sequence[str] = PUBLIC_ATTRIBUTES + PRIVATE_ATTRIBUTES + ("background",),
               k: int = 5, memory: type[LongTermMemoryBase] = LongTermMemory, store: bool = False) -> InterviewResult:
     """Ask agents ``ids`` ``question`` (one str, or ``[n]``) in one batched LLM call. Answers come from
     the chosen profile ``attributes`` and the ``k`` memories most relevant to the question (retrieved
     without touching them). State is unchanged unless ``store=True``, which memorizes the exchange."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     n = ids.shape[0]
     q = np.broadcast_to(np.asarray(question, dtype=STR), (n,)).copy() if np.ndim(question) == 0 else \
@@ -573,7 +582,7 @@ def environment_policy(batch: RequestBatch, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- search
 
-def search_agents(world, text, k: int = 10, attributes: Sequence[str] = ("occupation", "education", "background"),
+def search_agents(ctx, text, k: int = 10, attributes: Sequence[str] = ("occupation", "education", "background"),
                   embedder=None, ids=None) -> tuple[np.ndarray, np.ndarray]:
     """Agents whose rendered profile ``attributes`` are most similar to ``text``.
 
@@ -581,6 +590,7 @@ def search_agents(world, text, k: int = 10, attributes: Sequence[str] = ("occupa
     (returns ``[q, k]`` arrays padded with -1 / -inf). ``embedder`` defaults to the world's
     :class:`MemoryEmbedder`, else a 384-dim :class:`HashingEmbedder`. ``ids`` limits the candidates.
     """
+    world = world_of(ctx)
     if embedder is None:
         res = world.get_resource(MemoryEmbedder)
         embedder = res.embedder if res is not None else HashingEmbedder(384)

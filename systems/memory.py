@@ -57,7 +57,7 @@ import pyarrow.compute as pc
 from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
     ShortTermMemoryBase
 from socius.components.profile import Profile
-from socius.ecs import Resource, system
+from socius.ecs import Resource, system, world_of
 from socius.ecs.errors import MissingComponentError
 from socius.ecs.rng import EntityRng
 
@@ -543,7 +543,7 @@ def _rows(view, ids: np.ndarray, memory) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- storing
 
-def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMemoryBase] = LongTermMemory,
+def remember(ctx, ids, texts, importance, embeddings, memory: type[LongTermMemoryBase] = LongTermMemory,
              now: int | None = None) -> np.ndarray:
     """Store one memory per row in the long-term block of ``ids`` (repeats allowed: stored in order).
 
@@ -551,6 +551,7 @@ def remember(world, ids, texts, importance, embeddings, memory: type[LongTermMem
     row. Evicts by :func:`eviction_slots` when a block is full. A text longer than the
     component's ``text_bytes`` is stored cut at that many bytes, on a character boundary.
     """
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     n = ids.shape[0]
     texts = np.asarray(texts, dtype=STR).reshape(-1)
@@ -589,9 +590,10 @@ def world_decay(world) -> float:
     return float(p.decay) if p is not None else MemoryParams().decay
 
 
-def observe(world, ids, texts, importance, memory: type[ShortTermMemoryBase] = ShortTermMemory,
+def observe(ctx, ids, texts, importance, memory: type[ShortTermMemoryBase] = ShortTermMemory,
             now: int | None = None) -> None:
     """Push one observation per row into the short-term ring buffer of ``ids`` (oldest overwritten)."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     n = ids.shape[0]
     texts = np.asarray(texts, dtype=STR).reshape(-1)
@@ -659,11 +661,12 @@ def _slot_texts(view, memory, rows: np.ndarray, slots: np.ndarray) -> np.ndarray
     return out
 
 
-def recent(world, ids, count: int | None = None, memory=ShortTermMemory) -> np.ndarray:
+def recent(ctx, ids, count: int | None = None, memory=ShortTermMemory) -> np.ndarray:
     """``[n, count] StringDType``: the newest short-term observations first ("" where fewer).
 
     ``memory`` may also be a long-term component (newest by creation tick, ties by slot).
     """
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     count = memory.capacity if count is None else min(int(count), memory.capacity)
     view = world.query(memory)
@@ -733,11 +736,12 @@ def _embedder(world):
     return e
 
 
-def retrieve(world, ids, queries, k: int | None = None, memory: type[LongTermMemoryBase] = LongTermMemory,
+def retrieve(ctx, ids, queries, k: int | None = None, memory: type[LongTermMemoryBase] = LongTermMemory,
              params: MemoryParams | None = None, touch: bool = True, now: int | None = None) -> Recall:
     """Top-``k`` memories of each agent in ``ids`` for ``queries``: ``[n]`` texts (embedded with
     the :class:`MemoryEmbedder` resource) or ``[n, dim]`` vectors. ``touch`` sets the
     retrieved memories' ``last_access`` to ``now`` (default: the world's tick)."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     params = params or world.get_resource(MemoryParams) or MemoryParams()
     k = params.top_k if k is None else int(k)
@@ -769,8 +773,9 @@ def _touch_kernel(last_access, rows, slots, now):
                 last_access[rows[i], s] = now
 
 
-def slot_texts(world, ids, memory: type[LongTermMemoryBase] = LongTermMemory) -> np.ndarray:
+def slot_texts(ctx, ids, memory: type[LongTermMemoryBase] = LongTermMemory) -> np.ndarray:
     """``[n, capacity] StringDType``: the text in every slot of ``ids`` ("" where empty)."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     view = world.query(memory)
     rows = _rows(view, ids, memory)
@@ -781,8 +786,9 @@ def slot_texts(world, ids, memory: type[LongTermMemoryBase] = LongTermMemory) ->
 
 # ---------------------------------------------------------------------------------------------- high level
 
-def score_importance(world, ids, texts, params: MemoryParams | None = None) -> np.ndarray:
+def score_importance(ctx, ids, texts, params: MemoryParams | None = None) -> np.ndarray:
     """``[n] float32`` importance in [1, 10] by ``params.importance``: the rule, or the LLM via ``decide``."""
+    world = world_of(ctx)
     params = params or world.get_resource(MemoryParams) or MemoryParams()
     texts = np.asarray(texts, dtype=STR).reshape(-1)
     if params.importance == "rule":
@@ -791,11 +797,12 @@ def score_importance(world, ids, texts, params: MemoryParams | None = None) -> n
     return np.clip(res.values["rating"], 1, 10).astype(np.float32)
 
 
-def memorize(world, ids, texts, importance=None, memory: type[LongTermMemoryBase] | None = LongTermMemory,
+def memorize(ctx, ids, texts, importance=None, memory: type[LongTermMemoryBase] | None = LongTermMemory,
              short: type[ShortTermMemoryBase] | None = ShortTermMemory) -> np.ndarray:
     """Rate (unless ``importance`` is given), embed and store observations ``texts [n]`` of ``ids``:
     in ``memory`` and ``short`` where the agents have them (``None`` skips one), adding the
     importance to ``Reflection.pending`` where agents have :class:`Reflection`. Returns importance."""
+    world = world_of(ctx)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
     texts = np.asarray(texts, dtype=STR).reshape(-1)
     imp = score_importance(world, ids, texts) if importance is None else \
@@ -817,8 +824,9 @@ def memorize(world, ids, texts, importance=None, memory: type[LongTermMemoryBase
     return imp
 
 
-def due_to_reflect(world, params: MemoryParams | None = None, now: int | None = None) -> np.ndarray:
+def due_to_reflect(ctx, params: MemoryParams | None = None, now: int | None = None) -> np.ndarray:
     """IDs of agents with :class:`Reflection` whose reflection is due (see module doc)."""
+    world = world_of(ctx)
     params = params or world.get_resource(MemoryParams) or MemoryParams()
     now = world.tick if now is None else int(now)
     view = world.query(Reflection)
@@ -831,10 +839,11 @@ def due_to_reflect(world, params: MemoryParams | None = None, now: int | None = 
     return view.ids[due].copy()
 
 
-def reflect(world, ids=None, memory: type[LongTermMemoryBase] = LongTermMemory,
+def reflect(ctx, ids=None, memory: type[LongTermMemoryBase] = LongTermMemory,
             params: MemoryParams | None = None) -> np.ndarray:
     """One batched :data:`REFLECT` call for ``ids`` (default: :func:`due_to_reflect`) that have
     memories; each non-empty insight is stored as a memory. Returns the IDs that reflected."""
+    world = world_of(ctx)
     params = params or world.get_resource(MemoryParams) or MemoryParams()
     ids = due_to_reflect(world, params) if ids is None else np.asarray(ids, dtype=np.int64).reshape(-1)
     ids = ids[world.has(ids, memory)] if ids.size else ids
@@ -880,7 +889,7 @@ def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str
     @system(phase=phase, reads=(Profile,), writes=(memory, Reflection),
             resources=(MemoryParams, MemoryEmbedder, LLM), name=f"reflect_{memory.__name__.lower()}")
     def reflect_memories(ctx):
-        reflect(ctx.world, None, memory, ctx.resource(MemoryParams))
+        reflect(ctx, None, memory, ctx.resource(MemoryParams))
 
     return reflect_memories
 

@@ -30,7 +30,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socius.ecs.rng import fmix64_array
 from socius.errors import MissingExtraError
+
 from .hashing import hash_strings
 from .strings import arrow_strings
 
@@ -59,17 +61,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     norm = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)).astype(np.float32)
     np.divide(x, norm[:, None], out=x, where=norm[:, None] > 0)
     return x
-
-
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads FNV hashes over all 64 bits (uint64, wraps)."""
-    h = h.copy()
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return h
 
 
 class HashingEmbedder:
@@ -104,13 +95,13 @@ class HashingEmbedder:
         parent = parent[keep]
         if len(flat) == 0:
             return out
-        h1 = _mix64(hash_strings(flat))
+        h1 = fmix64_array(hash_strings(flat))
         hashes, owners = [h1], [parent]
         h = h1
         for g in range(2, self.ngrams + 1):
             # n-gram g continues the (g-1)-gram that starts one word earlier, same text only
             same = parent[g - 1:] == parent[: len(parent) - g + 1]
-            h = _mix64(h[:-1] * np.uint64(0x100000001B3) ^ (h1[g - 1:] + np.uint64(g)))
+            h = fmix64_array(h[:-1] * np.uint64(0x100000001B3) ^ (h1[g - 1:] + np.uint64(g)))
             hashes.append(h[same])
             owners.append(parent[: len(parent) - g + 1][same])
         allh = np.concatenate(hashes)

@@ -50,7 +50,7 @@ import numba
 import numpy as np
 
 from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
-from socius.ecs.rng import _mix
+from socius.ecs.rng import mix64
 
 from .sync import LINE, load_acquire, new_flags, spin_until, store_release
 
@@ -129,9 +129,9 @@ def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, on, wr, cls,
     on, wr, cls, z0, z1 = on[a0:a1], wr[a0:a1], cls[a0:a1], z0[a0:a1], z1[a0:a1]
     m = ids.shape[0]
     for a in range(m):
-        h = _mix(act_key ^ np.uint64(ids[a]))
-        z0[a] = _mix(h + _GOLDEN)
-        z1[a] = _mix(h + _GOLDEN2)
+        h = mix64(act_key ^ np.uint64(ids[a]))
+        z0[a] = mix64(h + _GOLDEN)
+        z1[a] = mix64(h + _GOLDEN2)
     in0 = 0
     edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
     h32 = np.int32(height)
