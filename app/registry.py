@@ -38,6 +38,22 @@ class ScenarioNotFound(LookupError):
 
 
 @dataclass(frozen=True)
+class Command:
+    """A sub-command a scenario adds to ``socius`` (e.g. the recommender's ``experiment fluctuation``).
+
+    ``path`` is the words after ``socius`` (``("experiment", "fluctuation")``);
+    ``add_arguments(parser)`` declares its flags on an ``argparse`` parser;
+    ``run(args)`` runs it and returns the exit code. The command line lists
+    and dispatches the commands of every registered scenario.
+    """
+
+    path: tuple[str, ...]
+    help: str
+    add_arguments: Callable[[Any], None]
+    run: Callable[[Any], int]
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     summary: str
@@ -50,6 +66,7 @@ class Scenario:
     # writes tables/plots into the run directory; under MPI it runs on every rank (see scenarios.report:
     # write world-wide values only where is_lead(world), gather per-agent tables with gather_table)
     report: Callable[[World, Any], None] | None = None
+    commands: tuple[Command, ...] = ()  # sub-commands this scenario adds to `socius`
 
 
 def _from_ref(ref: str) -> Scenario:

@@ -12,7 +12,9 @@ A component is a class whose attributes are column specs::
 
 The class itself is the key (``world.query(Wealth)``), never its name as a
 string. Its stable name, used in snapshots and hashes, is ``module.QualName``
-unless the class sets ``__component_name__``.
+unless the class names itself: ``class Guess(Component, name="socius.scenarios.guess.Guess")``
+keeps snapshots readable and state hashes equal when the class moves to
+another module (the same keyword works for ``Message`` and ``Resource``).
 
 Column kinds and the value each accepts (``n`` rows):
 
@@ -234,8 +236,10 @@ class Schema:
     __columns__: ClassVar[dict[str, Column]] = {}
     __component_name__: ClassVar[str]
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, name: str | None = None, **kw):
         super().__init_subclass__(**kw)
+        if name is not None:
+            cls.__component_name__ = name
         cols: dict[str, Column] = {}
         for base in reversed(cls.__mro__[1:]):
             cols.update(getattr(base, "__columns__", {}))

@@ -28,8 +28,10 @@ class Resource:
     __snapshot__: ClassVar[bool] = True
     __resource_name__: ClassVar[str]
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, name: str | None = None, **kw):
         super().__init_subclass__(**kw)
+        if name is not None:
+            cls.__resource_name__ = name
         if "__resource_name__" not in vars(cls):
             cls.__resource_name__ = f"{cls.__module__}.{cls.__qualname__}"
         if not dataclasses.is_dataclass(cls) or "__dataclass_fields__" not in vars(cls):
