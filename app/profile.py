@@ -20,7 +20,7 @@ under :class:`socius.ecs.profiler.Profiler`. The report:
   process RSS while the system ran, over the ticks probed — all of them once
   ticks take a few ms, see :mod:`socius.ecs.profiler`); a ``(kernel)`` row holds
   the rest of the tick: phase sync points, message flip, profiler hooks;
-* **LLM decision systems** (from the :class:`~socius.llm.decide.DecisionStats`
+* **LLM decision systems** (from the :class:`~socius.llm.pipeline.DecisionStats`
   rows each system's ``decide`` calls added during the profiled ticks):
   engine time against our own time, split into render / dedup / parse / log
   and *apply & other* (the system's wall time minus all of those: querying,
@@ -92,7 +92,7 @@ class DecisionProbe:
     """
 
     def __init__(self, world: World, profiler: Profiler):
-        from socius.llm.decide import DecisionStats
+        from socius.llm import DecisionStats
         self._kind = DecisionStats
         self.world = world
         self.profiler = profiler
@@ -210,7 +210,7 @@ def _add_ranks(rep: dict, world: World, before: dict | None, after: dict | None)
 
 
 def _close_llm(world: World) -> None:
-    from socius.llm.decide import LLM
+    from socius.llm import LLM
     llm = world.get_resource(LLM)
     if llm is not None:
         llm.close()

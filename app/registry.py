@@ -5,7 +5,7 @@ dataclass, a ``build(world, config)`` function that inserts resources, spawns
 the population and adds systems, and a ``metrics(world)`` function returning
 per-tick columns for the run's ``metrics.parquet``. A scenario whose agents
 ask an LLM sets ``mock_policy`` (the mock engine's replies); the runner then
-puts an :class:`~socius.llm.decide.LLM` resource with the chosen engine in
+puts an :class:`~socius.llm.pipeline.LLM` resource with the chosen engine in
 the world before ``build`` runs. Built-in scenarios are
 imported lazily by name; a user's scenario is found as ``pkg.module:NAME`` or
 ``path/to/file.py:NAME`` (``NAME`` defaults to ``SCENARIO``).

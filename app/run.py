@@ -97,7 +97,7 @@ def _pin_device(ranks) -> None:
 
 
 def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None, ranks=None):
-    from socius.llm.decide import LLM, ReplayEngine, ResponseCache
+    from socius.llm import LLM, ReplayEngine, ResponseCache
     from socius.errors import EngineSetupError
     from socius.llm.engines.factory import make_engine
 
@@ -196,7 +196,7 @@ def write_decisions(world: World, out: Path, ranks=None) -> None:
 
     Under MPI each rank writes its own calls: ``decisions/rank-0000R.parquet``.
     """
-    from socius.llm.decide import DecisionStats
+    from socius.llm import DecisionStats
 
     stats = world.get_resource(DecisionStats)
     if stats is not None and stats.rows:
@@ -286,5 +286,5 @@ def _global_count(world: World, ranks) -> int:
 
 
 def _get_llm(world: World):
-    from socius.llm.decide import LLM
+    from socius.llm import LLM
     return world.get_resource(LLM)

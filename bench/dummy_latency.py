@@ -38,7 +38,7 @@ def _free_port() -> int:
 def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
     from socius.app.run import build_world
-    from socius.llm.decide import DecisionStats
+    from socius.llm import DecisionStats
 
     t0 = time.perf_counter()
     world = build_world(SCENARIO, GuessConfig(agents=agents, profile=profile), seed=1, engine=engine, out=out)

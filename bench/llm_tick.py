@@ -30,7 +30,7 @@ MODULE = "socius.bench.llm_tick"
 def one(agents: int, ticks: int) -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
     from socius.app.run import EngineChoice, build_world
-    from socius.llm.decide import DecisionStats
+    from socius.llm import DecisionStats
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = GuessConfig(agents=agents, profile="background")

@@ -97,7 +97,7 @@ class _TreeRSS:
 
 
 def run_one(batch: int, max_tokens: int, repeats: int, top_p: float = 1.0) -> dict:
-    from socius.llm.engines.base import RequestBatch, Sampling
+    from socius.llm import RequestBatch, Sampling
     from socius.llm.engines.local import LocalEngine, prepare_local_model
 
     with _TreeRSS() as tree:

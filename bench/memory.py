@@ -63,7 +63,7 @@ def retrieval_case(agents: int, memories: int, dim: int, k: int, ticks: int) -> 
     from socius.components.memory import LongTermMemoryBase
     from socius.ecs import World
     from socius.text.embed import HashingEmbedder
-    from socius.systems.memory import MemoryParams, relevance, relevance_top, retrieve
+    from socius.systems import MemoryParams, relevance, relevance_top, retrieve
     from socius.text.strings import encode_fixed
 
     class BenchMemory(LongTermMemoryBase, capacity=memories, dim=dim):

@@ -77,7 +77,7 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
     from socius.app.config import build_config
     from socius.app.registry import get_scenario
     from socius.app.run import EngineChoice, build_world
-    from socius.llm.decide import DecisionStats
+    from socius.llm import DecisionStats
 
     sc = get_scenario(name)
     cfg = build_config(sc.config, values)
@@ -87,7 +87,7 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
         build_s = time.perf_counter() - t0
         world.step(warmup)
         first = world.tick
-        from socius.llm.decide import LLM
+        from socius.llm import LLM
         log = world.resource(LLM).log
         world.flush()
         written0 = log.written_s

@@ -10,7 +10,7 @@ them. Scenario code imports what it needs from here (or from the
 Engines live in :mod:`socius.llm.engines`. Nothing here imports the
 application (``socius.app``) or a scenario.
 """
-from socius.llm.decide import (LLM, Decision, DecisionResult, DecisionStats, Outcome, ReplayEngine, ResponseCache,
+from socius.llm.pipeline import (LLM, Decision, DecisionResult, DecisionStats, Outcome, ReplayEngine, ResponseCache,
                                ResponseLog, decide, with_structured)
 from socius.llm.engines.base import CompletionBatch, Engine, RequestBatch, Sampling
 from socius.llm.engines.mock import MockEngine, choice_policy, echo_policy, number_policy

@@ -36,7 +36,7 @@ system of that tick sees the new value; add it before the scenario's own
 ``pre`` systems (:func:`environment_systems` returns both systems in order).
 
 **Interviews** ask agents a question answered from their profile and their
-retrieved memories through one batched :func:`~socius.llm.decide.decide`
+retrieved memories through one batched :func:`~socius.llm.decide`
 call; retrieval does not touch ``last_access``, so the world's state hash is
 unchanged unless ``store=True`` writes the exchange back as a memory.
 
@@ -58,7 +58,7 @@ from socius.components.memory import LongTermMemory, LongTermMemoryBase
 from socius.components.profile import PRIVATE_ATTRIBUTES, PUBLIC_ATTRIBUTES, Profile, render_profile
 from socius.ecs import Component, Message, Ragged, RaggedArray, Resource, Scalar, String, system, world_of
 
-from socius.llm.decide import Decision, decide
+from socius.llm.pipeline import Decision, decide
 from socius.text.embed import HashingEmbedder
 from socius.llm.engines.base import RequestBatch, Sampling
 from .memory import MemoryEmbedder, join_lines, memorize, memory_policy, retrieve

@@ -34,7 +34,7 @@ full it replaces the slot with the lowest retention
 unimportant, unused memories go first. Capacity never changes.
 
 **Importance** (1–10) is rated by a rule (:func:`rule_importance`) or by the
-LLM (:data:`IMPORTANCE`, through :func:`~socius.llm.decide.decide`),
+LLM (:data:`IMPORTANCE`, through :func:`~socius.llm.decide`),
 chosen by ``MemoryParams.importance``.
 
 **Reflection**: an agent reflects when ``reflect_every`` ticks passed since
@@ -61,7 +61,7 @@ from socius.ecs import Resource, system, world_of
 from socius.ecs.errors import MissingComponentError
 from socius.ecs.rng import EntityRng
 
-from socius.llm.decide import Decision, decide
+from socius.llm.pipeline import Decision, decide
 from socius.llm.engines.base import RequestBatch, Sampling
 from socius.llm.replies import JsonReply, Number, TextReply
 from socius.text.strings import arrow_strings, encode_fixed, gather_fixed
@@ -884,7 +884,7 @@ def _who(world, ids: np.ndarray) -> np.ndarray:
 
 def reflect_system(memory: type[LongTermMemoryBase] = LongTermMemory, phase: str = "post"):
     """A system that runs :func:`reflect` for every agent whose reflection is due, each tick."""
-    from socius.llm.decide import LLM
+    from socius.llm.pipeline import LLM
 
     @system(phase=phase, reads=(Profile,), writes=(memory, Reflection),
             resources=(MemoryParams, MemoryEmbedder, LLM), name=f"reflect_{memory.__name__.lower()}")

@@ -48,13 +48,12 @@ from socius.ecs import Component, Message, Resource, Scalar, String, World, syst
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, bincount, global_max, group_partition, int_sum, world_ranks
 from socius.app.report import gather_table, history_columns, is_lead, pyplot, write_table
-from socius.llm.decide import Decision, DecisionStats, decide
-from socius.llm.engines.base import Sampling
-from socius.systems.environment import (Group, apply_interventions, ensure_environment, parse_interventions,
-                                        schedule_interventions)
+from socius.llm import Decision, DecisionStats, decide
+from socius.llm import Sampling
+from socius.systems import Group, apply_interventions, ensure_environment, parse_interventions, schedule_interventions
 from socius.population import parse_population, sample_population
-from socius.llm.replies import JsonReply, Number, Text, TextReply
-from socius.llm.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, defuse
+from socius.llm import JsonReply, Number, Text, TextReply
+from socius.llm import QUOTE_CLOSE, QUOTE_OPEN, Template, defuse
 
 from . import measures, prompts
 from .mock import LEANINGS, discussion_policy

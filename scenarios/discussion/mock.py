@@ -29,7 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.llm.engines.base import STR, RequestBatch
+from socius.ecs import STR
+from socius.llm import RequestBatch
 
 PHRASES = ("I strongly disagree", "I disagree", "I am undecided", "I agree", "I strongly agree")
 ARGUMENTS = (("the costs are far higher than anyone admits", "it would hurt the people who can least afford it",

@@ -3,14 +3,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from socius.ecs import Component, Message, Resource, Scalar, String, system
-from socius.mpi import int_sum, owned_block, world_ranks
-from socius.app.registry import Scenario
-from socius.app.report import history_columns
-from socius.llm.decide import Decision, decide
-from socius.llm.engines.mock import choice_policy
-from socius.llm.replies import ChoiceReply
-from socius.llm.templates import Template
+from socius import (LLM, STR, ChoiceReply, Component, Decision, Message, Resource, Scalar, Scenario, String, Template,
+                    choice_policy, decide, history_columns, int_sum, owned_block, system, world_ranks)
 
 @dataclass
 class RumourConfig:
@@ -37,19 +31,19 @@ def hear(ctx):
     v = ctx.query(Person)
     v.set(Person, knows=v[Person].knows | np.isin(v.ids, ctx.read(Whisper).target))
 
-@system(reads=(Person,), sends=(Whisper,), resources=(Log,))
+@system(reads=(Person,), sends=(Whisper,), resources=(Log, LLM))
 def gossip(ctx):
     everyone = ctx.query(Person)
     v = everyone.filter(everyone[Person].knows)
-    tells = decide(ctx.world, ASK, v.ids, {"job": v[Person].job}).values["choice"] == "yes"
-    ranks, n = world_ranks(ctx.world), ctx.resource(Log).agents
+    tells = decide(ctx, ASK, v.ids, {"job": v[Person].job}).values["choice"] == "yes"
+    ranks, n = world_ranks(ctx), ctx.resource(Log).agents
     ctx.send(Whisper, sender=v.ids[tells], target=ctx.rng("friend").integers(v.ids[tells], 0, n))
     aware = int_sum(ranks, everyone[Person].knows)
     ctx.resource(Log).history.append({"tick": ctx.tick, "aware": aware, "aware_share": aware / n})
 
 def build(world, cfg: RumourConfig):
     ids = owned_block(world, cfg.agents)  # this rank's agents: all of them on one rank
-    jobs = np.array(["baker", "nurse", "teacher", "journalist"], dtype=np.dtypes.StringDType())
+    jobs = np.array(["baker", "nurse", "teacher", "journalist"], dtype=STR)
     world.spawn(len(ids), {Person: {"job": jobs[ids % 4], "knows": ids < cfg.seeds}}, ids=ids)
     world.insert_resource(Log(history=[], agents=cfg.agents))
     world.add_systems(hear, gossip)

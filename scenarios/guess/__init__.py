@@ -8,7 +8,7 @@ everyone sees all groups' numbers. Players carry a profile (name, age,
 education, occupation) sampled from declared distributions, and optionally
 an LLM-written background. Agents may use different models (``models``).
 
-One system asks every player's LLM at once (:func:`socius.llm.decide.decide`);
+One system asks every player's LLM at once (:func:`socius.llm.decide`);
 another scores the round. Per round: mean, median, std, min, max, mode,
 winners by model and group → ``metrics.parquet``, ``winners.parquet``, a
 printed table and ``guess_rounds.png``.
@@ -26,11 +26,11 @@ from socius.components import ModelChoice
 from socius.ecs import Component, Resource, Scalar, String, World, system
 from socius.mpi import gather_ordered, owned_block, world_ranks
 from socius.app.report import history_columns, is_lead, pyplot
-from socius.llm.decide import Decision, decide
-from socius.llm.engines.base import Sampling
+from socius.llm import Decision, decide
+from socius.llm import Sampling
 from socius.population import BACKGROUND_STOP, background_prompts, parse_population, sample_population
-from socius.llm.replies import JsonReply, Number, TextReply
-from socius.llm.templates import Template
+from socius.llm import JsonReply, Number, TextReply
+from socius.llm import Template
 
 from . import game, prompts
 from .mock import guess_policy

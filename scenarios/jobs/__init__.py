@@ -43,14 +43,15 @@ from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vec
 from socius.ecs.storage import find_rows
 from socius.mpi import Ranks, exact_sum, gather_ordered, group_partition, int_sum, world_ranks
 from socius.app.report import gather_table, history_columns, is_lead, pyplot, write_table
-from socius.llm.decide import Decision, decide
+from socius.llm import Decision, decide
 from socius.text.embed import EMBEDDER_KINDS, make_embedder
-from socius.llm.engines.base import Sampling
-from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
+from socius.llm import Sampling
+from socius.systems import apply_interventions, ensure_environment, parse_interventions
+from socius.systems.environment import \
     schedule_interventions
 from socius.population import parse_population, sample_population
-from socius.llm.replies import JsonReply, Number, Text
-from socius.llm.templates import Template
+from socius.llm import JsonReply, Number, Text
+from socius.llm import Template
 from socius.text.vector_index import VectorIndex
 
 from . import prompts

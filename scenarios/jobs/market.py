@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socius.ecs import RaggedArray
-from socius.llm.templates import QUOTE_CLOSE, QUOTE_OPEN, defuse
+from socius.llm import QUOTE_CLOSE, QUOTE_OPEN, defuse
 
 STR = np.dtypes.StringDType()
 

@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.llm.engines.base import STR, RequestBatch
+from socius.ecs import STR
+from socius.llm import RequestBatch
 
 from .market import A, cat, money, to_str
 

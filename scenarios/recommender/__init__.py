@@ -26,10 +26,11 @@ from socius.ecs import Component, Message, Ragged, Resource, Scalar, String, Vec
 from socius.ecs.ragged import RaggedArray
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, owned_block, world_ranks
 from socius.app.report import history_columns, is_lead, pyplot
-from socius.llm.decide import Decision, decide
-from socius.systems.environment import ensure_environment, environment_systems, parse_interventions, \
+from socius.llm import Decision, decide
+from socius.systems import ensure_environment, environment_systems, parse_interventions
+from socius.systems.environment import \
     schedule_interventions
-from socius.systems.memory import MemoryEmbedder, MemoryParams, join_lines, memorize, recent, retrieve
+from socius.systems import MemoryEmbedder, MemoryParams, join_lines, memorize, recent, retrieve
 
 from . import prompts, recsys
 from .data import GENRES, N_GENRES, Catalogue, check_headers, load_catalogue

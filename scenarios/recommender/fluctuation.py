@@ -5,7 +5,7 @@ user–item pairs — ``n`` simulated users, each standing for a user of the
 catalogue drawn at random (the scenario's ``taste = "data"`` mapping, so it
 carries that user's genre taste) together with one movie that user rated —
 and ask each pair's rating ``runs`` times (10) through
-:func:`~socius.llm.decide.decide` with the scenario's rating prompt
+:func:`~socius.llm.decide` with the scenario's rating prompt
 (:data:`.prompts.RATE`), every run with other seeds (run ``r`` is tick ``r``:
 the engine's per-request seeds and the mock's draws change with it). Run
 ``i`` gives the rating distribution ``p_i`` (shares of 0.5, 1.0, …, 5.0 among
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from socius.ecs import World
 from socius.ecs.rng import EntityRng
 from socius.app.report import pyplot
-from socius.llm.decide import decide
+from socius.llm import decide
 
 from .data import Catalogue, load_catalogue
 from .prompts import item_labels, rate_decision, snap
@@ -231,7 +231,7 @@ def cmd_experiment(args, console, parser) -> int:
         console.print(f"[red]error:[/] {escape(str(e))}")
         return 2
     finally:
-        from socius.llm.decide import LLM
+        from socius.llm import LLM
         llm = world.get_resource(LLM)
         if llm is not None:
             llm.close()

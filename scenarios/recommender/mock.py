@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from socius.ecs.rng import EntityRng
-from socius.llm.engines.base import STR, RequestBatch
+from socius.ecs import STR
+from socius.llm import RequestBatch
 
 from .data import Catalogue
 from .prompts import BROWSE, RATE, snap

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.llm.decide import Decision
-from socius.llm.engines.base import Sampling
-from socius.llm.replies import Choice, JsonReply, Number
-from socius.llm.templates import Template
+from socius.llm import Decision
+from socius.llm import Sampling
+from socius.llm import Choice, JsonReply, Number
+from socius.llm import Template
 
 from .data import Catalogue
 

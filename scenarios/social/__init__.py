@@ -11,7 +11,7 @@ a few seed agents at ``event_tick``; from then on, every tick:
 2. ``inject_event``: at ``event_tick`` the seeds receive the news item.
 3. ``decide_actions``: the agents that act this tick — aware agents with the
    news or new posts (with probability ``react``), or just active (probability
-   ``activity``) — make ONE batched LLM call (:func:`socius.llm.decide.decide`):
+   ``activity``) — make ONE batched LLM call (:func:`socius.llm.decide`):
    post / forward / idle, their emotion (calm / moderate / intense) and their
    attitude (stance on the event in [-1, 1]). Posts and forwards are sent.
 4. ``relax_emotions``: agents that did not act calm down one level with
@@ -44,13 +44,14 @@ from socius.ecs.rng import EntityRng
 from socius.ecs.storage import find_rows
 from socius.mpi import bincount, exact_mean, histogram, int_sum, owned_block, top_k, world_ranks
 from socius.app.report import history_columns, is_lead, pyplot
-from socius.llm.decide import Decision, decide
-from socius.llm.engines.base import Sampling
-from socius.systems.environment import apply_interventions, ensure_environment, parse_interventions, \
+from socius.llm import Decision, decide
+from socius.llm import Sampling
+from socius.systems import apply_interventions, ensure_environment, parse_interventions
+from socius.systems.environment import \
     schedule_interventions
 from socius.population import parse_population, sample_population
-from socius.llm.replies import Choice, JsonReply, Number, Text
-from socius.llm.templates import Template
+from socius.llm import Choice, JsonReply, Number, Text
+from socius.llm import Template
 
 from . import graph, prompts
 from .graph import edge_arrays, follow_graph

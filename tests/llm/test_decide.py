@@ -7,12 +7,13 @@ from hypothesis import strategies as st
 
 from socius.ecs import World
 from socius.ecs.rng import EntityRng
-from socius.llm.decide import LLM, Decision, DecisionStats, Outcome, ReplayEngine, decide
-from socius.llm.engines.base import STR, Sampling
-from socius.llm.engines.mock import MockEngine, echo_policy, number_policy
+from socius.llm import LLM, Decision, DecisionStats, Outcome, ReplayEngine, decide
+from socius.ecs import STR
+from socius.llm import Sampling
+from socius.llm import MockEngine, echo_policy, number_policy
 from socius.text.hashing import hash_strings
-from socius.llm.replies import ChoiceReply, JsonReply, Number, Text
-from socius.llm.templates import Template, TemplateError
+from socius.llm import ChoiceReply, JsonReply, Number, Text
+from socius.llm import Template, TemplateError
 
 TEMPLATE = Template("Round {round}. You are {name}, group {group}. Say a number:")
 SCHEMA = JsonReply(number=Number(0, 100))
@@ -113,7 +114,7 @@ def test_independent_of_batch_order_and_size(n, seed, temp, batch, perm_seed):
 @given(n=st.integers(1, 300), groups=st.integers(1, 20), seed=st.integers(0, 1000), temp=st.sampled_from([0.0, 0.9]))
 def test_dedup_is_exact_when_every_hash_collides(n, groups, seed, temp):
     """Grouping goes by 64-bit hashes; with every hash equal it must still group by text."""
-    import socius.llm.decide as decide_mod
+    import socius.llm.pipeline as decide_mod
     d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=temp))
     w1, w2 = world_with(prompt_policy, seed), world_with(prompt_policy, seed)
     ids = w1.spawn(n)
@@ -243,7 +244,7 @@ def test_json_reply_parsing_bounds_and_text():
 
 
 def test_response_cache_reuses_exact_requests(tmp_path):
-    from socius.llm.decide import ResponseCache
+    from socius.llm import ResponseCache
     d = Decision("bg", Template("Write about {name}:"), JsonReply(number=Number(0, 100)), {"number": 0.0},
                  sampling=Sampling(temperature=0.8), cache=True)
 

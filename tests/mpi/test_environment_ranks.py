@@ -4,7 +4,7 @@ import numpy as np
 from socius.components.profile import Profile
 from socius.ecs import World
 from socius.mpi import attach_ranks, distribute, owned_block, run_ranks
-from socius.systems.environment import intervene
+from socius.systems import intervene
 
 STR = np.dtypes.StringDType()
 

@@ -12,9 +12,9 @@ from socius.scenarios.discussion import (SCENARIO, DiscussionConfig, DiscussionR
                                          Persona, Room, Seat, Stance, Talk, build, measures)
 from socius.scenarios.discussion.mock import discussion_policy
 from socius.app.run import EngineChoice, build_world
-from socius.llm.decide import LLM
-from socius.llm.engines.base import STR
-from socius.llm.engines.mock import MockEngine
+from socius.llm import LLM
+from socius.ecs import STR
+from socius.llm import MockEngine
 
 
 # ------------------------------------------------------------------ measures

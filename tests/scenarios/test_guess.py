@@ -11,7 +11,7 @@ from socius.ecs import World
 from socius.app.cli import main
 from socius.scenarios.guess import SCENARIO, GuessConfig, GuessGame, Guess, game, prompts
 from socius.app.run import EngineChoice, build_world
-from socius.llm.templates import Template
+from socius.llm import Template
 
 
 @settings(max_examples=50, deadline=None)

@@ -14,8 +14,8 @@ from socius.scenarios.jobs import (SCENARIO, JobMarket, JobsConfig, JobsRuntime,
                                    build, market)
 from socius.scenarios.jobs.mock import jobs_policy
 from socius.app.run import EngineChoice, build_world
-from socius.llm.decide import LLM
-from socius.llm.engines.mock import MockEngine
+from socius.llm import LLM
+from socius.llm import MockEngine
 from socius.text.vector_index import VectorIndex
 
 

@@ -287,7 +287,7 @@ def test_a_scheduled_intervention_takes_effect_at_its_tick():
 
 
 def test_interviews_leave_the_world_unchanged():
-    from socius.systems.environment import interview
+    from socius.systems import interview
     w = run_world(RecommenderConfig(agents=60, recommender="popularity"), 2)
     before = w.state_hash()
     res = interview(w, np.array([0, 5, 9]), "Which movie did you enjoy most?")
@@ -297,7 +297,7 @@ def test_interviews_leave_the_world_unchanged():
 
 def test_long_term_memory_is_retrieved_for_the_page_and_answers_interviews(tmp_path):
     from socius.components.memory import LongTermMemory
-    from socius.systems.environment import interview
+    from socius.systems import interview
     cfg = RecommenderConfig(agents=60, recommender="popularity", long_memory=True, memories=3)
     w = build_world(SCENARIO, cfg, 2, EngineChoice("mock"), out=tmp_path)
     w.step(3)
@@ -327,7 +327,7 @@ def test_chats_and_posts_reach_friends_next_tick():
     shared = w.query(Choice).ids[c.share > 0]
     assert np.array_equal(senders, shared)
     w.step(1)  # the friends read them: every target now remembers what a friend said
-    from socius.systems.memory import recent
+    from socius.systems import recent
     mem = recent(w, np.unique(inbox.target), 8)
     assert (np.strings.startswith(mem, "Friend ").any(axis=1)).all()
 
@@ -438,7 +438,7 @@ def test_fluctuation_with_the_local_engine(tmp_path):
     try:
         rows = run_fluctuation(w, cfg, [8, 32], runs=2)
     finally:
-        from socius.llm.decide import LLM
+        from socius.llm import LLM
         w.resource(LLM).close()
     assert [r["size"] for r in rows] == [8, 32]
     assert all(r["valid_share"] > 0.5 and np.isfinite(r["fluctuation"]) for r in rows)

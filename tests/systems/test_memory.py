@@ -12,13 +12,10 @@ from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflect
     ShortTermMemoryBase, embedding_block
 from socius.components.profile import Profile
 from socius.ecs import World
-from socius.llm.decide import LLM, DecisionStats
+from socius.llm import LLM, DecisionStats
 from socius.text.embed import HashingEmbedder
-from socius.llm.engines.mock import MockEngine
-from socius.systems.memory import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines,
-                                   memorize, memory_policy, observe, recent, reflect, relevance, relevance_top,
-                                   remember, retrieval_scores, retrieve, rule_importance, score_top, slot_texts,
-                                   top_slots)
+from socius.llm import MockEngine
+from socius.systems import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines, memorize, memory_policy, observe, recent, reflect, relevance, relevance_top, remember, retrieval_scores, retrieve, rule_importance, score_top, slot_texts, top_slots)
 
 STR = np.dtypes.StringDType()
 

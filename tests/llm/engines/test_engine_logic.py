@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from socius.llm.engines.base import Sampling
+from socius.llm import Sampling
 from socius.llm.engines.local import (MARKER_FILE, default_model_dir, local_config,
                                           prepare_local_model)
 from socius.llm.engines.openai import (OpenAIConfig, backoff_delay, classify_error,
@@ -187,7 +187,7 @@ def test_openai_engine_reports_refused_connections_after_retries():
     pytest.importorskip("openai")
     import socket
 
-    from socius.llm.engines.base import RequestBatch
+    from socius.llm import RequestBatch
     from socius.llm.engines.openai import OpenAIEngine
 
     with socket.socket() as s:

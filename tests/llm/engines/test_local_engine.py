@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 
-from socius.llm.engines.base import RequestBatch, Sampling
+from socius.llm import RequestBatch, Sampling
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from socius.llm.engines.base import RequestBatch, Sampling
+from socius.llm import RequestBatch, Sampling
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
