@@ -126,10 +126,19 @@ class SystemContext:
         return q.fetch(self.world, writable=self.system.writes)
 
     def resource(self, kind: type):
+        """The world's ``kind`` resource; raises if the system did not declare it or the world has none."""
+        self._check_resource(kind)
+        return self.world.resource(kind)
+
+    def get_resource(self, kind: type):
+        """The world's ``kind`` resource, or ``None`` if it has none; the system must still declare it."""
+        self._check_resource(kind)
+        return self.world.get_resource(kind)
+
+    def _check_resource(self, kind: type) -> None:
         if kind not in self.system.resources:
             raise AccessError(f"system {self.system.name} uses resource {kind.__qualname__} "
                               "but did not declare it in resources=")
-        return self.world.resource(kind)
 
     def send(self, kind: type[Message], /, sender, target=None, **payload) -> None:
         if kind not in self.system.sends:
