@@ -15,6 +15,16 @@ During a tick, structural changes go through ``world.commands`` (see
 ``remove_component`` directly from a system raises
 :class:`StructuralChangeError`. Writing column values (``world.set``) is
 allowed at any time — that is how interventions work between ticks.
+
+The one import cycle of the code base is here, on purpose. ``World`` is the
+façade over the kernel's parts: it imports the query, system, command,
+snapshot and digest modules to drive them, and those modules need the
+``World`` type back — for type annotations only (``if TYPE_CHECKING``) in
+query, system, commands and digest, and at call time in snapshot
+(``restore`` builds a world). Splitting World's surface across those modules
+(``save`` in snapshot, ``step`` in system, …) would break the cycle but
+scatter the one object a user learns first; no import runs at module load
+in both directions, so the cycle never bites at import time.
 """
 from __future__ import annotations
 
