@@ -1,19 +1,33 @@
-"""Scenarios: what ``socius list`` shows and ``socius run NAME`` builds.
+"""Scenarios: what ``socius list`` shows, ``socius run NAME`` builds, and the sub-commands they add.
 
 A scenario is a :class:`Scenario` value: a name, a one-line summary, a config
 dataclass, a ``build(world, config)`` function that inserts resources, spawns
 the population and adds systems, and a ``metrics(world)`` function returning
 per-tick columns for the run's ``metrics.parquet``. A scenario whose agents
 ask an LLM sets ``mock_policy`` (the mock engine's replies); the runner then
-puts an :class:`~socius.llm.pipeline.LLM` resource with the chosen engine in
-the world before ``build`` runs. Built-in scenarios are
-imported lazily by name; a user's scenario is found as ``pkg.module:NAME`` or
-``path/to/file.py:NAME`` (``NAME`` defaults to ``SCENARIO``).
+puts an :class:`~socius.llm.LLM` resource with the chosen engine in the world
+before ``build`` runs. ``commands`` adds sub-commands to ``socius``
+(:class:`Command`; the recommender's ``experiment fluctuation``).
+
+Where scenarios come from, all by reference string (``module:ATTR``), so
+nothing is imported until a scenario is asked for:
+
+* the built-ins (:data:`BUILTIN`);
+* installed packages, through the entry-point group ``socius.scenarios``
+  (a built-in name wins over an installed one)::
+
+      # the other package's pyproject.toml
+      [project.entry-points."socius.scenarios"]
+      epidemic = "my_package.epidemic:SCENARIO"
+
+* a user's module or file, named on the command line as ``pkg.module:NAME``
+  or ``path/to/file.py[:NAME]`` (``NAME`` defaults to ``SCENARIO``).
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.metadata
 import importlib.util
 import re
 import sys
@@ -31,6 +45,7 @@ BUILTIN = {
     "recommender": "socius.scenarios.recommender:SCENARIO",
     "social": "socius.scenarios.social:SCENARIO",
 }
+ENTRY_POINTS = "socius.scenarios"   # the entry-point group installed packages register scenarios in
 
 
 class ScenarioNotFound(LookupError):
@@ -41,10 +56,15 @@ class ScenarioNotFound(LookupError):
 class Command:
     """A sub-command a scenario adds to ``socius`` (e.g. the recommender's ``experiment fluctuation``).
 
-    ``path`` is the words after ``socius`` (``("experiment", "fluctuation")``);
-    ``add_arguments(parser)`` declares its flags on an ``argparse`` parser;
-    ``run(args)`` runs it and returns the exit code. The command line lists
-    and dispatches the commands of every registered scenario.
+    ``path`` is the words after ``socius`` (``("experiment", "fluctuation")``;
+    commands sharing a first word are grouped under it); ``add_arguments(parser)``
+    declares its flags on an ``argparse`` parser; ``run(args)`` runs it and
+    returns the exit code. A :class:`~socius.errors.ConfigError` raised by
+    ``run`` is a usage error (its message, naming the flag, and exit code 2);
+    an :class:`~socius.errors.EngineSetupError` or a missing extra prints
+    ``error: <message>`` and exits 2. The command line adds the commands of
+    every registered scenario, importing them only when the first word is not
+    one of its own commands (or help is asked for).
     """
 
     path: tuple[str, ...]
@@ -67,6 +87,7 @@ class Scenario:
     # write world-wide values only where is_lead(world), gather per-agent tables with gather_table)
     report: Callable[[World, Any], None] | None = None
     commands: tuple[Command, ...] = ()  # sub-commands this scenario adds to `socius`
+    judges: tuple = ()  # rule judges (socius.correct.judges.RuleJudge) that score this scenario's replies
 
 
 def _from_ref(ref: str) -> Scenario:
@@ -101,15 +122,49 @@ def _from_ref(ref: str) -> Scenario:
     return sc
 
 
+def installed() -> dict[str, str]:
+    """Scenarios of installed packages: ``{name: "module:ATTR"}`` from the entry-point group (nothing imported)."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINTS)
+            if ep.name not in BUILTIN}
+
+
+def scenario_names() -> list[str]:
+    """Every registered name, built-in and installed, sorted."""
+    return sorted(BUILTIN.keys() | installed().keys())
+
+
 def get_scenario(name: str) -> Scenario:
-    """A built-in scenario by name, or a user's by ``module:NAME`` / ``file.py[:NAME]``."""
+    """A registered scenario by name (built-in or installed), or a user's by ``module:NAME`` / ``file.py[:NAME]``."""
     if name in BUILTIN:
         return _from_ref(BUILTIN[name])
     if ":" in name or name.endswith(".py"):
         return _from_ref(name)
-    raise ScenarioNotFound(f"unknown scenario {name!r} (built-in: {', '.join(sorted(BUILTIN))}; "
-                           "or give pkg.module:NAME or path/to/file.py)")
+    refs = installed()
+    if name in refs:
+        return _from_ref(refs[name])
+    raise ScenarioNotFound(f"unknown scenario {name!r} (built-in: {', '.join(sorted(BUILTIN))}"
+                           + (f"; installed: {', '.join(sorted(refs))}" if refs else "")
+                           + "; or give pkg.module:NAME or path/to/file.py)")
 
 
 def builtin_scenarios() -> list[Scenario]:
+    """The built-in scenarios, imported, by name."""
     return [get_scenario(n) for n in sorted(BUILTIN)]
+
+
+def registered_scenarios(on_error: Callable[[str, Exception], None] | None = None) -> list[Scenario]:
+    """Every registered scenario (built-in and installed), imported, by name.
+
+    ``on_error(name, error)`` is told of one that fails to import, which is
+    then left out (a broken plug-in must not break ``socius``); without it the
+    error is raised.
+    """
+    found = []
+    for name in scenario_names():
+        try:
+            found.append(get_scenario(name))
+        except Exception as e:  # noqa: BLE001 - reported, then left out
+            if on_error is None:
+                raise
+            on_error(name, e)
+    return found

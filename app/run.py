@@ -15,7 +15,7 @@ run — on the same or on a different number of ranks.
 Under MPI (``mpiexec -n N socius run ...``) every rank builds its share of
 the world (the scenario's ``build`` spawns the agents
 :func:`socius.mpi.owned_block` gives it), drives its own engine (on a GPU
-node the device of its local rank) and logs its own responses
+node the device of its local rank, see :mod:`socius.app.engines`) and logs its own responses
 (``responses/rank-0000R/``); messages are routed to their targets' owners
 each tick, and rank 0 writes metrics, ``run.json`` and the report. The
 final state hash is the whole world's, the same as on one rank.
@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from socius.ecs import SnapshotError, World
 
 from .config import config_dict
+from .engines import EngineChoice, llm_resource
 from .registry import Scenario
 
 SNAPSHOT = "snapshot.socius"
@@ -60,71 +61,6 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class EngineChoice:
-    """Which engine answers the scenario's LLM calls, or which log replays them."""
-
-    kind: str = "mock"
-    config: dict = field(default_factory=dict)
-    replay: Path | None = None     # a run directory (or its responses/ folder)
-
-
-def cache_dir() -> Path:
-    """Where Socius keeps converted models and LLM response caches (``$SOCIUS_CACHE`` or ~/.cache/socius)."""
-    import os
-    return Path(os.environ.get("SOCIUS_CACHE") or Path.home() / ".cache" / "socius")
-
-
-def _pin_device(ranks) -> None:
-    """On a node with several GPUs and several ranks, each rank drives the GPU of its local rank."""
-    import os
-    if ranks is None or ranks.local_size <= 1:
-        return
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible:
-        devs = [d for d in visible.split(",") if d.strip()]
-        if len(devs) > 1:
-            os.environ["CUDA_VISIBLE_DEVICES"] = devs[ranks.device_index(len(devs))]
-        return
-    try:  # no list given: count the node's GPUs without importing torch
-        import subprocess
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-        n = sum(1 for line in out.splitlines() if line.startswith("GPU "))
-    except (OSError, subprocess.SubprocessError):
-        n = 0
-    if n > 1:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(ranks.device_index(n))
-
-
-def _llm_resource(scenario: Scenario, cfg, seed: int, engine: EngineChoice, out: Path | None, ranks=None):
-    from socius.llm import LLM, ReplayEngine, ResponseCache
-    from socius.errors import EngineSetupError
-    from socius.llm.engines.factory import make_engine
-
-    log_dir = out / "responses" if out is not None else None
-    if log_dir is not None and ranks is not None and ranks.size > 1:
-        log_dir = log_dir / f"rank-{ranks.rank:05d}"
-    _pin_device(ranks)
-    if engine.replay is not None:
-        src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
-        try:
-            return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
-        except FileNotFoundError as e:
-            raise EngineSetupError(str(e)) from None
-    policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
-    config = dict(engine.config)
-    models = config.pop("models", {})
-    if not isinstance(models, dict):
-        raise EngineSetupError("engine config: 'models' must be a table of name = {kind = ..., options...}")
-    engines = {"": make_engine(engine.kind, seed=seed, policy=policy, config=config)}
-    for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
-        mconf = dict(mconf)
-        kind = mconf.pop("kind", engine.kind)
-        engines[name] = make_engine(kind, seed=seed, policy=policy, config=mconf)
-    cache = ResponseCache(cache_dir() / "responses" / engine.kind) if engine.kind != "mock" else None
-    return LLM(engines, default="", log_dir=log_dir, cache=cache)
-
-
 def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None = None,
                 out: Path | None = None, ranks=None) -> World:
     """A new world with the scenario built in it; ``ranks`` (a RankContext) builds this rank's share."""
@@ -137,7 +73,7 @@ def build_world(scenario: Scenario, cfg, seed: int, engine: EngineChoice | None 
         from socius.mpi import attach_ranks
         attach_ranks(world, ranks)
     if scenario.mock_policy is not None:
-        world.insert_resource(_llm_resource(scenario, cfg, seed, engine or EngineChoice(), out, ranks))
+        world.insert_resource(llm_resource(scenario, cfg, seed, engine or EngineChoice(), out, ranks))
     scenario.build(world, cfg)
     if distributed:
         from socius.mpi import distribute

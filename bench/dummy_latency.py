@@ -53,7 +53,7 @@ def run_round(agents: int, engine, out: Path, profile: str = "occupation") -> di
 
 
 def main(argv=None) -> None:
-    from socius.app.run import EngineChoice
+    from socius.app.engines import EngineChoice
 
     p = argparse.ArgumentParser(prog="python -m socius.bench.dummy_latency", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="large")

@@ -29,7 +29,8 @@ MODULE = "socius.bench.llm_tick"
 
 def one(agents: int, ticks: int) -> dict:
     from socius.scenarios.guess import SCENARIO, GuessConfig
-    from socius.app.run import EngineChoice, build_world
+    from socius.app.engines import EngineChoice
+    from socius.app.run import build_world
     from socius.llm import DecisionStats
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,13 +10,13 @@ One JSON line per case:
 
 * ``{"bench": "memory_retrieval", "agents", "memories", "dim", "k", "tick_s", "us_per_agent",
   "rank_s", "rank_gb_s", "relevance_s", "texts_s", "texts_numpy_s", "block_gb", "bytes_per_agent",
-  "threads", "load_avg", "peak_rss_mb"}`` — one :func:`~socius.systems.memory.retrieve` for all
+  "threads", "load_avg", "peak_rss_mb"}`` — one :func:`~socius.systems.retrieval.retrieve` for all
   agents (queries given as vectors from the hashing embedder; relevance, scoring, top-k, the
   retrieved texts gathered into an Arrow string array, ``last_access`` update), median over
   ticks. Its parts, medians too: ``rank_s`` is the fused numba pass
-  (:func:`~socius.systems.memory.relevance_top`: relevance + scores + top-k over the float16 block
+  (:func:`~socius.systems.scoring.relevance_top`: relevance + scores + top-k over the float16 block
   of ``block_gb`` GB, read at ``rank_gb_s``), ``relevance_s`` the relevance pass alone
-  (:func:`~socius.systems.memory.relevance`), ``texts_s`` the rest of ``retrieve`` (gathering the
+  (:func:`~socius.systems.relevance.relevance`), ``texts_s`` the rest of ``retrieve`` (gathering the
   retrieved texts, touching ``last_access``). ``texts_numpy_s`` is not in ``tick_s``: turning those
   texts into the ``[n, k]`` numpy strings of ``Recall.texts`` when a caller asks for them. ``threads`` is numba's thread count
   (``NUMBA_NUM_THREADS``), ``load_avg`` the machine's 1-minute load average before and after the
@@ -39,11 +39,11 @@ import time
 import numpy as np
 
 from socius.bench.common import emit, peak_rss_mb, run_case
+from socius.ecs import STR
 
 MODULE = "socius.bench.memory"
 SIZES = {"small": {"agents": [2_000], "ticks": 3, "texts": 500},
          "large": {"agents": [10_000, 100_000], "ticks": 5, "texts": 2_000}}
-STR = np.dtypes.StringDType()
 WORDS = np.array("market film job friend rain dinner train school doctor garden music river city letter news "
                  "family money holiday storm party".split(), dtype=STR)
 

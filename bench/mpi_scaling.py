@@ -48,7 +48,8 @@ def worker(agents: int, ticks: int, warmup: int, seed: int) -> None:
     from socius.mpi import Ranks, rank_context
     from socius.app.config import build_config
     from socius.app.registry import get_scenario
-    from socius.app.run import EngineChoice, build_world
+    from socius.app.engines import EngineChoice
+    from socius.app.run import build_world
 
     ctx = rank_context()
     sc = get_scenario("social")

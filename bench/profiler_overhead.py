@@ -52,7 +52,8 @@ def one(scenario_name: str, agents: int, ticks: int, seed: int = 1) -> dict:
     from socius.app.config import build_config
     from socius.app.profile import DecisionProbe
     from socius.app.registry import get_scenario
-    from socius.app.run import EngineChoice, build_world
+    from socius.app.engines import EngineChoice
+    from socius.app.run import build_world
 
     scenario = get_scenario(scenario_name)
     cfg = build_config(scenario.config, {"agents": agents})

@@ -76,7 +76,8 @@ def profile_ticks(name: str, values: dict, ticks: int, warmup: int):
     from socius.ecs.profiler import Profiler
     from socius.app.config import build_config
     from socius.app.registry import get_scenario
-    from socius.app.run import EngineChoice, build_world
+    from socius.app.engines import EngineChoice
+    from socius.app.run import build_world
     from socius.llm import DecisionStats
 
     sc = get_scenario(name)

@@ -17,6 +17,8 @@ Memory is assembled per scenario from parts (add the components you need):
   default 256 bytes holds about 250 characters of English).
 * :class:`Reflection` — per-agent bookkeeping of reflection: importance
   accumulated since the last reflection and its tick.
+* :class:`MemoryParams` — the run's retrieval weights, decay, reflection
+  schedule and importance rater (a resource, saved in snapshots).
 
 Capacities are part of the schema. The defaults are ``K = 8``, ``k = 32``,
 ``dim = 384`` (all-MiniLM-L6-v2), ``text_bytes = 256``; other sizes are
@@ -35,7 +37,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from socius.ecs import Component, Scalar, String, Vector
+from socius.ecs import Component, Resource, Scalar, String, Vector
+
+IMPORTANCE_MODES = ("rule", "llm")
 
 
 def _put(cls, name: str, col) -> None:
@@ -107,10 +111,48 @@ class Reflection(Component):
     count = Scalar(np.int32)
 
 
+class MemoryParams(Resource, name="socius.systems.memory.MemoryParams"):
+    """Retrieval weights, decay, reflection schedule and the importance rater (saved in snapshots).
+
+    ``decay`` is the recency factor per tick (``0 < decay <= 1``); ``top_k``
+    memories are retrieved per agent. ``reflect_every`` (ticks, 0 = off) and
+    ``reflect_threshold`` (accumulated importance, 0 = off) trigger
+    reflection, which reads the ``reflect_memories`` most recent memories.
+    ``importance`` is ``"rule"`` or ``"llm"``.
+    """
+
+    w_recency: float = 1.0
+    w_importance: float = 1.0
+    w_relevance: float = 1.0
+    decay: float = 0.99
+    top_k: int = 5
+    reflect_every: int = 0
+    reflect_threshold: float = 0.0
+    reflect_memories: int = 8
+    reflection_importance: float = 8.0
+    importance: str = "rule"
+
+    def __post_init__(self):
+        for f in ("w_recency", "w_importance", "w_relevance", "reflect_threshold"):
+            if not float(getattr(self, f)) >= 0:
+                raise ValueError(f"MemoryParams.{f} must be >= 0, got {getattr(self, f)}")
+        if not 0 < float(self.decay) <= 1:
+            raise ValueError(f"MemoryParams.decay must be in (0, 1], got {self.decay}")
+        for f in ("top_k", "reflect_memories"):
+            if int(getattr(self, f)) < 1:
+                raise ValueError(f"MemoryParams.{f} must be >= 1, got {getattr(self, f)}")
+        if int(self.reflect_every) < 0:
+            raise ValueError(f"MemoryParams.reflect_every must be >= 0, got {self.reflect_every}")
+        if not 1 <= float(self.reflection_importance) <= 10:
+            raise ValueError(f"MemoryParams.reflection_importance must be in [1, 10], got {self.reflection_importance}")
+        if self.importance not in IMPORTANCE_MODES:
+            raise ValueError(f"MemoryParams.importance must be one of {IMPORTANCE_MODES}, got {self.importance!r}")
+
+
 def embedding_block(flat: np.ndarray, memory: type[LongTermMemoryBase]) -> np.ndarray:
     """``[n, k, dim]`` view of an ``embedding`` column ``[n, k * dim]`` (no copy)."""
     return np.asarray(flat).reshape(-1, memory.capacity, memory.dim)
 
 
-__all__ = ["LongTermMemory", "LongTermMemoryBase", "Reflection", "ShortTermMemory", "ShortTermMemoryBase",
-           "embedding_block"]
+__all__ = ["IMPORTANCE_MODES", "LongTermMemory", "LongTermMemoryBase", "MemoryParams", "Reflection", "ShortTermMemory",
+           "ShortTermMemoryBase", "embedding_block"]

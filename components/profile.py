@@ -19,9 +19,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from socius.ecs import Component, Scalar, String
-
-STR = np.dtypes.StringDType()
+from socius.ecs import STR, Component, Scalar, String
 
 PUBLIC_ATTRIBUTES = ("name", "gender", "age", "birthplace", "occupation", "education")
 PRIVATE_ATTRIBUTES = ("income", "health", "traits")

@@ -10,9 +10,13 @@ them. Scenario code imports what it needs from here (or from the
 Engines live in :mod:`socius.llm.engines`. Nothing here imports the
 application (``socius.app``) or a scenario.
 """
-from socius.llm.pipeline import (LLM, Decision, DecisionResult, DecisionStats, Outcome, ReplayEngine, ResponseCache,
-                               ResponseLog, decide, with_structured)
+from socius.llm.cache import ResponseCache
+from socius.llm.decision import Decision, DecisionResult, Outcome, with_structured
 from socius.llm.engines.base import CompletionBatch, Engine, RequestBatch, Sampling
+from socius.llm.engines.replay import ReplayEngine
+from socius.llm.log import ResponseLog
+from socius.llm.pipeline import decide
+from socius.llm.resource import LLM, DecisionStats
 from socius.llm.engines.mock import MockEngine, choice_policy, echo_policy, number_policy
 from socius.llm.replies import Choice, ChoiceReply, JsonReply, Number, Text, TextReply
 from socius.llm.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, TemplateError, defuse

@@ -1,14 +1,10 @@
-"""LLM decisions for many agents at once: render, deduplicate, call, parse, fall back, log.
+"""The decision pipeline: render, deduplicate, call, parse, fall back, log — for many agents at once.
 
-A :class:`Decision` declares one action: its prompt :class:`~.templates.Template`,
-its reply schema, its sampling and the fallback values used when a reply
-cannot be had. A system calls :func:`decide` with the acting agents' IDs and
-the template's fields (columns); it gets back one typed value per agent per
-reply field, and an outcome code per agent::
+A system calls :func:`decide` with a :class:`~.decision.Decision`, the acting
+agents' IDs and the template's fields (columns); it gets back one typed value
+per agent per reply field, and an outcome code per agent::
 
-    GUESS = Decision("guess", Template(...), JsonReply(number=Number(0, 100)),
-                     fallback={"number": 50.0}, sampling=Sampling(temperature=0.7, max_tokens=24))
-    res = decide(ctx.world, GUESS, v.ids, {"name": v[Profile].name, "round": ctx.tick + 1})
+    res = decide(ctx, GUESS, v.ids, {"name": v[Profile].name, "round": ctx.tick + 1})
     v.set(Guess, value=res.values["number"])
 
 The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
@@ -24,334 +20,38 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    shared template prefix whatever the order);
 4. **call** the engine once per model with the whole batch; per-request seeds
    are derived from (seed, decision, tick, first agent's ID), so they never
-   depend on batch order or size;
+   depend on batch order or size; a decision with ``cache=True`` takes hits
+   from the :class:`~.cache.ResponseCache` first;
 5. **parse** each distinct reply once; a reply that does not parse gets one
    **extraction** call (as AgentScope does), then the declared **fallback**;
    a request that failed in the engine also takes the fallback. Counts of
-   ok / extracted / fallback / failed go to :class:`DecisionStats`;
-6. **log** every request and reply (prompt hash, prompt, sampling, model,
-   adapter, seed, completions, tokens, latency, error) to
-   ``<run>/responses/tick-XXXXXXXX-<decision>.parquet`` (encoded and written
-   on a background thread, see :class:`ResponseLog`). :class:`ReplayEngine`
-   answers from such a log with no LLM at all and reaches the same state.
+   ok / extracted / fallback / failed go to :class:`~.resource.DecisionStats`;
+6. **log** every request and reply to the :class:`~.log.ResponseLog`
+   (``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``);
+   :class:`~.engines.replay.ReplayEngine` answers from such a log with no LLM
+   at all and reaches the same state.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import IntEnum
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from socius.ecs import SystemContext, World, world_of
+from socius.ecs import STR, SystemContext, World, world_of
 from socius.ecs.ragged import gather_index
 from socius.ecs.rng import EntityRng
-
-from .engines.base import STR, CompletionBatch, Engine, RequestBatch, Sampling
 from socius.text.hashing import hash_strings, strings_equal
+from socius.text.strings import arrow_strings
+
+from .cache import ResponseCache
+from .decision import Decision, DecisionResult, Outcome
+from .engines.base import CompletionBatch, Engine, RequestBatch, Sampling
 from .replies import fill_fallback
-from socius.text.strings import arrow_strings, repeat_string
-from .templates import Template
-
-
-class Outcome(IntEnum):
-    OK = 0          # the reply parsed
-    EXTRACTED = 1   # it did not; the extraction call's reply did
-    FALLBACK = 2    # neither parsed: the declared fallback was used
-    FAILED = 3      # the engine failed after its retries: fallback used
-
-
-EXTRACT = Template(
-    "Rewrite the answer below in exactly this format: {format}\n"
-    "Answer: {reply}\n"
-    "Formatted: ",
-    untrusted=("reply",),
-)
-
-
-@dataclass(frozen=True)
-class Decision:
-    name: str
-    template: Template
-    schema: Any                       # JsonReply / ChoiceReply
-    fallback: Mapping[str, Any]
-    sampling: Sampling = Sampling()
-    extract: Template | None = EXTRACT
-    extract_sampling: Sampling = Sampling(temperature=0.0, max_tokens=48)
-    format_hint: str = ""             # shown to the extraction call; default: the schema
-    cache: bool = False               # reuse replies across runs from LLM.cache (exact key, see ResponseCache)
-
-    def __post_init__(self):
-        if not self.name or "/" in self.name:
-            raise ValueError(f"Decision name must be non-empty without '/', got {self.name!r}")
-        if self.sampling.structured is None and self.schema.structured() is not None:
-            object.__setattr__(self, "sampling", _with_structured(self.sampling, self.schema.structured()))
-        if self.extract_sampling.structured is None and self.schema.structured() is not None:
-            object.__setattr__(self, "extract_sampling",
-                               _with_structured(self.extract_sampling, self.schema.structured()))
-        probe_cols = self.schema.parse(np.array([""], dtype=STR))[1]
-        missing = set(probe_cols) - set(self.fallback)
-        if missing:
-            raise ValueError(f"Decision {self.name}: fallback lacks reply fields {sorted(missing)}")
-
-
-def with_structured(s: Sampling, structured: dict | None) -> Sampling:
-    """``s`` with its constrained-decoding spec replaced."""
-    return _with_structured(s, structured)
-
-
-def _with_structured(s: Sampling, structured: dict | None) -> Sampling:
-    return Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=s.stop,
-                    structured=structured)
-
-
-@dataclass
-class DecisionResult:
-    """Per acting agent (aligned with ``ids``): parsed values, outcome, reply text."""
-
-    ids: np.ndarray
-    values: dict[str, np.ndarray]
-    outcome: np.ndarray      # [n] int8, see Outcome
-    texts: pa.Array          # [n] raw reply text
-
-    def count(self, outcome: Outcome) -> int:
-        return int((self.outcome == outcome).sum())
-
-
-@dataclass
-class DecisionStats:
-    """Per tick and decision: counts, tokens and time per stage (a plain resource: not saved)."""
-
-    rows: list = field(default_factory=list)
-
-    def table(self) -> pa.Table:
-        return pa.Table.from_pylist(self.rows) if self.rows else pa.table({})
-
-
-_UNIQUE = ("prompt", "completions")
-
-
-class ResponseLog:
-    """Writes every request and reply, one Parquet file per (tick, decision, call), atomically.
-
-    The table is built on the calling thread (no copies of prompts or replies); encoding and
-    writing the file happen on one background thread, so they overlap the rest of the tick and
-    the next engine call. At most ``pending`` files wait to be written: a caller that gets
-    further ahead waits for the oldest. :meth:`flush` waits for them all and raises the first
-    error a write met (a later :meth:`write` raises it too once that write has ended);
-    ``World.save`` flushes before every snapshot and the runner closes the log at the end of a
-    run, so a run resumed from a snapshot has every file up to it. ``background=False`` writes
-    on the calling thread.
-    """
-
-    def __init__(self, directory: str | Path, background: bool = True, pending: int = 2):
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socius-log") if background else None
-        self._pending: deque = deque()
-        self._max_pending = max(1, int(pending))
-        self.written_s = 0.0  # seconds spent encoding and writing files (on the writer thread)
-
-    def _write_file(self, table: pa.Table, name: str) -> None:
-        t0 = time.perf_counter()
-        tmp = self.dir / f".{name}.tmp-{os.getpid()}"
-        # prompts and replies are nearly all distinct: dictionary-encoding them is wasted work
-        pq.write_table(table, tmp, use_dictionary=[c for c in table.column_names if c not in _UNIQUE])
-        tmp.replace(self.dir / name)
-        self.written_s += time.perf_counter() - t0  # one writer thread: no race
-
-    def _reap(self, wait_for: int) -> None:
-        """Collect finished writes (raising the first error); wait until at most ``wait_for`` remain."""
-        while self._pending and (len(self._pending) > wait_for or self._pending[0].done()):
-            self._pending.popleft().result()
-
-    def flush(self) -> None:
-        """Wait for every pending file; raises the first error a background write met."""
-        self._reap(0)
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
-    def write(self, tick: int, decision: str, kind: str, batch: RequestBatch, comp: CompletionBatch,
-              texts: pa.Array | None = None) -> None:
-        """Log one engine call: ``batch`` and ``comp`` (``texts``: ``comp.texts`` in Arrow, if at hand)."""
-        r = len(batch)
-        texts = arrow_strings(comp.texts) if texts is None else texts
-        completions = pa.LargeListArray.from_arrays(pa.array(batch.offsets), texts)
-        out_tokens = pa.ListArray.from_arrays(pa.array(batch.offsets.astype(np.int32)), pa.array(comp.output_tokens))
-        s = batch.sampling
-        const = lambda v: repeat_string(v, r, pa.string())  # noqa: E731
-        table = pa.table({
-            "tick": pa.array(np.full(r, tick, np.int64)),
-            "decision": const(decision),
-            "kind": const(kind),
-            "model": const(batch.model),
-            "adapter": arrow_strings(batch.adapters).cast(pa.string()),
-            "prompt_hash": pa.array(batch.prompt_hash().view(np.int64)),
-            "prompt": batch.prompts_arrow,
-            "n": pa.array(batch.n),
-            "seed": pa.array(batch.seeds),
-            "first_entity": pa.array(batch.entities[batch.offsets[:-1]]),
-            "temperature": pa.array(np.full(r, s.temperature)),
-            "top_p": pa.array(np.full(r, s.top_p)),
-            "max_tokens": pa.array(np.full(r, s.max_tokens, np.int32)),
-            "structured": const(json.dumps(s.structured, sort_keys=True)),
-            "completions": completions,
-            "prompt_tokens": pa.array(comp.prompt_tokens),
-            "output_tokens": out_tokens,
-            "latency_s": pa.array(comp.latency_s),
-            "error": arrow_strings(comp.errors).cast(pa.string()),
-        })
-        name = f"tick-{tick:08d}-{decision}-{kind}.parquet"
-        if self._pool is None:
-            self._write_file(table, name)
-            return
-        self._reap(self._max_pending - 1)
-        self._pending.append(self._pool.submit(self._write_file, table, name))
-
-
-class ReplayEngine:
-    """An engine that answers from a run's response log; a request it has not seen is an error."""
-
-    def __init__(self, directory: str | Path, name: str = "replay"):
-        self.name = name
-        self.dir = Path(directory)
-        files = sorted(self.dir.glob("tick-*.parquet"))
-        if not files:
-            raise FileNotFoundError(f"--replay: no response log in {self.dir}")
-        t = pa.concat_tables([pq.read_table(f, columns=["tick", "model", "adapter", "prompt_hash", "n", "seed",
-                                                        "completions", "error"]) for f in files])
-        keys = zip(t.column("tick").to_pylist(), t.column("model").to_pylist(), t.column("adapter").to_pylist(),
-                   t.column("prompt_hash").to_pylist(), t.column("n").to_pylist(), t.column("seed").to_pylist())
-        self._index = {k: i for i, k in enumerate(keys)}
-        self._completions = t.column("completions").combine_chunks()
-        self._errors = t.column("error").to_numpy(zero_copy_only=False).astype(STR)
-        self.requests = 0
-
-    def generate(self, batch: RequestBatch) -> CompletionBatch:
-        out = CompletionBatch.empty_for(batch)
-        hashes = batch.prompt_hash().view(np.int64)
-        rows = np.empty(len(batch), np.int64)
-        for i in range(len(batch)):  # one dict lookup per request, not per agent
-            key = (batch.tick, batch.model, str(batch.adapters[i]), int(hashes[i]), int(batch.n[i]),
-                   int(batch.seeds[i]))
-            j = self._index.get(key)
-            if j is None:
-                raise LookupError(f"replay: request not in the log (tick {batch.tick}, model {batch.model!r}, "
-                                  f"prompt hash {hashes[i]:#x}); was the run made with other settings?")
-            rows[i] = j
-        sel = self._completions.take(pa.array(rows))
-        out.texts = pa.concat_arrays([sel.flatten()]).to_numpy(zero_copy_only=False).astype(STR) \
-            if batch.completions else out.texts
-        out.errors = self._errors[rows]
-        self.requests += len(batch)
-        return out
-
-    def close(self) -> None:
-        pass
-
-
-class ResponseCache:
-    """Completions kept across runs, for decisions with ``cache=True`` (e.g. generated backgrounds).
-
-    The key is exact — (decision, model, adapter, prompt hash, n, seed, sampling) — so a hit
-    returns what the engine returned for the very same request, and a re-run
-    with the same seed and config reaches the same state without the LLM.
-    One Parquet file per decision under ``directory`` (written atomically).
-    """
-
-    def __init__(self, directory: str | Path):
-        self.dir = Path(directory)
-        self._mem: dict[str, dict] = {}
-
-    def _load(self, decision: str) -> dict:
-        if decision not in self._mem:
-            f = self.dir / f"{decision}.parquet"
-            table = {}
-            if f.is_file():
-                t = pq.read_table(f)
-                for key, comps in zip(t.column("key").to_pylist(), t.column("completions").to_pylist()):
-                    table[key] = comps
-            self._mem[decision] = table
-        return self._mem[decision]
-
-    @staticmethod
-    def keys(batch: RequestBatch) -> list[str]:
-        hashes = batch.prompt_hash()
-        s = json.dumps([batch.sampling.temperature, batch.sampling.top_p, batch.sampling.max_tokens,
-                        list(batch.sampling.stop), batch.sampling.structured], sort_keys=True)
-        return [f"{batch.model}|{a}|{h:016x}|{n}|{seed}|{s}"  # one string per request, not per agent
-                for a, h, n, seed in zip(batch.adapters.tolist(), hashes.tolist(), batch.n.tolist(),
-                                         batch.seeds.tolist())]
-
-    def lookup(self, decision: str, keys: list[str]) -> list:
-        table = self._load(decision)
-        return [table.get(k) for k in keys]
-
-    def store(self, decision: str, keys: list[str], completions: list[list[str]]) -> None:
-        table = self._load(decision)
-        table.update(zip(keys, completions))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        f = self.dir / f"{decision}.parquet"
-        tmp = self.dir / f".{decision}.parquet.tmp-{os.getpid()}"
-        pq.write_table(pa.table({"key": list(table), "completions": list(table.values())}), tmp)
-        tmp.replace(f)
-
-
-class LLM:
-    """The run's engines by model name, plus the response log (a plain resource: not saved).
-
-    ``engines[""]`` (or ``default``) serves agents without a model choice.
-    With ``replay`` set, every model is answered from that log instead.
-    """
-
-    def __init__(self, engines: Mapping[str, Engine], default: str | None = None,
-                 log_dir: str | Path | None = None, replay: ReplayEngine | None = None,
-                 cache: ResponseCache | None = None):
-        if not engines and replay is None:
-            raise ValueError("LLM: need at least one engine")
-        self.engines = dict(engines)
-        self.default = default if default is not None else (next(iter(self.engines)) if self.engines else "")
-        self.log = ResponseLog(log_dir) if log_dir is not None else None
-        self.replay = replay
-        self.cache = cache
-
-    def engine(self, model: str) -> Engine:
-        if self.replay is not None:
-            return self.replay
-        name = model or self.default
-        try:
-            return self.engines[name]
-        except KeyError:
-            raise LookupError(f"no engine for model {name!r} (engines: {', '.join(self.engines)})") from None
-
-    def flush(self) -> None:
-        """Wait until the response log has written every call so far (before a snapshot)."""
-        if self.log is not None:
-            self.log.flush()
-
-    def close(self) -> None:
-        """Flush and close the response log, then close every engine (each even if one fails)."""
-        try:
-            if self.log is not None:
-                self.log.close()
-        finally:
-            for e in self.engines.values():
-                e.close()
+from .resource import LLM, DecisionStats
 
 
 def _seeds(seed: int, decision: str, kind: str, tick: int, first: np.ndarray) -> np.ndarray:
@@ -565,7 +265,7 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
     if bad.any() and decision.extract is not None:
         t2 = time.perf_counter()
         rows = np.flatnonzero(bad)
-        hint = decision.format_hint or _format_hint(decision.schema)
+        hint = decision.hint()
         ex_prompts = decision.extract.render_arrow({"format": hint, "reply": texts.take(pa.array(rows))}, rows.shape[0])
         ex_texts, ex_failed = _run(world, llm, decision, "extract", decision.extract_sampling, ids[rows], ex_prompts,
                                    None if models is None else np.asarray(models, dtype=STR)[rows],
@@ -589,14 +289,3 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
                            "dedup_ratio": (n / st["requests"]) if st["requests"] else 0.0, **st})
     return DecisionResult(ids, values, outcome, texts)
 
-
-def _format_hint(schema) -> str:
-    s = schema.structured()
-    if "choice" in s:
-        return "one of: " + ", ".join(s["choice"])
-    if "json" in s:
-        props = s["json"]["properties"]
-        example = {k: (0 if v.get("type") in ("number", "integer") else (v.get("enum") or ["..."])[0])
-                   for k, v in props.items()}
-        return json.dumps(example)
-    return str(s)

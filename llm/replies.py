@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socius.ecs import STR
 from socius.text.strings import arrow_strings
 
-STR = np.dtypes.StringDType()
 _NUM = r"-?\d+(?:\.\d+)?"
 
 

@@ -28,9 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socius.ecs import STR
 from socius.text.strings import arrow_strings
 
-STR = np.dtypes.StringDType()
 QUOTE_OPEN, QUOTE_CLOSE = "<<<quote>>>", "<<<end quote>>>"
 
 

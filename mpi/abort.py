@@ -21,12 +21,21 @@ import contextlib
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .context import RankContext
+__all__ = ["Abortable", "install_abort_hook", "abort_on_error", "report_and_abort", "format_rank_error"]
 
-__all__ = ["install_abort_hook", "abort_on_error", "report_and_abort", "format_rank_error"]
+
+class Abortable(Protocol):
+    """What aborting needs of a rank context (:class:`~socius.mpi.RankContext` is one).
+
+    Structural, so this module needs nothing of ``context`` (which imports it).
+    """
+
+    rank: int
+    size: int
+
+    def abort(self, code: int) -> None: ...
 
 
 def format_rank_error(rank: int, exc_type, exc, tb) -> str:
@@ -41,7 +50,7 @@ def format_rank_error(rank: int, exc_type, exc, tb) -> str:
 FORWARD_GRACE_S = 0.3
 
 
-def report_and_abort(ctx: "RankContext", exc_type, exc, tb, code: int = 1) -> None:
+def report_and_abort(ctx: Abortable, exc_type, exc, tb, code: int = 1) -> None:
     """Print the rank-prefixed traceback and abort every rank with ``code``."""
     try:
         sys.stderr.write(format_rank_error(ctx.rank, exc_type, exc, tb))
@@ -53,7 +62,7 @@ def report_and_abort(ctx: "RankContext", exc_type, exc, tb, code: int = 1) -> No
         ctx.abort(code)
 
 
-def install_abort_hook(ctx: "RankContext") -> None:
+def install_abort_hook(ctx: Abortable) -> None:
     """Make an uncaught exception on this rank abort the whole job (idempotent)."""
     hook = sys.excepthook
     if getattr(hook, "__socius_abort__", False):
@@ -70,7 +79,7 @@ def install_abort_hook(ctx: "RankContext") -> None:
 
 
 @contextlib.contextmanager
-def abort_on_error(ctx: "RankContext"):
+def abort_on_error(ctx: Abortable):
     """Run a block; any exception, or ``sys.exit`` with a non-zero code, aborts every rank.
 
     A no-op wrapper when ``ctx.size == 1`` (the exception propagates as usual).

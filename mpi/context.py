@@ -36,14 +36,15 @@ hook of :mod:`socius.mpi.abort` (an uncaught exception on any rank prints
 from __future__ import annotations
 
 import contextlib
-import time
-
 import os
+import time
 from typing import Any, Mapping
 
 import numpy as np
 
 from socius.errors import MissingExtraError
+
+from .abort import install_abort_hook
 
 __all__ = ["RankContext", "MissingExtraError", "rank_context", "launched_under_mpi", "launch_size",
            "local_rank_from_env", "self_context", "OPS"]
@@ -361,6 +362,5 @@ def rank_context(mpi: bool | None = None, comm=None, abort_on_error: bool = True
             return self_context()  # `mpiexec -n 1` without mpi4py: one rank is one rank
         raise
     if abort_on_error and ctx.size > 1:
-        from .abort import install_abort_hook
         install_abort_hook(ctx)
     return ctx

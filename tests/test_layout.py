@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = ("ecs", "components", "systems", "llm", "text", "population", "app", "scenarios", "mpi", "bench")
+PACKAGE_DIRS = ("ecs", "components", "systems", "llm", "text", "population", "correct", "app", "scenarios", "mpi",
+                "bench")
 
 #: top-level part -> the parts of ours it may import (itself always allowed)
 LAYERS = {
@@ -31,10 +32,12 @@ LAYERS = {
     "llm": {"ecs", "errors", "text"},
     "population": {"ecs", "errors", "text", "llm", "components"},
     "systems": {"ecs", "errors", "text", "llm", "components", "population", "mpi"},
-    "app": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi"},
-    "scenarios": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "app", "socius"},
-    "bench": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "app", "scenarios",
-              "socius"},
+    "correct": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi"},
+    "app": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct"},
+    "scenarios": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct", "app",
+                  "socius"},
+    "bench": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct", "app",
+              "scenarios", "socius"},
     "socius": set(),  # the prelude resolves its names lazily, by string
 }
 

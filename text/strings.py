@@ -13,7 +13,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-STR = np.dtypes.StringDType()
+from socius.ecs import STR
 
 
 def arrow_strings(texts) -> pa.Array:

@@ -26,9 +26,10 @@ from typing import Callable
 
 import numpy as np
 
+from socius.ecs import STR
 from socius.ecs.rng import EntityRng
 
-from .base import STR, CompletionBatch, RequestBatch
+from .base import CompletionBatch, RequestBatch
 
 Policy = Callable[[RequestBatch, int], np.ndarray]
 

@@ -35,79 +35,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from socius.ecs import STR
 from socius.errors import MissingExtraError
 
-from .base import STR, CompletionBatch, RequestBatch, Sampling
-from .vllm import sampling_kwargs
-
-#: HTTP statuses worth retrying: request timeout, conflict/lock, rate limit, server errors.
-RETRY_STATUSES = frozenset({408, 409, 429})
-STRUCTURED_MODES = ("vllm", "guided", "none")
-
-
-def classify_error(exc: BaseException) -> tuple[bool, str]:
-    """``(retry, kind)`` for an exception raised by one call.
-
-    ``kind`` is ``"timeout"``, ``"connection"``, ``"http <status>"`` or the
-    exception's class name. Retried: timeouts (ours or the client's),
-    connection errors, HTTP 408/409/429 and 5xx. Not retried: other HTTP
-    statuses (400, 401, 404, 422, ...) and anything else (a bug, a reply that
-    does not parse). Works on ``openai`` exceptions without importing ``openai``
-    (by status code and class names).
-    """
-    names = {c.__name__ for c in type(exc).__mro__}
-    if "APITimeoutError" in names or isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return True, "timeout"
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return (status in RETRY_STATUSES or status >= 500), f"http {status}"
-    if "APIConnectionError" in names or isinstance(exc, ConnectionError):
-        return True, "connection"
-    return False, type(exc).__name__
-
-
-def backoff_delay(attempt: int, rng: random.Random, base_s: float = 0.5, max_s: float = 20.0,
-                  retry_after_s: float | None = None) -> float:
-    """Seconds to wait before retry ``attempt + 1`` (``attempt`` counts from 0).
-
-    Exponential backoff with full jitter: uniform in ``[0, min(max_s, base_s * 2**attempt)]``;
-    a server's ``Retry-After`` (seconds) raises it to at least that, capped at ``max_s``.
-    """
-    cap = min(max_s, base_s * (2.0 ** attempt))
-    delay = rng.uniform(0.0, cap)
-    if retry_after_s is not None and retry_after_s > 0:
-        delay = max(delay, min(max_s, retry_after_s))
-    return delay
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if not headers:
-        return None
-    try:
-        return float(headers.get("retry-after"))
-    except (TypeError, ValueError):
-        return None
-
-
-def structured_extra_body(sampling: Sampling, mode: str = "vllm") -> dict[str, Any]:
-    """The ``extra_body`` fields that ask the server for ``sampling.structured``.
-
-    ``mode="vllm"``: ``{"structured_outputs": {kind: value}}`` (vLLM >= 0.12);
-    ``"guided"``: ``{"guided_<kind>": value}`` (older vLLM); ``"none"``: ``{}``.
-    Compact JSON (no free whitespace, which small models otherwise emit until
-    ``max_tokens``) is a server setting in vLLM 0.32, not a request field:
-    start it with ``--structured-outputs-config '{"backend": "xgrammar", "disable_any_whitespace": true}'``.
-    """
-    if mode not in STRUCTURED_MODES:
-        raise ValueError(f"structured_mode must be one of {STRUCTURED_MODES}, got {mode!r}")
-    spec = sampling_kwargs(sampling)["structured_outputs"]
-    if spec is None or mode == "none":
-        return {}
-    if mode == "guided":
-        (kind, value), = spec.items()
-        return {f"guided_{kind}": value}
-    return {"structured_outputs": spec}
+from .base import CompletionBatch, RequestBatch
+from .params import STRUCTURED_MODES, structured_extra_body
+from .retry import backoff_delay, classify_error, retry_after
 
 
 def split_tokens(total: int, n: int) -> np.ndarray:
@@ -305,7 +238,7 @@ class OpenAIEngine:
                             break
                 if attempt < cfg.max_retries:
                     await asyncio.sleep(backoff_delay(attempt, self._rng, cfg.backoff_base_s,
-                                                      cfg.backoff_max_s, _retry_after(last_exc)))
+                                                      cfg.backoff_max_s, retry_after(last_exc)))
             out.latency_s[i] = time.perf_counter() - (t0 or time.perf_counter())
 
         await asyncio.gather(*(one(i) for i in range(r)))

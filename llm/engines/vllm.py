@@ -9,8 +9,8 @@ prefix caching), with one ``SamplingParams`` per request carrying its ``n`` and
 name is not ``""``.
 
 vLLM is imported only when an engine is created, so this module imports
-without it; the pure helpers (:func:`structured_spec`,
-:func:`sampling_kwargs`) are what the unit tests exercise.
+without it; the request parameters come from the pure helpers of
+:mod:`.params`.
 
 vLLM starts its model in a child process: scripts that create an engine need
 an ``if __name__ == "__main__":`` guard.
@@ -18,74 +18,17 @@ an ``if __name__ == "__main__":`` guard.
 from __future__ import annotations
 
 import gc
-import math
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
 
+from socius.ecs import STR
 from socius.errors import MissingExtraError
 
-from .base import STR, CompletionBatch, RequestBatch, Sampling
-
-STRUCTURED_KINDS = ("choice", "json", "regex")
-
-
-def structured_spec(structured: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Validate ``Sampling.structured``; return ``{kind: value}`` or ``None``.
-
-    ``kind`` is one of ``choice`` (non-empty list of str), ``json`` (a JSON
-    schema as dict or str) or ``regex`` (str). The returned dict is exactly the
-    keyword arguments of vLLM's ``StructuredOutputsParams`` and the body of the
-    ``structured_outputs`` field of vLLM's OpenAI-compatible server.
-    Raises ``ValueError`` for anything else (a misuse, not a failed request).
-    """
-    if structured is None:
-        return None
-    if not isinstance(structured, Mapping) or len(structured) != 1:
-        raise ValueError(
-            f"Sampling.structured must be None or one of {{'choice'|'json'|'regex': ...}}, "
-            f"got {structured!r}")
-    (kind, value), = structured.items()
-    if kind == "choice":
-        if isinstance(value, str) or not value or not all(isinstance(c, str) for c in value):
-            raise ValueError(f"structured choice must be a non-empty list of str, got {value!r}")
-        return {"choice": list(value)}
-    if kind == "json":
-        if not isinstance(value, (dict, str)):
-            raise ValueError(f"structured json must be a JSON schema (dict or str), got {type(value)}")
-        return {"json": value}
-    if kind == "regex":
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"structured regex must be a non-empty str, got {value!r}")
-        return {"regex": value}
-    raise ValueError(f"unknown structured kind {kind!r}; expected one of {STRUCTURED_KINDS}")
-
-
-def sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
-    """The batch-wide keyword arguments of ``vllm.SamplingParams`` for ``sampling``.
-
-    Returns ``temperature``, ``top_p``, ``max_tokens``, ``stop`` (a list, or
-    ``None`` when empty) and ``structured_outputs`` (the dict of
-    :func:`structured_spec`, or ``None``; the engine wraps it in
-    ``StructuredOutputsParams``). ``n`` and ``seed`` are per request and added
-    by the engine. Raises ``ValueError`` for out-of-range values.
-    """
-    if not (sampling.temperature >= 0.0 and math.isfinite(sampling.temperature)):
-        raise ValueError(f"temperature must be finite and >= 0, got {sampling.temperature}")
-    if not (0.0 < sampling.top_p <= 1.0):
-        raise ValueError(f"top_p must be in (0, 1], got {sampling.top_p}")
-    if int(sampling.max_tokens) < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {sampling.max_tokens}")
-    stop = [sampling.stop] if isinstance(sampling.stop, str) else list(sampling.stop)
-    return {
-        "temperature": float(sampling.temperature),
-        "top_p": float(sampling.top_p),
-        "max_tokens": int(sampling.max_tokens),
-        "stop": stop or None,
-        "structured_outputs": structured_spec(sampling.structured),
-    }
+from .base import CompletionBatch, RequestBatch
+from .params import sampling_kwargs
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ import numpy as np
 from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
 from socius.ecs.rng import mix64
 
-from .sync import LINE, load_acquire, new_flags, spin_until, store_release
+from .sync import LINE, new_flags, spin_until, store_release
 
 _DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int32)
 _DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int32)

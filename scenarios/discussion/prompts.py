@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STR = np.dtypes.StringDType()
+from socius.ecs import STR
 
 #: Stance levels 1..5 and how a level reads in a prompt.
 LEVELS = ("strongly disagree", "disagree", "undecided", "agree", "strongly agree")

@@ -1,4 +1,4 @@
-"""Column helpers of the job market: numbered lists in prompts and replies, groups, ragged appends.
+"""Column helpers of the job market: numbered lists in prompts and replies, groups, ragged membership.
 
 All vectorised over whole batches (Arrow string kernels and numpy); a loop
 runs over list positions (at most a dozen), never over agents.
@@ -9,10 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from socius.ecs import RaggedArray
+from socius.ecs import STR, RaggedArray
 from socius.llm import QUOTE_CLOSE, QUOTE_OPEN, defuse
-
-STR = np.dtypes.StringDType()
 
 
 def A(x) -> pa.Array:
@@ -75,15 +73,6 @@ def chosen_numbers(replies: np.ndarray, k: int) -> np.ndarray:
         out[:, j - 1] = np.asarray(pc.match_substring_regex(arr, rf"(^|[^0-9]){j}([^0-9]|$)")
                                    .to_numpy(zero_copy_only=False), dtype=bool)
     return out
-
-
-def append_ragged(old: RaggedArray, rows: np.ndarray, values: np.ndarray) -> RaggedArray:
-    """``old`` with ``values[i]`` appended to row ``rows[i]`` (in the given order within a row)."""
-    n = len(old)
-    all_rows = np.concatenate([old.row_ids(), np.asarray(rows, dtype=np.int64)])
-    all_vals = np.concatenate([old.values, np.asarray(values, dtype=old.values.dtype)])
-    order = np.argsort(all_rows, kind="stable")
-    return RaggedArray.from_lengths(np.bincount(all_rows, minlength=n), all_vals[order])
 
 
 def in_ragged(r: RaggedArray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -27,11 +27,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.compute as pc
 
-from socius.ecs.rng import EntityRng
-from socius.ecs import STR
+from socius.ecs import STR, EntityRng
 from socius.llm import RequestBatch
 
-from .market import A, cat, money, to_str
+from .market import A, cat, join_groups, money, to_str
 
 PROSE_SHARE = 0.02
 
@@ -73,7 +72,6 @@ def _running_count(flag: np.ndarray, parent: np.ndarray) -> np.ndarray:
 
 def _numbers(flag: np.ndarray, parent: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
     """Per request, the 1-based positions where ``flag``, as ``"1, 3"``."""
-    from .market import join_groups
     sel = np.flatnonzero(flag)
     counts = np.bincount(parent[sel], minlength=n)
     order = sel[np.lexsort((pos[sel], parent[sel]))]

@@ -19,13 +19,15 @@ reproducible. Output: a table, ``fluctuation.parquet`` (one row per size:
 ``F``, the per-rating std and mean shares, valid replies, seconds) and
 ``fluctuation.png`` (log–log, with a ``1/√n`` reference line).
 
-Command line: ``socius experiment fluctuation --engine mock|local|vllm|openai --out DIR
+Command line (:data:`FLUCTUATION`, a command the recommender scenario adds):
+``socius experiment fluctuation --engine mock|local|vllm|openai --out DIR
 [--sizes 3200,32000,320000] [--runs 10] [--seed S] [--data DIR] [--full]``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -33,16 +35,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from socius.app.registry import Command
+from socius.app.report import pyplot
 from socius.ecs import World
 from socius.ecs.rng import EntityRng
-from socius.app.report import pyplot
+from socius.errors import ConfigError
 from socius.llm import decide
 
 from .data import Catalogue, load_catalogue
 from .prompts import item_labels, rate_decision, snap
 from .users import taste_phrases, user_columns
 
-STR = np.dtypes.StringDType()
 DEFAULT_SIZES = (3_200, 32_000, 320_000)
 FULL_SIZE = 3_200_000
 CHUNK = 65_536               # pairs per decide() call
@@ -157,13 +160,10 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def add_parser(sub) -> None:
-    """The ``experiment`` command and its ``fluctuation`` experiment (called by the CLI)."""
+def add_arguments(f: argparse.ArgumentParser) -> None:
+    """The flags of ``socius experiment fluctuation`` (the command line calls it with the command's parser)."""
     from socius.llm.engines.factory import ENGINES
 
-    e = sub.add_parser("experiment", help="run a paper experiment (fluctuation: GenSim §2.2, Fig. 2a)")
-    esub = e.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
-    f = esub.add_parser("fluctuation", help="rating-distribution fluctuation against the number of simulated pairs")
     f.add_argument("--engine", choices=ENGINES, required=True, help="LLM engine that rates the pairs")
     f.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     f.add_argument("--out", type=Path, required=True, metavar="DIR", help="where fluctuation.parquet/.png go")
@@ -188,55 +188,23 @@ def _available_bytes() -> int | None:
     return None
 
 
-def cmd_experiment(args, console, parser) -> int:
-    """``socius experiment fluctuation …``: run, print the table, write the outputs; usage errors exit 2."""
-    from rich.markup import escape
+def _with_full(sizes: list[int], console) -> list[int]:
+    """``sizes`` plus :data:`FULL_SIZE` when the memory it needs is available (else a warning)."""
+    if FULL_SIZE in sizes:
+        return sizes
+    avail = _available_bytes()
+    need = min(FULL_SIZE, CHUNK) * BYTES_PER_PAIR + FULL_SIZE * 64
+    if avail is not None and avail < need:
+        console.print(f"[yellow]--full: skipping {FULL_SIZE:,} pairs: {avail / 2**30:.1f} GiB available, "
+                      f"about {need / 2**30:.1f} GiB needed[/]")
+        return sizes
+    return [*sizes, FULL_SIZE]
+
+
+def _print_rows(console, rows: list[dict], runs: int, out: Path) -> None:
     from rich.table import Table
 
-    from socius.app.config import build_config, load_config_file
-    from socius.errors import ConfigError, EngineSetupError, MissingExtraError
-    from socius.app.run import EngineChoice, _llm_resource
-
-    from . import SCENARIO, RecommenderConfig
-
-    if args.runs < 2:
-        parser.error("argument --runs: must be >= 2")
-    if args.temperature < 0:
-        parser.error("argument --temperature: must be >= 0")
-    sizes = list(args.sizes)
-    if args.full and FULL_SIZE not in sizes:
-        avail = _available_bytes()
-        need = min(FULL_SIZE, CHUNK) * BYTES_PER_PAIR + FULL_SIZE * 64
-        if avail is not None and avail < need:
-            console.print(f"[yellow]--full: skipping {FULL_SIZE:,} pairs: {avail / 2**30:.1f} GiB available, "
-                          f"about {need / 2**30:.1f} GiB needed[/]")
-        else:
-            sizes.append(FULL_SIZE)
-    try:
-        cfg = build_config(RecommenderConfig, {"data": args.data, "temperature": args.temperature})
-        econf = load_config_file(args.engine_config) if args.engine_config else {}
-    except ConfigError as e:
-        parser.error(f"config: {e}")
-    engine = EngineChoice(kind=args.engine, config=econf)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    world = World(seed=args.seed)
-    try:
-        # the mock's thousands of replies per tick are not worth logging; real engines log every request
-        world.insert_resource(_llm_resource(SCENARIO, cfg, args.seed, engine, out if args.engine != "mock" else None))
-        console.print(f"[bold]socius experiment fluctuation[/] engine={args.engine} sizes={sizes} runs={args.runs} "
-                      f"seed={args.seed}", highlight=False)
-        rows = run_fluctuation(world, cfg, sizes, args.runs, args.temperature)
-    except (MissingExtraError, EngineSetupError, ConfigError) as e:
-        console.print(f"[red]error:[/] {escape(str(e))}")
-        return 2
-    finally:
-        from socius.llm import LLM
-        llm = world.get_resource(LLM)
-        if llm is not None:
-            llm.close()
-    write_outputs(rows, out, f"GenSim Fig. 2a: engine {args.engine}, {args.runs} runs")
-    t = Table(title=f"fluctuation of the rating distribution ({args.runs} runs per size)")
+    t = Table(title=f"fluctuation of the rating distribution ({runs} runs per size)")
     for c in ("pairs n", "fluctuation Σσ", "× √n", "valid replies", "mean rating", "seconds"):
         t.add_column(c, justify="right")
     for r in rows:
@@ -246,8 +214,62 @@ def cmd_experiment(args, console, parser) -> int:
     if len(rows) > 1:
         console.print(f"log-log slope: {loglog_slope(rows):.3f} (1/√n gives -0.5)")
     console.print(f"outputs: {out / 'fluctuation.parquet'}, {out / 'fluctuation.png'}")
+
+
+def cmd_fluctuation(args) -> int:
+    """``socius experiment fluctuation …``: run, print the table, write the outputs.
+
+    Bad flag values and config raise :class:`~socius.errors.ConfigError` (the
+    command line prints them and exits 2); an engine that cannot start prints
+    ``error: …`` and returns 2.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from socius.app.config import build_config, load_config_file
+    from socius.app.engines import EngineChoice, llm_resource
+    from socius.errors import EngineSetupError, MissingExtraError
+    from socius.llm import LLM
+
+    from .config import RecommenderConfig
+
+    if args.runs < 2:
+        raise ConfigError("argument --runs: must be >= 2")
+    if args.temperature < 0:
+        raise ConfigError("argument --temperature: must be >= 0")
+    # a pipe or a CI log gets a wide console, as `socius run` does
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    sizes = _with_full(list(args.sizes), console) if args.full else list(args.sizes)
+    try:
+        cfg = build_config(RecommenderConfig, {"data": args.data, "temperature": args.temperature})
+        econf = load_config_file(args.engine_config) if args.engine_config else {}
+    except ConfigError as e:
+        raise ConfigError(f"config: {e}") from None
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    world = World(seed=args.seed)
+    try:
+        # the mock's thousands of replies per tick are not worth logging; real engines log every request
+        world.insert_resource(llm_resource(args.scenario, cfg, args.seed, EngineChoice(kind=args.engine, config=econf),
+                                           out if args.engine != "mock" else None))
+        console.print(f"[bold]socius experiment fluctuation[/] engine={args.engine} sizes={sizes} runs={args.runs} "
+                      f"seed={args.seed}", highlight=False)
+        rows = run_fluctuation(world, cfg, sizes, args.runs, args.temperature)
+    except (MissingExtraError, EngineSetupError, ConfigError) as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        return 2
+    finally:
+        llm = world.get_resource(LLM)
+        if llm is not None:
+            llm.close()
+    write_outputs(rows, out, f"GenSim Fig. 2a: engine {args.engine}, {args.runs} runs")
+    _print_rows(console, rows, args.runs, out)
     return 0
 
 
-__all__ = ["DEFAULT_SIZES", "FULL_SIZE", "add_parser", "cmd_experiment", "fluctuation_of", "loglog_slope",
-           "run_fluctuation", "sample_pairs", "write_outputs"]
+FLUCTUATION = Command(path=("experiment", "fluctuation"),
+                      help="GenSim §2.2, Fig. 2a: rating-distribution fluctuation against the number of "
+                           "simulated pairs", add_arguments=add_arguments, run=cmd_fluctuation)
+
+__all__ = ["DEFAULT_SIZES", "FLUCTUATION", "FULL_SIZE", "add_arguments", "cmd_fluctuation", "fluctuation_of",
+           "loglog_slope", "run_fluctuation", "sample_pairs", "write_outputs"]

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from socius.ecs.rng import EntityRng
 from socius.ecs import STR
+from socius.ecs.rng import EntityRng
 from socius.llm import RequestBatch
 
 from .data import Catalogue

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from socius.llm import Decision
-from socius.llm import Sampling
-from socius.llm import Choice, JsonReply, Number
-from socius.llm import Template
+from socius.ecs import STR
+from socius.llm import Choice, Decision, JsonReply, Number, Sampling, Template
 
 from .data import Catalogue
 
-STR = np.dtypes.StringDType()
 SHARE = ("none", "chat", "post")
 
 INTRO = ("A movie website shows each visitor a page of recommended movies. A visitor watches at most one of them "

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.ecs import STR
 from socius.ecs.rng import EntityRng
 from socius.population import parse_population, sample_population
 
 from .data import GENRES, N_GENRES, Catalogue
-
-STR = np.dtypes.StringDType()
 
 DEFAULT_POPULATION = {
     "name": {"dist": "categorical", "values": ["Alex", "Maria", "Wei", "Fatima", "John", "Aiko", "Carlos", "Olga",

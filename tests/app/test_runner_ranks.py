@@ -4,8 +4,9 @@ import pytest
 
 from socius.mpi import run_ranks
 from socius.app.config import build_config
+from socius.app.engines import pin_device
 from socius.app.registry import get_scenario
-from socius.app.run import SerialScenarioError, _pin_device, build_world, find_snapshot, run_scenario
+from socius.app.run import SerialScenarioError, build_world, find_snapshot, run_scenario
 
 
 class FakeRanks:
@@ -19,14 +20,14 @@ class FakeRanks:
 @pytest.mark.parametrize("local_rank,expect", [(0, "4"), (1, "5"), (2, "6"), (3, "4")])
 def test_each_rank_drives_the_gpu_of_its_local_rank(monkeypatch, local_rank, expect):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
-    _pin_device(FakeRanks(local_rank, 4))
+    pin_device(FakeRanks(local_rank, 4))
     import os
     assert os.environ["CUDA_VISIBLE_DEVICES"] == expect
 
 
 def test_one_rank_per_node_keeps_the_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    _pin_device(FakeRanks(0, 1))
+    pin_device(FakeRanks(0, 1))
     import os
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
 
@@ -46,7 +47,7 @@ def test_a_serial_scenario_refuses_several_ranks():
 def test_resume_picks_the_newest_snapshot(tmp_path):
     sc = get_scenario("guess")
     cfg = build_config(sc.config, {"agents": 12})
-    from socius.app.run import EngineChoice
+    from socius.app.engines import EngineChoice
     run_scenario(sc, cfg, seed=1, ticks=1, out=tmp_path, engine=EngineChoice("mock"))
     assert find_snapshot(tmp_path).name == "snapshot.socius"
 
@@ -68,7 +69,7 @@ def test_resume_picks_the_newest_snapshot(tmp_path):
 ])
 def test_reports_on_two_ranks_hold_every_agent(tmp_path, name, values, files):
     import pyarrow.parquet as pq
-    from socius.app.run import EngineChoice
+    from socius.app.engines import EngineChoice
     sc = get_scenario(name)
     cfg = build_config(sc.config, values)
     run_scenario(sc, cfg, seed=3, ticks=5, out=tmp_path / "one", engine=EngineChoice("mock"))

@@ -5,9 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from socius.components.profile import (PRIVATE_ATTRIBUTES, PUBLIC_ATTRIBUTES, Profile, ProfileFields,
                                        describe_attributes, render_profile)
-from socius.ecs import World
-
-STR = np.dtypes.StringDType()
+from socius.ecs import STR, World
 
 
 def test_render_profile_selected_attributes():

@@ -2,11 +2,9 @@
 import numpy as np
 
 from socius.components.profile import Profile
-from socius.ecs import World
+from socius.ecs import STR, World
 from socius.mpi import attach_ranks, distribute, owned_block, run_ranks
 from socius.systems import intervene
-
-STR = np.dtypes.StringDType()
 
 
 def job(ctx, n, chosen, ages):

@@ -12,7 +12,8 @@ import pytest
 
 from socius.app.config import build_config
 from socius.app.registry import BUILTIN, get_scenario
-from socius.app.run import EngineChoice, run_scenario
+from socius.app.engines import EngineChoice
+from socius.app.run import run_scenario
 
 # small worlds of every scenario that can be split over ranks (the Boltzmann model is serial)
 CASES = {

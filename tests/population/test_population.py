@@ -14,13 +14,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 from scipy.special import ndtri as scipy_ndtri
 
-from socius.ecs import EntityRng
+from socius.ecs import STR, EntityRng
 from socius.population import (BACKGROUND_META_PROMPT, Categorical, Conditional, Constant, Normal,
                                        PopulationSpecError, Uniform, attributes_json, background_prompts, ndtri,
                                        parse_population, parse_spec, render_template, resolve_order,
                                        sample_population)
 
-STR = np.dtypes.StringDType()
 N = 100_000
 IDS = np.arange(N, dtype=np.int64) * 7919 + 12345  # sparse, non-contiguous entity IDs
 

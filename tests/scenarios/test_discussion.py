@@ -11,7 +11,8 @@ from socius.app.cli import main
 from socius.scenarios.discussion import (SCENARIO, DiscussionConfig, DiscussionRuntime, DiscussionState, Inbox,
                                          Persona, Room, Seat, Stance, Talk, build, measures)
 from socius.scenarios.discussion.mock import discussion_policy
-from socius.app.run import EngineChoice, build_world
+from socius.app.engines import EngineChoice
+from socius.app.run import build_world
 from socius.llm import LLM
 from socius.ecs import STR
 from socius.llm import MockEngine

@@ -7,7 +7,8 @@ from socius.mpi import run_ranks
 from socius.app.cli import main
 from socius.app.config import build_config
 from socius.app.registry import get_scenario
-from socius.app.run import EngineChoice, run_scenario
+from socius.app.engines import EngineChoice
+from socius.app.run import run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "scenarios" / "examples" / "rumour.py"

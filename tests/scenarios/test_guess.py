@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socius.ecs import World
+from socius.ecs import STR, World
 from socius.app.cli import main
 from socius.scenarios.guess import SCENARIO, GuessConfig, GuessGame, Guess, game, prompts
-from socius.app.run import EngineChoice, build_world
+from socius.app.engines import EngineChoice
+from socius.app.run import build_world
 from socius.llm import Template
 
 
@@ -143,5 +144,5 @@ def test_prompt_templates_render_like_str_format(game_kind, variant, first):
     text = prompts.decision_template(game_kind, variant, profile="background", first_round=first)
     fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
     values = {f: f"<{f}>" for f in fields}
-    ours = Template(text).render({f: np.array([values[f]] * 2, dtype=np.dtypes.StringDType()) for f in fields}, 2)
+    ours = Template(text).render({f: np.array([values[f]] * 2, dtype=STR) for f in fields}, 2)
     assert ours[0] == ours[1] == text.format(**values)

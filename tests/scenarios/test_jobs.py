@@ -13,7 +13,8 @@ from socius.app.cli import main
 from socius.scenarios.jobs import (SCENARIO, JobMarket, JobsConfig, JobsRuntime, Opening, Search, Seeker, Vacancy,
                                    build, market)
 from socius.scenarios.jobs.mock import jobs_policy
-from socius.app.run import EngineChoice, build_world
+from socius.app.engines import EngineChoice
+from socius.app.run import build_world
 from socius.llm import LLM
 from socius.llm import MockEngine
 from socius.text.vector_index import VectorIndex
@@ -38,7 +39,7 @@ def test_append_ragged_and_membership(rows, extra):
     extra = [(r % len(rows), v) for r, v in extra]
     add_rows = np.array([r for r, _ in extra], dtype=np.int64)
     add_vals = np.array([v for _, v in extra], dtype=np.int64)
-    new = market.append_ragged(old, add_rows, add_vals)
+    new = old.append(add_rows, add_vals)
     expect = [list(r) for r in rows]
     for r, v in extra:
         expect[r].append(v)

@@ -14,7 +14,8 @@ from socius.scenarios.recommender import synthetic
 from socius.scenarios.recommender.data import GENRES, SYNTHETIC, DataError, load_catalogue
 from socius.scenarios.recommender.fluctuation import loglog_slope, run_fluctuation, sample_pairs
 from socius.scenarios.recommender.prompts import snap
-from socius.app.run import EngineChoice, _llm_resource, build_world
+from socius.app.engines import EngineChoice, llm_resource
+from socius.app.run import build_world
 
 GRID = np.arange(1, 11) / 2
 
@@ -379,7 +380,7 @@ def test_two_ranks_give_the_one_rank_run(rec):
 def _mock_world(seed=0):
     cfg = RecommenderConfig()
     w = World(seed=seed)
-    w.insert_resource(_llm_resource(SCENARIO, cfg, seed, EngineChoice("mock"), None))
+    w.insert_resource(llm_resource(SCENARIO, cfg, seed, EngineChoice("mock"), None))
     return w, cfg
 
 
@@ -434,7 +435,7 @@ def test_fluctuation_with_the_local_engine(tmp_path):
     pytest.importorskip("vllm")
     cfg = RecommenderConfig()
     w = World(seed=0)
-    w.insert_resource(_llm_resource(SCENARIO, cfg, 0, EngineChoice("local"), tmp_path))
+    w.insert_resource(llm_resource(SCENARIO, cfg, 0, EngineChoice("local"), tmp_path))
     try:
         rows = run_fluctuation(w, cfg, [8, 32], runs=2)
     finally:

@@ -12,7 +12,8 @@ from socius.ecs import RaggedArray
 from socius.app.cli import main
 from socius.app.config import build_config
 from socius.errors import ConfigError
-from socius.app.run import EngineChoice, build_world
+from socius.app.engines import EngineChoice
+from socius.app.run import build_world
 from socius.scenarios.social import (SCENARIO, Follows, Mood, SocialConfig, SocialEvent, SocialStats, edges,
                                      graph, prompts)
 

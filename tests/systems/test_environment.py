@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from socius.components.memory import LongTermMemory, Reflection
 from socius.components.profile import Profile
-from socius.ecs import World, system
+from socius.ecs import STR, World, system
 from socius.errors import ConfigError
 from socius.llm import LLM
 from socius.text.embed import HashingEmbedder
@@ -14,7 +14,6 @@ from socius.llm import MockEngine
 from socius.systems import (Group, InterventionError, StateChanged, SharedState, ensure_environment, environment_policy, environment_systems, find_agents, get_state, group_values, intervene, interview, parse_interventions, schedule_interventions, search_agents, set_state, watch)
 from socius.systems import MemoryEmbedder, MemoryParams, memorize, slot_texts
 
-STR = np.dtypes.StringDType()
 OCC = ["nurse", "teacher", "farmer", "retired teacher", "baker"]
 
 

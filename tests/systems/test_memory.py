@@ -11,13 +11,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from socius.components.memory import LongTermMemory, LongTermMemoryBase, Reflection, ShortTermMemory, \
     ShortTermMemoryBase, embedding_block
 from socius.components.profile import Profile
-from socius.ecs import World
+from socius.ecs import STR, World
 from socius.llm import LLM, DecisionStats
 from socius.text.embed import HashingEmbedder
 from socius.llm import MockEngine
 from socius.systems import (MemoryEmbedder, MemoryParams, due_to_reflect, eviction_slots, join_lines, memorize, memory_policy, observe, recent, reflect, relevance, relevance_top, remember, retrieval_scores, retrieve, rule_importance, score_top, slot_texts, top_slots)
-
-STR = np.dtypes.StringDType()
 
 
 class SmallMemory(LongTermMemoryBase, capacity=6, dim=12):
@@ -358,7 +356,7 @@ def test_long_texts_are_stored_cut_at_the_slot_width_on_a_character_boundary():
        j=st.integers(1, 4), bullet=st.sampled_from(["- ", "* "]), empty=st.sampled_from(["(nothing yet)", ""]))
 @settings(max_examples=40, deadline=None)
 def test_join_lines_writes_one_bullet_line_per_non_empty_text(texts, j, bullet, empty):
-    from socius.systems.memory import join_lines_arrow
+    from socius.systems.retrieval import join_lines_arrow
     n = len(texts) // j
     grid = np.array(texts[: n * j], dtype=STR).reshape(n, j)
     want = ["\n".join(bullet + t for t in row if t) or empty for row in grid.tolist()]

@@ -6,9 +6,9 @@ from hypothesis import given, settings, strategies as st
 
 from socius.text.embed import (Embedder, HashingEmbedder, SentenceTransformerEmbedder, embeddings_available,
                                   make_embedder)
+from socius.ecs import STR
 from socius.errors import MissingExtraError
 
-STR = np.dtypes.StringDType()
 words = st.text(alphabet="abcdefgh ,.!", max_size=40)
 
 

@@ -19,9 +19,10 @@ import pytest
 from socius.llm import Sampling
 from socius.llm.engines.local import (MARKER_FILE, default_model_dir, local_config,
                                           prepare_local_model)
-from socius.llm.engines.openai import (OpenAIConfig, backoff_delay, classify_error,
-                                                  split_tokens, structured_extra_body)
-from socius.llm.engines.vllm import VLLMConfig, sampling_kwargs, structured_spec
+from socius.llm.engines.openai import OpenAIConfig, split_tokens
+from socius.llm.engines.params import sampling_kwargs, structured_extra_body, structured_spec
+from socius.llm.engines.retry import backoff_delay, classify_error
+from socius.llm.engines.vllm import VLLMConfig
 
 
 # -- Sampling -> SamplingParams kwargs ----------------------------------------
