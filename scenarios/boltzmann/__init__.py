@@ -20,14 +20,16 @@ two cores (and ``NUMBA_NUM_THREADS`` not 1) a step may run on two threads, one
 per half of the grid, with a result identical to one thread's.
 
 Modules: :mod:`.components` (schemas), :mod:`.config` (options),
-:mod:`.systems` (the tick), :mod:`.kernel` (the step's numba kernels and
-their :class:`~.kernel.Workspace`), :mod:`.sync` (the two threads'
-hand-off), :mod:`.scenario` (build and registration), :mod:`.report` (the
-metrics columns).
+:mod:`.systems` (the tick), :mod:`.draws` (the turn order and each agent's
+draws), :mod:`.kernel` (the sequential pass on one thread or two),
+:mod:`.workspace` (its buffers and the choice of threads), :mod:`.sync` (the
+two threads' hand-off), :mod:`.gini` (the measure), :mod:`.scenario` (build
+and registration), :mod:`.report` (the metrics columns).
 """
 from .components import GiniSeries, Grid, GridCell, Wealth
 from .config import BoltzmannConfig
-from .kernel import Workspace, gini
+from .gini import gini
+from .workspace import Workspace
 from .report import metrics
 from .scenario import SCENARIO, build
 from .systems import move_and_give, record_gini

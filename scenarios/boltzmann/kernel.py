@@ -43,118 +43,22 @@ call) and run over ``range(len)`` of slices where they should vectorise.
 """
 from __future__ import annotations
 
-import os
-import time
-
 import numba
 import numpy as np
 
-from socius.ecs.kernels import aligned_empty, draw_uniform, prefetch
-from socius.ecs.rng import mix64
+from socius.ecs.kernels import prefetch
 
-from .sync import LINE, new_flags, spin_until, store_release
+from .draws import _LO, _draw, _shuffle
+from .sync import LINE, spin_until, store_release
 
-_DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], np.int32)
-_DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], np.int32)
 _AHEAD = 12      # prefetch distance of the sequential pass (turns)
 _CAP = 16        # member slots per cell row: 16 int32 = one 64-byte line (doubled on overflow)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # draw j of draw_uniform adds (j + 1) * golden
-_GOLDEN2 = np.uint64(0x3C6EF372FE94F82A)  # 2 * golden mod 2**64
-_U53 = 1.0 / 9007199254740992.0  # 2**-53
-_LO = np.int64(0xFFFFFFFF)
 MIN_AGENTS_2T = 20_000   # below this one thread is faster (the waits cost more than they save)
 
 # flag slots (one cache line each)
 _BAR0, _BAR1, _PROG0, _PROG1, _ABORT = 0, 1, 2, 3, 4
 _NFLAGS = 5
 OK, OVERFLOW, ABORTED = 0, 1, 2
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def neighbour(ax, ay, width, height, u):
-    """The cell picked by ``u`` in [0, 1) among the in-bounds Moore neighbours of (ax, ay), in Mesa's order."""
-    if 0 < ax < width - 1 and 0 < ay < height - 1:  # interior: all 8
-        d = int(u * 8)
-        return ax + _DX[d], ay + _DY[d]
-    valid = 0
-    for d in range(8):
-        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
-            valid += 1
-    if valid == 0:
-        return ax, ay
-    pick = int(u * valid)
-    for d in range(8):
-        if 0 <= ax + _DX[d] < width and 0 <= ay + _DY[d] < height:
-            if pick == 0:
-                return ax + _DX[d], ay + _DY[d]
-            pick -= 1
-    return ax, ay
-
-
-@numba.njit(cache=True, nogil=True)
-def _shuffle(order_key, perm, js):
-    """Fisher–Yates: swap ``i`` with ``int(draw_uniform(order_key, i, 0) * (i + 1))`` for i = n-1 .. 1.
-
-    The swap targets are drawn first in a branch-free loop (it vectorises), then swapped.
-    """
-    n = perm.shape[0]
-    for i in range(n):  # (js[0] is not used)
-        js[i] = np.int32(draw_uniform(order_key, i, 0) * (i + 1))
-    for i in range(n):
-        perm[i] = i
-    for i in range(n - 1, 0, -1):
-        j = js[i]
-        perm[i], perm[j] = perm[j], perm[i]
-
-
-@numba.njit(cache=True, nogil=True)
-def _edge_neighbour(ax, ay, width, height, u):
-    """``neighbour`` for a cell on the border of the grid (fewer than 8 neighbours), as a cell index."""
-    nx_, ny_ = neighbour(ax, ay, width, height, u)
-    return nx_ * height + ny_
-
-
-@numba.njit(cache=True, nogil=True)
-def _draw(a0, a1, ids, x, y, wealth, width, height, split, act_key, on, wr, cls, z0, z1):
-    """Rows ``a0..a1``: ``on[a] = old cell | new cell << 32``, ``wr[a] = 31-bit recipient draw | wealth << 32`` and
-    ``cls[a]`` = bit 0: old cell in half 1, bit 1: new cell in half 1, bit 2: old cell on the
-    two columns along the cut, bit 3: new cell there. Returns how many start in half 0.
-
-    The draws are ``draw_uniform(act_key, id, 0 and 1)`` in integer form: for the 53-bit
-    ``u = (z >> 11) / 2**53``, ``int(u * 8) == z >> 61`` and ``int(u * 2**31) == z >> 33``.
-    The loops run over slices (``range(len)``: a loop from ``a0`` does not vectorise) and the
-    first two are branch-free; border cells, with fewer neighbours, are redone in a third.
-    """
-    ids, x, y, wealth = ids[a0:a1], x[a0:a1], y[a0:a1], wealth[a0:a1]
-    on, wr, cls, z0, z1 = on[a0:a1], wr[a0:a1], cls[a0:a1], z0[a0:a1], z1[a0:a1]
-    m = ids.shape[0]
-    for a in range(m):
-        h = mix64(act_key ^ np.uint64(ids[a]))
-        z0[a] = mix64(h + _GOLDEN)
-        z1[a] = mix64(h + _GOLDEN2)
-    in0 = 0
-    edge_lo, edge_hi = split - height, split + height  # cells of columns width//2 - 1 and width//2
-    h32 = np.int32(height)
-    for a in range(m):  # as if every cell had 8 neighbours
-        ax, ay = x[a], y[a]
-        old = np.int64(ax * h32 + ay)
-        d = np.int32(z0[a] >> np.uint64(61))
-        k = d + np.int32(d >= 4)  # 0..8 without the centre 4: (dx, dy) = (k // 3 - 1, k % 3 - 1)
-        dx = np.int32(k >= 3) + np.int32(k >= 6) - np.int32(1)
-        new = np.int64((ax + dx) * h32 + ay + (k - np.int32(3) * dx - np.int32(4)))
-        on[a] = old | (new << 32)
-        wr[a] = np.int64(z1[a] >> np.uint64(33)) | (np.int64(wealth[a]) << 32)
-        s = np.int64(old >= split)
-        cls[a] = (s | (np.int64(new >= split) << 1) | (np.int64((old >= edge_lo) & (old < edge_hi)) << 2)
-                  | (np.int64((new >= edge_lo) & (new < edge_hi)) << 3))
-        in0 += 1 - s
-    for a in range(m):
-        ax, ay = np.int64(x[a]), np.int64(y[a])
-        if ax == 0 or ay == 0 or ax == width - 1 or ay == height - 1:
-            new = _edge_neighbour(ax, ay, width, height, np.float64(z0[a] >> np.uint64(11)) * _U53)
-            on[a] = (on[a] & _LO) | (new << 32)
-            cls[a] = (cls[a] & 5) | (np.int64(new >= split) << 1) | (np.int64((new >= edge_lo) & (new < edge_hi)) << 3)
-    return in0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -371,135 +275,3 @@ def _two_threads(status, split_row, ids, x, y, wealth, width, height, order_key,
         status[t] = step_worker(t, 2, split_row, ids, x, y, wealth, width, height, order_key, act_key, perm,
                                 on, wr, cls, qold, qnew, qpw, qslot, qr, counts, members, events, last, flags,
                                 part, z0, z1, js, qagent)
-
-
-class Workspace:
-    """Scratch buffers of the step, kept between ticks (a plain resource: not saved).
-
-    Shapes: ``perm, js, qold, qnew, qpw, qslot, qr [n] int32``; ``on, wr, z0, z1 [n] 64-bit``;
-    ``cls [n] uint8``; ``qagent [2, n + 1]`` and ``events [2, 2n] int32``; ``last [2, 2 * height] int32``;
-    ``counts [cells] int32``; ``members [cells, cap] int32`` on 64-byte lines.
-
-    With ``threads=2`` each step runs on two threads or one, whichever has been faster lately
-    (a step on two threads is held up whenever the machine gives one of them away; the result
-    is the same either way): the mode with the lower median of its last ``RECENT`` step times is
-    used, and the other one is tried again every ``PROBE_EVERY`` steps.
-    """
-
-    PROBE_EVERY = 16
-    RECENT = 5
-
-    def __init__(self, n: int, ncell: int, height: int, threads: int):
-        self.n, self.ncell, self.height, self.threads = n, ncell, height, threads
-        self.requested = threads
-        self.perm = np.empty(n, np.int32)
-        self.on = np.empty(n, np.int64)
-        self.wr = np.empty(n, np.int64)
-        self.cls = np.empty(n, np.uint8)
-        self.z0 = np.empty(n, np.uint64)
-        self.z1 = np.empty(n, np.uint64)
-        self.js = np.empty(n, np.int32)
-        self.qagent = np.empty((2, n + 1), np.int32)
-        self.qold = np.empty(n, np.int32)
-        self.qnew = np.empty(n, np.int32)
-        self.qpw = np.empty(n, np.int32)  # total wealth == agents, so int32 suffices
-        self.qslot = np.empty(n, np.int32)
-        self.qr = np.empty(n, np.int32)
-        self.events = np.empty((2, 2 * n), np.int32)
-        self.last = np.zeros((2, 2 * height), np.int32)
-        self.counts = np.zeros(ncell, np.int32)
-        self.members = aligned_empty((ncell, _CAP), np.int32)
-        self.flags = new_flags(_NFLAGS)
-        self.part = np.zeros(2, np.int64)
-        self.split_row = int(n * 0.6)  # thread 0 also shuffles: it draws for fewer rows
-        self.seconds = {1: None, 2: None}  # median of the last RECENT step times per mode
-        self.recent = {1: [], 2: []}
-        self.steps = 0
-        self.status = np.zeros(2, np.int64)
-
-    def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
-        return self.n == n and self.ncell == ncell and self.height == height and self.requested == threads
-
-    def _mode(self) -> int:
-        if self.threads == 1:
-            return 1
-        one, two = self.seconds[1], self.seconds[2]
-        if two is None:
-            return 2
-        if one is None:
-            return 1 if self.steps >= 2 else 2
-        best = 1 if one < two else 2
-        return 3 - best if self.steps % self.PROBE_EVERY == 0 else best
-
-    def step(self, ids, x, y, wealth, width: int, height: int, order_key: np.uint64, act_key: np.uint64,
-             threads: int | None = None) -> int:
-        """One step in place on ``x, y [n] int32`` and ``wealth [n]`` (row-aligned with ``ids [n] int64``).
-
-        ``threads`` forces one or two threads (at most ``self.threads``); returns the number used.
-        """
-        mode = self._mode() if threads is None else min(threads, self.threads)
-        t0 = time.perf_counter()
-        while True:
-            self.flags[:] = 0
-            args = (self.split_row, ids, x, y, wealth, width, height, order_key, act_key,
-                    self.perm, self.on, self.wr, self.cls, self.qold, self.qnew, self.qpw, self.qslot, self.qr,
-                    self.counts, self.members, self.events, self.last, self.flags, self.part, self.z0, self.z1,
-                    self.js, self.qagent)
-            if mode == 2:
-                _two_threads(self.status, *args)
-                status = OVERFLOW if OVERFLOW in self.status else int(self.status.max())
-            else:
-                status = step_worker(1, 1, *args)
-            if status == OK:
-                break
-            if status == OVERFLOW:  # a cell row filled up: double every row and run the step again
-                cap = self.members.shape[1]
-                self.members = aligned_empty((self.ncell, 2 * cap), np.int32)
-            else:  # a thread waited seconds for the other one (the pool does not run both at
-                mode = 1  # once): this step and the following ones on one thread
-                self.threads = 1
-        dt = time.perf_counter() - t0
-        last = self.recent[mode]
-        last.append(dt)
-        del last[:-self.RECENT]
-        self.seconds[mode] = float(np.median(last))  # one step held up (a core lent away) does not decide
-        self.steps += 1
-        return mode
-
-
-def default_threads(n: int, width: int) -> int:
-    """2 for large grids when two cores and ``numba.get_num_threads() >= 2``; otherwise 1."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    if n >= MIN_AGENTS_2T and width >= 2 and cores >= 2 and numba.get_num_threads() >= 2:
-        return 2
-    return 1
-
-
-@numba.njit(cache=True)
-def gini(wealth):
-    """Mesa's formula, ``1 + 1/n - 2 * sum(x_i (n - i)) / (n sum x)`` over sorted x, via a histogram (exact sums)."""
-    n = wealth.shape[0]
-    if n == 0:
-        return 0.0
-    total = 0
-    top = 0
-    for i in range(n):
-        total += wealth[i]
-        if wealth[i] > top:
-            top = wealth[i]
-    if total == 0:
-        return 0.0
-    hist = np.zeros(top + 1, np.int64)
-    for i in range(n):
-        hist[wealth[i]] += 1
-    acc = 0  # sum over sorted x of x_i (n - i): at most n * total
-    start = 0
-    for v in range(top + 1):
-        c = hist[v]
-        if c:
-            acc += v * (c * n - (c * start + c * (c - 1) // 2))
-            start += c
-    return 1.0 + 1.0 / n - 2.0 * (acc / (n * total))

@@ -15,7 +15,8 @@ from socius.ecs import system, world_of
 from socius.ecs.rng import base_key
 
 from .components import GiniSeries, Grid, GridCell, Wealth
-from .kernel import Workspace, default_threads, gini
+from .gini import gini
+from .workspace import Workspace, default_threads
 
 
 @system(phase="update", writes=(Wealth, GridCell), resources=(Grid, Workspace))

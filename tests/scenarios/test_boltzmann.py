@@ -129,7 +129,7 @@ def test_gini_trajectory_matches_mesa():
 
 def _kernel_run(agents, width, height, seed, steps, threads):
     from socius.ecs.rng import base_key
-    from socius.scenarios.boltzmann.kernel import Workspace
+    from socius.scenarios.boltzmann.workspace import Workspace
 
     world = World(seed=seed)
     build(world, BoltzmannConfig(agents=agents, width=width, height=height))
@@ -187,7 +187,7 @@ def test_state_hash_independent_of_thread_count(tmp_path):
 
 
 def test_workspace_picks_the_faster_mode_and_probes_the_other():
-    from socius.scenarios.boltzmann.kernel import Workspace
+    from socius.scenarios.boltzmann.workspace import Workspace
 
     ws = Workspace(100, 100, 10, 2)
     assert ws._mode() == 2  # nothing timed yet: try two threads first
@@ -214,7 +214,7 @@ def test_two_threads_that_cannot_run_at_once_fall_back_to_one():
     try:
         x, y, w, _ = _kernel_run(2000, 45, 45, 5, 1, 1)
         from socius.ecs.rng import base_key
-        from socius.scenarios.boltzmann.kernel import Workspace
+        from socius.scenarios.boltzmann.workspace import Workspace
 
         world = World(seed=5)
         build(world, BoltzmannConfig(agents=2000, width=45, height=45))
