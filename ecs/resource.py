@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .component import STR
 from .errors import SnapshotError
 
 
@@ -98,7 +99,7 @@ def decode_state(records: list[dict]) -> dict[str, Any]:
         if r["kind"] == "array":
             state[r["field"]] = np.frombuffer(r["bytes"], dtype=np.dtype(r["dtype"])).reshape(r["shape"]).copy()
         elif r["kind"] == "strarray":
-            state[r["field"]] = np.array(json.loads(r["json"]), dtype=np.dtypes.StringDType()).reshape(r["shape"])
+            state[r["field"]] = np.array(json.loads(r["json"]), dtype=STR).reshape(r["shape"])
         else:
             state[r["field"]] = json.loads(r["json"])
     return state

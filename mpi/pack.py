@@ -24,12 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from socius.ecs.component import Column
+from socius.ecs.component import STR, Column
 from socius.ecs.ragged import RaggedArray, gather_index
 
 __all__ = ["Fixed", "Aligned", "pack", "unpack", "column_kind"]
-
-STR = np.dtypes.StringDType()
 
 
 @dataclass(frozen=True)
