@@ -40,7 +40,8 @@ __all__ = ["main", "make_parser", "OWN_COMMANDS"]
 OWN_COMMANDS = ("list", "run", "profile")
 #: modules of the application's further commands, each with ``COMMANDS: tuple[Command, ...]``
 #: (imported only when the first word is not one of OWN_COMMANDS; they keep their imports light)
-APP_COMMAND_MODULES = ("socius.app.label", "socius.app.judge", "socius.app.train", "socius.app.fork")
+APP_COMMAND_MODULES = ("socius.app.label", "socius.app.judge", "socius.app.train", "socius.app.fork",
+                       "socius.web.command")
 
 
 def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.ArgumentParser:

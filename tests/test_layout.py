@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = ("ecs", "components", "systems", "llm", "text", "population", "correct", "app", "scenarios", "mpi",
-                "bench")
+PACKAGE_DIRS = ("ecs", "components", "systems", "llm", "text", "population", "correct", "app", "web", "scenarios",
+                "mpi", "bench")
 
 #: top-level part -> the parts of ours it may import (itself always allowed)
 LAYERS = {
@@ -34,10 +34,11 @@ LAYERS = {
     "systems": {"ecs", "errors", "text", "llm", "components", "population", "mpi"},
     "correct": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi"},
     "app": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct"},
+    "web": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct", "app"},
     "scenarios": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct", "app",
                   "socius"},
     "bench": {"ecs", "errors", "text", "llm", "components", "population", "systems", "mpi", "correct", "app",
-              "scenarios", "socius"},
+              "web", "scenarios", "socius"},
     "socius": set(),  # the prelude resolves its names lazily, by string
 }
 

@@ -1,0 +1,1 @@
+"""The web dashboard: watch a run, browse its agents, label replies (``socius serve``)."""

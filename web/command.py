@@ -1,0 +1,4 @@
+"""``socius serve RUN_DIR...``: the dashboard for finished and running runs."""
+from __future__ import annotations
+
+COMMANDS: tuple = ()
