@@ -15,8 +15,13 @@ Structured outputs go the way vLLM's server (>= 0.12) takes them:
 without constrained decoding: the parser checks replies).
 
 A request whose ``RequestBatch.adapters`` entry is not ``""`` is sent with that
-adapter's name as its model (how vLLM's server addresses LoRA adapters started
-with ``--lora-modules name=path``).
+adapter's name as its model (how vLLM's server addresses LoRA adapters, whether
+started with ``--lora-modules name=path`` or loaded at run time); a server that
+does not know the name fails the request with an error naming the adapter.
+:meth:`OpenAIEngine.load_adapter` loads an adapter into the running server through
+its runtime endpoint (``POST /v1/load_lora_adapter`` with ``lora_name`` and
+``lora_path``, a folder on the *server's* file system; the server needs
+``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``): see :class:`LoRAAdmin`.
 
 The engine owns a private event loop on a daemon thread, so the synchronous
 :meth:`OpenAIEngine.generate` works whether or not the calling thread already
@@ -26,21 +31,25 @@ runs an event loop; async callers can ``await engine.agenerate(batch)``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
 
 from socius.ecs import STR
-from socius.errors import MissingExtraError
+from socius.errors import EngineSetupError, MissingExtraError
 
 from .base import CompletionBatch, RequestBatch
-from .params import STRUCTURED_MODES, structured_extra_body
+from .params import STRUCTURED_MODES, sampling_kwargs, structured_extra_body
 from .retry import backoff_delay, classify_error, retry_after
+from .vllm import unknown_adapter_error
 
 
 def split_tokens(total: int, n: int) -> np.ndarray:
@@ -95,6 +104,69 @@ class OpenAIConfig:
         return self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
 
 
+class LoRAAdmin:
+    """A vLLM server's runtime LoRA endpoints, and the adapters loaded through them.
+
+    ``load(name, path)`` posts ``{"lora_name", "lora_path"}`` to ``<base_url>/load_lora_adapter``
+    (``base_url`` ends in ``/v1``, as for the client). Replacing a loaded name first asks the
+    server to reload it in place (``load_inplace``, vLLM >= 0.11); a server that refuses (an older
+    one: "already been loaded") gets ``unload`` then ``load``, and if that load fails the old
+    folder is loaded again, so a failed replacement leaves the server as it was.
+    Failures raise :class:`~socius.errors.EngineSetupError` with the server's reason.
+    Plain HTTP (``urllib``), one call at a time, between ticks.
+    """
+
+    def __init__(self, base_url: str | None, api_key: str = "EMPTY", timeout_s: float = 60.0):
+        if not base_url:
+            raise EngineSetupError("openai: loading adapters needs base_url (or OPENAI_BASE_URL)")
+        self.base_url, self.api_key, self.timeout_s = base_url.rstrip("/"), api_key, float(timeout_s)
+        self.loaded: dict[str, str] = {}
+
+    def _post(self, endpoint: str, body: dict) -> tuple[int, str]:
+        req = urllib.request.Request(f"{self.base_url}/{endpoint}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {self.api_key}"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - the user's server
+                return resp.status, resp.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError) as e:
+            return 0, f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+
+    def _load(self, name: str, path: str, inplace: bool = False) -> tuple[int, str]:
+        body = {"lora_name": name, "lora_path": path}
+        if inplace:
+            body["load_inplace"] = True
+        return self._post("load_lora_adapter", body)
+
+    def load(self, name: str, path: str) -> None:
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise EngineSetupError(f"openai: adapter name must be a non-empty string, got {name!r}")
+        path = str(path)
+        old = self.loaded.get(name)
+        status, text = self._load(name, path, inplace=old is not None)
+        if status != 200 and old is not None and "already" in text.lower():  # a server without load_inplace
+            self.unload(name)
+            status, text = self._load(name, path)
+            if status != 200:
+                back, _ = self._load(name, old)
+                if back == 200:
+                    self.loaded[name] = old
+        if status != 200:
+            raise EngineSetupError(f"openai: adapter {name!r} from {path} did not load on {self.base_url} "
+                                   f"(HTTP {status or 'error'}: {text.strip()[:300]}); is the server started with "
+                                   "--enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True?")
+        self.loaded[name] = path
+
+    def unload(self, name: str) -> None:
+        status, text = self._post("unload_lora_adapter", {"lora_name": name})
+        self.loaded.pop(name, None)
+        if status not in (200, 404):  # 404: the server no longer has it, which is what was asked
+            raise EngineSetupError(f"openai: adapter {name!r} did not unload on {self.base_url} "
+                                   f"(HTTP {status or 'error'}: {text.strip()[:300]})")
+
+
 class OpenAIEngine:
     """Batch requests to an OpenAI-compatible server; see the module docstring.
 
@@ -132,6 +204,25 @@ class OpenAIEngine:
                                         daemon=True)
         self._thread.start()
         self._client = self._submit(self._make_client()).result()
+        self._lora = LoRAAdmin(self.config.resolved_base_url() or "", self.config.resolved_api_key(),
+                               self.config.timeout_s) if self.config.resolved_base_url() else None
+
+    # -- adapters ----------------------------------------------------------
+
+    def adapters(self) -> dict[str, str]:
+        """``{name: server-side folder}`` of the adapters loaded through :meth:`load_adapter`."""
+        return dict(self._lora.loaded) if self._lora is not None else {}
+
+    def load_adapter(self, name: str, path) -> None:
+        """Load (or replace) adapter ``name`` from ``path`` on the server; see :class:`LoRAAdmin`."""
+        if self._lora is None:
+            raise EngineSetupError("openai: loading adapters needs base_url (or OPENAI_BASE_URL)")
+        self._lora.load(name, str(path))
+
+    def unload_adapter(self, name: str) -> None:
+        if self._lora is None or name not in self._lora.loaded:
+            raise KeyError(f"openai: no adapter {name!r} loaded (loaded: {sorted(self.adapters())})")
+        self._lora.unload(name)
 
     async def _make_client(self) -> Any:
         # Created on the private loop: the HTTP connection pool belongs to it.
@@ -234,6 +325,8 @@ class OpenAIEngine:
                         retry, kind = classify_error(e)
                         msg = str(e).strip().replace("\n", " ")[:300]
                         errors[i] = f"{kind} after {attempt + 1} attempt(s): {type(e).__name__}: {msg}"
+                        if adapters[i] and kind == "http 404":  # the server does not know the adapter
+                            errors[i] = f"{unknown_adapter_error(adapters[i], self.adapters())}: {errors[i]}"
                         if not retry:
                             break
                 if attempt < cfg.max_retries:
