@@ -23,7 +23,9 @@ final state hash is the whole world's, the same as on one rank.
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +35,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from socius.correct.switch import install_switch
 from socius.ecs import SnapshotError, World
 
 from .config import config_dict
 from .engines import EngineChoice, llm_resource
 from .registry import Scenario
+
+SNAPSHOTS = "snapshots"  # kept periodic snapshots: snapshots/tick-XXXXXXXX.socius
 
 SNAPSHOT = "snapshot.socius"
 SNAPSHOT_RANKS = "snapshot.ranks"
@@ -105,7 +110,8 @@ def _save(world: World, out: Path, ranks) -> None:
         world.save(out / SNAPSHOT)
 
 
-def _restore(world: World, path: Path, ranks) -> None:
+def restore_world(world: World, path: Path, ranks=None) -> None:
+    """Restore ``world`` from a snapshot file, or from a distributed snapshot folder (any number of ranks)."""
     if (ranks is not None and ranks.size > 1) or path.is_dir():
         from socius.mpi import restore_distributed
         restore_distributed(world, path)
@@ -147,12 +153,19 @@ def write_decisions(world: World, out: Path, ranks=None) -> None:
 
 def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | None,
                  snapshot_every: int = 0, resume: Path | None = None, progress=None,
-                 engine: EngineChoice | None = None, ranks=None) -> RunResult:
+                 engine: EngineChoice | None = None, ranks=None, parent: dict | None = None) -> RunResult:
     """Build (or resume) and run ``ticks`` ticks in total; ``progress(world, ticks)`` after each tick.
 
     ``ranks``: this process's :class:`~socius.mpi.RankContext` when the run is
     split over MPI ranks (every rank calls ``run_scenario``; rank 0 writes the
     run directory's tables, every rank its snapshot part and response log).
+    ``parent``: the run this one was forked from (``socius fork``), kept in ``run.json``.
+
+    Every ``snapshot_every`` ticks the snapshot is also kept as
+    ``snapshots/tick-XXXXXXXX.socius`` (a hard link), so a run can be forked at
+    those ticks. Adapter switches (:mod:`socius.correct.switch`) scheduled in
+    the world, or recorded in the run being replayed or resumed, apply at
+    their tick boundary.
     """
     t0 = time.perf_counter()
     lead = ranks is None or ranks.rank == 0
@@ -160,16 +173,20 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     world = build_world(scenario, cfg, seed, engine, out, ranks)
+    replayed = engine.replay if engine is not None and engine.replay is not None else None
+    install_switch(world, out, source=replayed or (out if resume is not None else None), lead=lead)
     if resume is not None:
         info_seed = _snapshot_seed(resume)
         if info_seed != seed:
             raise SnapshotError(f"{resume}: snapshot was made with seed {info_seed}, not {seed}")
-        _restore(world, resume, ranks)
+        restore_world(world, resume, ranks)
     build_s = time.perf_counter() - t0
 
     def on_tick(w: World) -> None:
         if out is not None and snapshot_every and w.tick % snapshot_every == 0:
             _save(w, out, ranks)  # World.save flushes the response log first
+            if lead:
+                keep_snapshot(out, w.tick)
         if progress is not None and lead:
             progress(w, ticks)
 
@@ -198,6 +215,8 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
                 "build_s": build_s, "run_s": run_s, "state_hash": digest,
                 "resumed_from": str(resume) if resume else None, "python": platform.python_version(),
                 "summary": summary}
+        if parent is not None:
+            info["parent"] = parent
         if engine is not None and scenario.mock_policy is not None:
             info["engine"] = {"kind": engine.kind, "config": engine.config,
                               "replay": str(engine.replay) if engine.replay else None}
@@ -208,6 +227,37 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
         cols = scenario.metrics(world)
         result.summary = {k: np.asarray(v)[-1].item() for k, v in cols.items() if len(v)}
     return result
+
+
+def keep_snapshot(out: Path, tick: int) -> Path | None:
+    """Keep the snapshot just written in ``out`` as ``snapshots/tick-XXXXXXXX.socius`` (a hard link, or a
+    copy; a several-rank ``snapshot.ranks/`` folder becomes ``tick-XXXXXXXX.ranks/``); returns its path.
+
+    The runner calls it after each ``--snapshot-every`` save (snapshots are written to a new file and
+    renamed, so the kept link never changes under it)."""
+    out = Path(out)
+    src = next((p for p in (out / "snapshot.socius", out / "snapshot.ranks") if p.exists()), None)
+    if src is None:
+        return None
+    dst = out / SNAPSHOTS / f"tick-{int(tick):08d}{'.ranks' if src.is_dir() else '.socius'}"
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    dst.parent.mkdir(exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, tmp, copy_function=_link)
+    else:
+        _link(src, tmp)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+    return dst
+
+
+def _link(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _snapshot_seed(path: Path) -> int:

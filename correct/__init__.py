@@ -7,10 +7,17 @@ from those labels (TRL + PEFT, the ``train`` extra) and loaded into the
 running engines, so the next ticks use the corrected model.
 
 Modules: ``labels`` (the label store), ``responses`` (a run's logged replies,
-one row per completion).
+one row per completion), ``sampling`` (which replies to label),
+``importing`` (labels from CSV/Parquet), ``judge_base`` / ``judges`` /
+``judge_llm`` (rule judges and the LLM judge, batched through the decision
+pipeline).
 """
+from socius.correct.importing import import_labels, read_label_file
+from socius.correct.judges import JudgeResult, LLMJudge, RuleJudge, judge_policy
 from socius.correct.labels import LABEL_SCHEMA, REPLY_COLUMNS, LabelError, LabelStore, make_labels
 from socius.correct.responses import load_replies, response_files
+from socius.correct.sampling import parse_spec, run_world, sample
 
-__all__ = ["LABEL_SCHEMA", "REPLY_COLUMNS", "LabelError", "LabelStore", "load_replies", "make_labels",
-           "response_files"]
+__all__ = ["LABEL_SCHEMA", "REPLY_COLUMNS", "JudgeResult", "LLMJudge", "LabelError", "LabelStore", "RuleJudge",
+           "import_labels", "judge_policy", "load_replies", "make_labels", "parse_spec", "read_label_file",
+           "response_files", "run_world", "sample"]

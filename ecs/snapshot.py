@@ -17,7 +17,8 @@ Sections: ``entities`` (the live IDs), one ``component`` per table (column
 one ``messages`` per message type in the inbox, one ``resource`` per
 snapshot-able resource. The file is written to a temporary name in the same
 folder, fsynced and renamed over the target, so a crash mid-write leaves the
-previous snapshot intact. Reading checks both magics, the manifest's digest
+previous snapshot intact (the next save removes the temporary file a killed
+one left). Reading checks both magics, the manifest's digest
 and every section digest; any mismatch raises :class:`SnapshotError` naming
 the file.
 
@@ -31,6 +32,7 @@ not hashed: two worlds that hold the same data hash the same.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib
 import io
@@ -191,6 +193,8 @@ def save(world: "World", path: str | Path) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):  # left behind by a killed save
+        stale.unlink(missing_ok=True)
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
         try:

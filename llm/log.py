@@ -2,7 +2,11 @@
 
 One file per (tick, decision, call kind), ``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``,
 one row per request: prompt hash, prompt, sampling, model, adapter, seed, completions
-(a list per request, aligned with its agents), tokens, latency, error. The files are a
+(a list per request) and ``entities`` (a list aligned with ``completions``: the agent each
+completion went to — a sampled request's agents in ID order; a greedy request's one
+completion, shared by every agent that asked, under its first agent, also ``first_entity``),
+tokens, latency, error. Logs written before ``entities`` existed lack the column; readers
+fall back to ``first_entity``. The files are a
 run's record of what the LLM said; :class:`~.engines.replay.ReplayEngine` answers from
 them with no LLM at all and reaches the same state.
 
@@ -80,7 +84,9 @@ class ResponseLog:
         """Log one engine call: ``batch`` and ``comp`` (``texts``: ``comp.texts`` in Arrow, if at hand)."""
         r = len(batch)
         texts = arrow_strings(comp.texts) if texts is None else texts
-        completions = pa.LargeListArray.from_arrays(pa.array(batch.offsets), texts)
+        offsets = pa.array(batch.offsets)
+        completions = pa.LargeListArray.from_arrays(offsets, texts)
+        entities = pa.LargeListArray.from_arrays(offsets, pa.array(batch.entities))
         out_tokens = pa.ListArray.from_arrays(pa.array(batch.offsets.astype(np.int32)), pa.array(comp.output_tokens))
         s = batch.sampling
         const = lambda v: repeat_string(v, r, pa.string())  # noqa: E731
@@ -100,6 +106,7 @@ class ResponseLog:
             "max_tokens": pa.array(np.full(r, s.max_tokens, np.int32)),
             "structured": const(json.dumps(s.structured, sort_keys=True)),
             "completions": completions,
+            "entities": entities,
             "prompt_tokens": pa.array(comp.prompt_tokens),
             "output_tokens": out_tokens,
             "latency_s": pa.array(comp.latency_s),

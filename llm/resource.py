@@ -7,6 +7,12 @@ serves the rest. With ``replay`` set, every model is answered from that log
 (:class:`~.engines.replay.ReplayEngine`) instead. Both resources here are plain
 (engines and open files are never saved in a snapshot nor counted in the state hash).
 
+LoRA adapters reach the engines through :meth:`LLM.load_adapter`: every engine (or the
+one of a model) loads the folder under the name agents use in ``ModelChoice.adapter``;
+an engine that already holds that name at that folder is left alone, and if one engine
+refuses, those that had loaded it are put back as they were, so the run goes on with
+the adapters it had. Under replay nothing is loaded (the log answers).
+
 :class:`DecisionStats` collects one row per (tick, decision): agents, outcome counts,
 requests, tokens and seconds per pipeline stage. ``decide`` keeps it up to date
 itself as part of the pipeline's own bookkeeping.
@@ -18,6 +24,8 @@ from pathlib import Path
 from typing import Mapping
 
 import pyarrow as pa
+
+from socius.errors import EngineSetupError
 
 from .cache import ResponseCache
 from .engines.base import Engine
@@ -61,6 +69,60 @@ class LLM:
             return self.engines[name]
         except KeyError:
             raise LookupError(f"no engine for model {name!r} (engines: {', '.join(self.engines)})") from None
+
+    def adapters(self) -> dict[str, dict[str, str]]:
+        """``{engine model name: {adapter name: folder}}`` (the replay engine under ``""`` when replaying)."""
+        engines = {"": self.replay} if self.replay is not None else self.engines
+        return {m: dict(e.adapters()) if hasattr(e, "adapters") else {} for m, e in engines.items()}
+
+    def load_adapter(self, name: str, path: str | Path, model: str | None = None, reload: bool = False) -> list[str]:
+        """Load adapter ``name`` from folder ``path`` into every engine (``model``: only that model's);
+        returns the model names whose engine loaded it now.
+
+        Idempotent: an engine that holds ``name`` at ``path`` already is skipped (``reload=True``
+        loads it again, under a fresh id). All or nothing: when an engine refuses, the engines that
+        loaded it in this call get their previous adapter of that name back (or lose the name), and
+        :class:`~socius.errors.EngineSetupError` names the engine, the adapter and the reason."""
+        path = str(path)
+        if self.replay is not None:
+            self.replay.load_adapter(name, path)
+            return []
+        if model is not None and model not in self.engines:
+            raise EngineSetupError(f"adapter {name!r}: no engine for model {model!r} "
+                                   f"(engines: {', '.join(map(repr, self.engines))})")
+        targets = [model] if model is not None else list(self.engines)
+        done: list[tuple[str, str | None]] = []
+        for m in targets:
+            eng = self.engines[m]
+            if not hasattr(eng, "load_adapter"):
+                self._undo(name, done)
+                raise EngineSetupError(f"adapter {name!r}: engine {getattr(eng, 'name', type(eng).__name__)} "
+                                       f"(model {m!r}) cannot load LoRA adapters")
+            before = dict(eng.adapters()).get(name)
+            if before == path and not reload:
+                continue
+            try:
+                eng.load_adapter(name, path)
+            except Exception as e:
+                self._undo(name, done)
+                if isinstance(e, EngineSetupError):
+                    raise
+                raise EngineSetupError(f"adapter {name!r} from {path}: engine {eng.name} (model {m!r}) "
+                                       f"did not load it: {type(e).__name__}: {e}") from e
+            done.append((m, before))
+        return [m for m, _ in done]
+
+    def _undo(self, name: str, done: list[tuple[str, str | None]]) -> None:
+        """Put back, best effort, what :meth:`load_adapter` changed in the engines of ``done``."""
+        for m, before in reversed(done):
+            eng = self.engines[m]
+            try:
+                if before is not None:
+                    eng.load_adapter(name, before)
+                else:
+                    eng.unload_adapter(name)
+            except Exception:  # noqa: BLE001 - the error being raised is the one to report
+                pass
 
     def flush(self) -> None:
         """Wait until the response log has written every call so far (before a snapshot)."""

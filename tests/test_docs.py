@@ -17,8 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "scenarios").glob("*/README.md"))]
-TOP = ("ecs", "components", "systems", "llm", "text", "population", "app", "scenarios", "mpi", "bench", "tests",
-       "docs")
+TOP = ("ecs", "components", "systems", "llm", "text", "population", "correct", "app", "web", "scenarios", "mpi", "bench",
+       "tests", "docs")
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 PATH = re.compile(r"`((?:%s)/[A-Za-z0-9_./-]*)`" % "|".join(TOP))
 

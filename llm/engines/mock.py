@@ -17,12 +17,20 @@ output token, all requests in flight at once (unlimited concurrency), so a
 batch takes as long as its slowest request — AgentScope's dummy model that
 sleeps 1 s per call. ``fail_rate`` makes that fraction of requests fail
 (deterministically) to exercise the failure paths.
+
+Adapters: :meth:`MockEngine.load_adapter` records ``name -> folder`` (the folder
+must exist, as for a real engine; a failed load changes nothing), a request
+naming an adapter that is not loaded fails alone with the name in its error,
+and the policy sees each request's adapter in ``batch.adapters`` —
+:func:`adapter_policy` answers each adapter's requests with its own policy, so
+a switched cohort's replies really change.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -30,6 +38,7 @@ from socius.ecs import STR
 from socius.ecs.rng import EntityRng
 
 from .base import CompletionBatch, RequestBatch
+from .vllm import adapter_errors, adapter_folder
 
 Policy = Callable[[RequestBatch, int], np.ndarray]
 
@@ -56,6 +65,23 @@ class MockEngine:
         self._sleep = sleep
         self.calls = 0
         self.requests = 0
+        self._adapters: dict[str, str] = {}
+        self.loads = 0  # adapter loads so far (a reload of the same name counts again)
+
+    def adapters(self) -> dict[str, str]:
+        """``{name: folder}`` of the adapters requests can name now."""
+        return dict(self._adapters)
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Record adapter ``name`` at ``path`` (replacing one of that name); a bad name or folder raises
+        :class:`~socius.errors.EngineSetupError` and changes nothing."""
+        self._adapters[name] = adapter_folder(name, path, self.name)
+        self.loads += 1
+
+    def unload_adapter(self, name: str) -> None:
+        if name not in self._adapters:
+            raise KeyError(f"{self.name}: no adapter {name!r} loaded (loaded: {sorted(self._adapters)})")
+        del self._adapters[name]
 
     def generate(self, batch: RequestBatch) -> CompletionBatch:
         t0 = time.perf_counter()
@@ -70,6 +96,10 @@ class MockEngine:
         texts = np.asarray(self.policy(asked, self.seed), dtype=STR)
         if texts.shape != (batch.completions,):
             raise ValueError(f"mock policy returned {texts.shape[0]} replies for {batch.completions} completions")
+        unknown = adapter_errors(batch.adapters, self._adapters)
+        if (unknown != "").any():  # a request on an adapter that is not loaded fails alone
+            out.errors = unknown
+            texts = np.where(np.repeat(unknown != "", batch.n), "", texts).astype(STR)
         out.texts = texts
         out.output_tokens = approx_tokens(texts)
         b = batch.prompt_bytes()
@@ -77,8 +107,8 @@ class MockEngine:
         if self.fail_rate > 0:
             first = asked.entities[batch.offsets[:-1]]
             failed = EntityRng(self.seed, "mock:fail", batch.tick).random(first) < self.fail_rate
-            out.errors = np.where(failed, "mock: injected failure", "").astype(STR)
-            out.texts = np.where(np.repeat(failed, batch.n), "", texts).astype(STR)
+            out.errors = np.where(failed & (out.errors == ""), "mock: injected failure", out.errors).astype(STR)
+            out.texts = np.where(np.repeat(failed, batch.n), "", out.texts).astype(STR)
         wait = self.latency.per_request_s + self.latency.per_output_token_s * float(out.output_tokens.max(initial=0))
         if wait > 0:
             self._sleep(wait)
@@ -117,3 +147,23 @@ def choice_policy(options: list[str], weights: list[float] | None = None, key: s
 def echo_policy(batch: RequestBatch, seed: int) -> np.ndarray:
     """Replies with each request's prompt (for tests of routing and fan-out)."""
     return np.repeat(batch.prompts, batch.n)
+
+
+def adapter_policy(policies: Mapping[str, Policy], base: Policy) -> Policy:
+    """A policy that answers each adapter's requests with ``policies[adapter]`` and the rest
+    (the base model, ``""``, or an adapter not listed) with ``base``, each on its own sub-batch."""
+    from socius.ecs.ragged import gather_index
+
+    def policy(batch: RequestBatch, seed: int) -> np.ndarray:
+        names = batch.adapters
+        if not (names != "").any():
+            return np.asarray(base(batch, seed), dtype=STR)
+        out = np.full(batch.completions, "", dtype=STR)
+        which = np.where(np.isin(names, np.array(list(policies), dtype=STR)), names, "")
+        for u in np.unique(which).tolist():
+            rows = np.flatnonzero(which == u)
+            fn = policies[u] if u else base
+            out[gather_index(batch.offsets, rows)[0]] = np.asarray(fn(batch.take(rows), seed), dtype=STR)
+        return out
+
+    return policy

@@ -5,6 +5,10 @@ decides what an engine returns — in the ``tick-*.parquet`` files a
 :class:`~socius.llm.log.ResponseLog` wrote. A run replayed with the same seed and config
 asks the same requests and so reaches the same state; a request not in the log is an
 error (the run was made with other settings), never a silent fallback.
+
+Adapters are part of the key, so a run that switched agents to an adapter mid-way
+replays as it ran; :meth:`ReplayEngine.load_adapter` only records the name (the
+log answers, no weights are read).
 """
 from __future__ import annotations
 
@@ -36,6 +40,17 @@ class ReplayEngine:
         self._completions = t.column("completions").combine_chunks()
         self._errors = t.column("error").to_numpy(zero_copy_only=False).astype(STR)
         self.requests = 0
+        self._adapters: dict[str, str] = {}
+
+    def adapters(self) -> dict[str, str]:
+        return dict(self._adapters)
+
+    def load_adapter(self, name: str, path) -> None:
+        """Record ``name`` (nothing is loaded: the log holds what the adapter said)."""
+        self._adapters[name] = str(path)
+
+    def unload_adapter(self, name: str) -> None:
+        self._adapters.pop(name, None)
 
     def generate(self, batch: RequestBatch) -> CompletionBatch:
         out = CompletionBatch.empty_for(batch)
@@ -46,8 +61,9 @@ class ReplayEngine:
                    int(batch.seeds[i]))
             j = self._index.get(key)
             if j is None:
-                raise LookupError(f"replay: request not in the log (tick {batch.tick}, model {batch.model!r}, "
-                                  f"prompt hash {hashes[i]:#x}); was the run made with other settings?")
+                adapter = f", adapter {str(batch.adapters[i])!r}" if batch.adapters[i] != "" else ""
+                raise LookupError(f"replay: request not in the log (tick {batch.tick}, model {batch.model!r}"
+                                  f"{adapter}, prompt hash {hashes[i]:#x}); was the run made with other settings?")
             rows[i] = j
         sel = self._completions.take(pa.array(rows))
         out.texts = pa.concat_arrays([sel.flatten()]).to_numpy(zero_copy_only=False).astype(STR) \

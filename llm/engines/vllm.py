@@ -8,6 +8,15 @@ prefix caching), with one ``SamplingParams`` per request carrying its ``n`` and
 ``StructuredOutputsParams``), and a ``LoRARequest`` per request whose adapter
 name is not ``""``.
 
+Adapters at run time: :meth:`VLLMEngine.load_adapter` registers a ``LoRARequest``
+under a *fresh* integer id (vLLM caches adapter weights by id, so a new id is what
+makes a replaced adapter of the same name take effect), loads it into the engine at
+once (``llm_engine.add_lora``: a bad folder fails here, not in the middle of a tick)
+and only then drops the old one; a failed load leaves the engine's adapters as they
+were. A request naming an adapter that is not loaded fails alone, with the name in
+its error. The engine must start with LoRA on (``enable_lora = true`` or a static
+``adapters`` table); ``max_loras`` bounds how many adapters one batch can mix.
+
 vLLM is imported only when an engine is created, so this module imports
 without it; the request parameters come from the pure helpers of
 :mod:`.params`.
@@ -25,7 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from socius.ecs import STR
-from socius.errors import MissingExtraError
+from socius.errors import EngineSetupError, MissingExtraError
 
 from .base import CompletionBatch, RequestBatch
 from .params import sampling_kwargs
@@ -36,10 +45,11 @@ class VLLMConfig:
     """How to start a ``vllm.LLM``.
 
     ``adapters`` maps LoRA adapter names (as used in ``RequestBatch.adapters``)
-    to adapter folders; registering any turns ``enable_lora`` on and, unless set,
-    ``max_loras`` to their number plus one (so one batch can mix all of them,
-    and on CPU the spare empty slot keeps base-model requests unaffected: see
-    :meth:`llm_kwargs`).
+    to adapter folders loaded at start; registering any turns ``enable_lora`` on and,
+    unless set, ``max_loras`` to their number plus one (so one batch can mix all of
+    them, and on CPU the spare empty slot keeps base-model requests unaffected: see
+    :meth:`llm_kwargs`). ``enable_lora`` alone (adapters loaded later with
+    :meth:`VLLMEngine.load_adapter`) gives two slots: one adapter and the spare.
     ``chat=True`` applies the tokenizer's chat template to each prompt as one
     user message (a model without a template raises at start).
     ``compact_json`` forbids free whitespace inside JSON-constrained replies
@@ -96,7 +106,7 @@ class VLLMConfig:
             # one slot more than adapters: vLLM's CPU LoRA ops index the stacked adapter
             # weights with the base model's index -1, which wraps to the last slot; keeping
             # that slot empty (zeros) keeps base-model requests of a mixed batch unchanged.
-            kw["max_loras"] = int(self.max_loras or len(self.adapters) + 1)
+            kw["max_loras"] = int(self.max_loras or max(len(self.adapters), 1) + 1)
             if self.max_lora_rank is not None:
                 kw["max_lora_rank"] = int(self.max_lora_rank)
         if self.compact_json:
@@ -108,6 +118,40 @@ class VLLMConfig:
     def adapter_ids(self) -> dict[str, int]:
         """Adapter name -> the stable positive integer id vLLM caches it under."""
         return {name: i + 1 for i, name in enumerate(self.adapters)}
+
+
+def unknown_adapter_error(name: str, loaded) -> str:
+    """The error text of a request naming an adapter that is not loaded (one wording for every engine)."""
+    return f"unknown LoRA adapter {name!r} (loaded: {sorted(loaded) or 'none'})"
+
+
+def adapter_errors(adapters: np.ndarray, loaded) -> np.ndarray:
+    """``[r]`` StringDType: :func:`unknown_adapter_error` for requests naming an adapter not in ``loaded``,
+    ``""`` for the rest (the base model, ``""``, is always there). One check per distinct name."""
+    out = np.full(adapters.shape[0], "", dtype=STR)
+    names = np.unique(adapters)
+    for u in names[names != ""].tolist():
+        if u not in loaded:
+            out[adapters == u] = unknown_adapter_error(u, loaded)
+    return out
+
+
+def adapter_folder(name: str, path, engine: str) -> str:
+    """Check an adapter ``name`` and its folder before an engine loads it; returns the path as a string.
+
+    Raises :class:`~socius.errors.EngineSetupError` naming the engine, the adapter and what is wrong
+    (an empty name, a missing folder, no ``adapter_config.json`` — what PEFT's ``save_pretrained`` writes)."""
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise EngineSetupError(f"{engine}: adapter name must be a non-empty string without surrounding "
+                               f"spaces, got {name!r}")
+    from pathlib import Path  # noqa: PLC0415
+    folder = Path(path)
+    if not folder.is_dir():
+        raise EngineSetupError(f"{engine}: adapter {name!r}: no such folder {folder}")
+    if not (folder / "adapter_config.json").is_file():
+        raise EngineSetupError(f"{engine}: adapter {name!r}: {folder} has no adapter_config.json "
+                               "(not a PEFT LoRA adapter folder)")
+    return str(folder)
 
 
 def _import_vllm(extra: str) -> Any:
@@ -155,13 +199,75 @@ class VLLMEngine:
             raise ValueError(
                 f"chat=True but the tokenizer of {self.config.model} has no chat template; "
                 "use completion prompts (chat=False)")
-        self._lora = {}
+        self._lora: dict[str, Any] = {}
+        ids = self.config.adapter_ids()
+        self._last_lora_id = len(ids)
         if self.config.adapters:
             from vllm.lora.request import LoRARequest  # noqa: PLC0415
 
-            ids = self.config.adapter_ids()
             self._lora = {name: LoRARequest(name, ids[name], str(path))
                           for name, path in self.config.adapters.items()}
+
+    # -- adapters ----------------------------------------------------------
+
+    @property
+    def lora_enabled(self) -> bool:
+        return bool(self.config.enable_lora or self.config.adapters
+                    or self.config.engine_kwargs.get("enable_lora"))
+
+    def adapters(self) -> dict[str, str]:
+        """``{name: folder}`` of the LoRA adapters requests can name now."""
+        return {name: str(req.lora_path) for name, req in self._lora.items()}
+
+    def adapter_ids(self) -> dict[str, int]:
+        """``{name: vLLM integer id}`` of the loaded adapters (a reload gets a new id)."""
+        return {name: int(req.lora_int_id) for name, req in self._lora.items()}
+
+    def load_adapter(self, name: str, path) -> None:
+        """Load the LoRA adapter in folder ``path`` under ``name``, replacing one of that name.
+
+        The new ``LoRARequest`` gets a fresh integer id and is added to the running engine before
+        the old one is removed; if vLLM refuses it (wrong base model, rank above ``max_lora_rank``,
+        corrupt weights) the engine keeps its adapters and :class:`~socius.errors.EngineSetupError`
+        names the adapter, the folder and vLLM's reason."""
+        if self._llm is None:
+            raise RuntimeError(f"{self.name}: load_adapter after close()")
+        folder = adapter_folder(name, path, self.name)
+        if not self.lora_enabled:
+            raise EngineSetupError(f"{self.name}: cannot load adapter {name!r}: the engine was started without "
+                                   "LoRA support (set enable_lora = true in its config)")
+        from vllm.lora.request import LoRARequest  # noqa: PLC0415
+
+        req = LoRARequest(name, self._last_lora_id + 1, folder)
+        engine = getattr(self._llm, "llm_engine", None)
+        add = getattr(engine, "add_lora", None)
+        if add is not None:  # load now, so a bad adapter fails here and not inside a tick
+            try:
+                ok = add(req)
+            except Exception as e:  # noqa: BLE001 - any refusal keeps the current adapters
+                raise EngineSetupError(f"{self.name}: adapter {name!r} from {folder} did not load: "
+                                       f"{type(e).__name__}: {e}") from e
+            if ok is False:
+                raise EngineSetupError(f"{self.name}: adapter {name!r} from {folder} did not load")
+        self._last_lora_id += 1
+        old = self._lora.get(name)
+        self._lora[name] = req
+        if old is not None:
+            self._drop(old)
+
+    def unload_adapter(self, name: str) -> None:
+        """Forget adapter ``name`` (requests naming it fail from now on); unknown names raise ``KeyError``."""
+        if name not in self._lora:
+            raise KeyError(f"{self.name}: no adapter {name!r} loaded (loaded: {sorted(self._lora)})")
+        self._drop(self._lora.pop(name))
+
+    def _drop(self, req: Any) -> None:
+        remove = getattr(getattr(self._llm, "llm_engine", None), "remove_lora", None)
+        if remove is not None:
+            try:
+                remove(req.lora_int_id)
+            except Exception:  # noqa: BLE001 - an evicted adapter is gone already
+                pass
 
     @property
     def tokenizer(self) -> Any:
@@ -209,14 +315,8 @@ class VLLMEngine:
         names = batch.adapters
         if (names != "").any():
             uniq, inv = np.unique(names, return_inverse=True)
-            reqs = []
-            for u in uniq.tolist():
-                if u == "":
-                    reqs.append((None, ""))
-                elif u in self._lora:
-                    reqs.append((self._lora[u], ""))
-                else:
-                    reqs.append((None, f"unknown LoRA adapter {u!r} (registered: {sorted(self._lora)})"))
+            reqs = [(None, "") if u == "" else (self._lora[u], "") if u in self._lora
+                    else (None, unknown_adapter_error(u, self._lora)) for u in uniq.tolist()]
             for i, k in enumerate(inv.tolist()):
                 lora[i], errors[i] = reqs[k]
         todo = np.flatnonzero(np.array([e == "" for e in errors], dtype=bool))

@@ -24,6 +24,7 @@ from socius.systems import Group, apply_interventions, ensure_environment, sched
 from . import prompts
 from .components import DiscussionRuntime, DiscussionState, Inbox, Persona, Room, Seat, Stance, Talk
 from .config import DiscussionConfig
+from .judges import JUDGES
 from .mock import discussion_policy
 from .report import metrics, report
 from .systems import (notify_mentioned, poll_stance_after, poll_stance_before, record_round, start_clock,
@@ -99,4 +100,5 @@ def build(world: World, cfg: DiscussionConfig) -> None:
 
 SCENARIO = Scenario(name="discussion", summary="Group discussion in rooms (GenSim §2.1), agent or script mode",
                     config=DiscussionConfig, build=build, metrics=metrics, unit="rounds",
-                    mock_policy=lambda cfg: discussion_policy(), report=report)
+                    mock_policy=lambda cfg: discussion_policy(), report=report,
+                    judges=JUDGES)

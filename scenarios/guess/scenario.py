@@ -22,6 +22,7 @@ from socius.population import BACKGROUND_STOP, background_prompts, sample_popula
 from . import prompts
 from .components import Guess, GuessGame, GuessPrompts, Profile, Team
 from .config import GuessConfig
+from .judges import JUDGES
 from .mock import guess_policy
 from .report import metrics, report
 from .systems import report_numbers, score_round
@@ -86,4 +87,5 @@ def write_backgrounds(world: World, cols: dict, models: np.ndarray) -> None:
 
 SCENARIO = Scenario(name="guess", summary="Guess p of the average (AgentScope §4) with LLM agents",
                     config=GuessConfig, build=build, metrics=metrics, unit="rounds",
-                    mock_policy=lambda cfg: guess_policy(cfg.p, cfg.max_value), report=report)
+                    mock_policy=lambda cfg: guess_policy(cfg.p, cfg.max_value), report=report,
+                    judges=JUDGES)

@@ -25,6 +25,7 @@ from . import prompts
 from .components import DIM, Employer, JobMarket, JobsRuntime, Opening, Search, Seeker, Vacancy
 from .config import JobsConfig
 from .data import FIELDS, FIRM_KIND, FIRMS, FIRST, LAST
+from .judges import JUDGES
 from .market import A, cat, money
 from .mock import jobs_policy
 from .report import metrics, report
@@ -127,4 +128,5 @@ def build(world: World, cfg: JobsConfig) -> None:
 
 SCENARIO = Scenario(name="jobs", summary="Job market (GenSim §2.1): search, apply, interview, offer, hire",
                     config=JobsConfig, build=build, metrics=metrics, unit="steps",
-                    mock_policy=lambda cfg: jobs_policy(), report=report)
+                    mock_policy=lambda cfg: jobs_policy(), report=report,
+                    judges=JUDGES)

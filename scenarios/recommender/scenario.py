@@ -26,6 +26,7 @@ from .components import Choice, Friends, History, Page, RecSetup, RecState, Tast
 from .config import RecommenderConfig
 from .data import GENRES, Catalogue, load_catalogue
 from .fluctuation import FLUCTUATION
+from .judges import JUDGES
 from .mock import recommender_policy
 from .report import metrics, report
 from .systems import browse_page, record_tick, recommend_items, refit_model
@@ -94,4 +95,5 @@ def mock_policy(cfg: RecommenderConfig):
 
 SCENARIO = Scenario(name="recommender", summary="Movie recommender with LLM users: watch, rate, chat, post "
                     "(RecAgent / GenSim §2.1)", config=RecommenderConfig, build=build, metrics=metrics,
-                    unit="steps", mock_policy=mock_policy, report=report, commands=(FLUCTUATION,))
+                    unit="steps", mock_policy=mock_policy, report=report, commands=(FLUCTUATION,),
+                    judges=JUDGES)

@@ -23,6 +23,7 @@ from . import graph, prompts
 from .components import TEXT_CHARS, Action, Follows, Inbox, Mood, Profile, SocialEvent, SocialPrompts, SocialStats
 from .config import SocialConfig
 from .graph import edge_arrays, follow_graph
+from .judges import JUDGES
 from .mock import social_policy
 from .report import metrics, report
 from .systems import decide_actions, inject_event, read_posts, record_metrics, relax_emotions
@@ -98,4 +99,5 @@ def _mock_policy(cfg: SocialConfig):
 
 SCENARIO = Scenario(name="social", summary="Information, emotion and attitude spread on a follow graph (S3)",
                     config=SocialConfig, build=build, metrics=metrics, unit="steps", mock_policy=_mock_policy,
-                    report=report)
+                    report=report,
+                    judges=JUDGES)

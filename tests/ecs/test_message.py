@@ -180,3 +180,69 @@ def test_bad_messages_name_the_message_and_column():
     with pytest.raises(AttributeError, match="'volume'"):
         MessageBus().read(Chat).volume
     assert bus.outbox == {}  # nothing half-sent
+
+
+# ------------------------------------------------------------------ order at realistic sizes
+class Note(Message):
+    serial = Scalar(np.int64)
+
+
+class Plan:
+    """A plain resource: the send calls (sender, target, serial) a system makes this tick, in order."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+
+@system(sends=(Note,), resources=(Plan,))
+def send_planned(ctx):
+    for sender, target, serial in ctx.resource(Plan).calls:  # a handful of calls, not agents
+        ctx.send(Note, sender=sender, target=target, serial=serial)
+
+
+def crowd(seed: int, n: int, m: int, n_targets: int):
+    """``n`` unique IDs in shuffled order; ``m`` messages in shuffled send order, cut into a few calls;
+    targets from a small set (many senders per target), some broadcasts (-1)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(rng.choice(10 * n, size=n, replace=False)).astype(np.int64)
+    sender = rng.choice(ids, m)
+    target = rng.choice(ids[:n_targets], m)
+    target[rng.random(m) < 0.1] = -1
+    serial = rng.permutation(m).astype(np.int64)  # identifies each message in the order it was sent
+    cuts = np.sort(rng.choice(np.arange(1, m), size=4, replace=False))
+    calls = [(sender[a:b], target[a:b], serial[a:b]) for a, b in zip([0, *cuts], [*cuts, m])]
+    return ids, sender, target, serial, calls
+
+
+def expected_by_target(tick: int, sender, target, serial) -> dict[int, list[tuple]]:
+    """Plain Python: seq counts each sender's messages in send order; each target's list in (tick, sender, seq)."""
+    count: dict[int, int] = {}
+    out: dict[int, list] = {}
+    for s, t, x in zip(sender.tolist(), target.tolist(), serial.tolist()):
+        out.setdefault(t, []).append((tick, s, count.get(s, 0), x))
+        count[s] = count.get(s, 0) + 1
+    return {t: sorted(rows) for t, rows in out.items()}
+
+
+def delivered_by_target(b: MessageBatch) -> dict[int, list[tuple]]:
+    targets, offsets, order = b.by_target()
+    rows = list(zip(b.tick[order].tolist(), b.sender[order].tolist(), b.seq[order].tolist(), b.serial[order].tolist()))
+    return {int(t): rows[offsets[j]:offsets[j + 1]] for j, t in enumerate(targets.tolist())}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_delivery_by_target_keeps_tick_sender_seq_order_for_thousands_of_messages(seed):
+    n, m = 3000, 8000
+    ids, sender, target, serial, calls = crowd(seed, n, m, n_targets=120)
+    w = World(seed=seed)
+    for chunk in np.array_split(ids, 3):  # spawned in shuffled ID order, in chunks
+        w.spawn(chunk.shape[0], ids=chunk)
+    w.insert_resource(Plan(calls))
+    w.add_systems(send_planned)
+    w.step()
+    b = w.messages.read(Note)
+    want = expected_by_target(0, sender, target, serial)
+    assert len(b) == m and max(len(v) for v in want.values()) > 50  # several senders per target
+    assert delivered_by_target(b) == want
+    everything = sorted(r for rows in want.values() for r in rows)
+    assert list(zip(b.tick.tolist(), b.sender.tolist(), b.seq.tolist(), b.serial.tolist())) == everything

@@ -590,3 +590,68 @@ def test_a_process_killed_mid_write_keeps_the_previous_snapshot(tmp_path):
     w.step(1)
     w.save(path)
     assert World.load(path, types=TYPES).state_hash() == w.state_hash()
+    assert _leftovers(tmp_path, "run.snap") == []  # the next save removed the dead writer's file
+
+
+class Killed(BaseException):
+    """The process died: nothing catches it, and no later file-system call succeeds."""
+
+
+def _kill_at(monkeypatch, folder, at: int, steps: list) -> None:
+    """File-system mutations under ``folder`` (open for writing, replace, rename, unlink, mkdir) are
+    steps; the ``at``-th (0-based) and every later one raise :class:`Killed` — a kill -9 there."""
+    import builtins
+    import io
+    root = os.path.join(str(folder), "")
+
+    def step(name, path):
+        if os.path.join(os.fspath(path), "").startswith(root):
+            if len(steps) >= at:
+                raise Killed(f"{name} {path}")
+            steps.append(f"{name} {os.path.basename(os.fspath(path))}")
+
+    for name in ("replace", "rename", "unlink", "mkdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda p, *a, _n=name, _r=real, **k: (step(_n, p), _r(p, *a, **k))[1])
+    real_open = io.open
+
+    def opener(file, mode="r", *a, **k):
+        if any(c in mode for c in "wax+"):
+            step("open", file)
+        return real_open(file, mode, *a, **k)
+    monkeypatch.setattr(io, "open", opener)
+    monkeypatch.setattr(builtins, "open", opener)
+
+
+def test_a_crash_at_any_step_of_a_save_leaves_the_old_or_the_new_snapshot(tmp_path, monkeypatch):
+    straight = make_world(8, n=10)
+    straight.step(5)
+    outcomes = []
+    for at in range(20):
+        folder = tmp_path / str(at)
+        w = make_world(8, n=10)
+        w.step(2)
+        path = w.save(folder / "run.snap")
+        old = w.state_hash()
+        w.step(1)
+        new = w.state_hash()
+        steps: list = []
+        with monkeypatch.context() as mp:
+            _kill_at(mp, folder, at, steps)
+            try:
+                w.save(path)
+                done = True
+            except Killed:
+                done = False
+        resumed = fresh_world_with_systems()
+        resumed.restore(path)  # never unreadable: the old state or the new one, whole
+        assert resumed.state_hash() in (old, new), (at, steps)
+        outcomes.append(resumed.state_hash() == new)
+        assert outcomes[-1] == done or steps[-1].startswith("unlink"), (at, steps)
+        resumed.step(5 - resumed.tick)
+        assert_same_state(resumed, straight)
+        resumed.save(path)  # the next save goes through and tidies what the crash left
+        assert _leftovers(folder, "run.snap") == []
+        if done:
+            break
+    assert len(steps) >= 2 and not all(outcomes) and outcomes[-1], (steps, outcomes)

@@ -180,3 +180,116 @@ def test_gather_ordered_rejects_an_id_on_two_ranks():
 
     with pytest.raises(Exception, match="more than one rank"):
         run_ranks(2, job)
+
+
+# ---------------------------------------------------------------- at scale, against independent oracles
+def exact_rational(xs) -> tuple[int, int]:
+    """``(num, den)`` with ``num / den`` the exact sum of the finite floats ``xs`` (plain Python ints)."""
+    den = 1 << 1074  # every float64 is an integer multiple of 2**-1074
+    num = 0
+    for x in xs:
+        a, b = float(x).as_integer_ratio()
+        num += a * (den // b)
+    return num, den
+
+
+def wide_values(seed: int, n: int) -> np.ndarray:
+    """Mixed signs and magnitudes (1e-300 .. 1e300, subnormals), exact cancellations, and a block in
+    [64, 100) — where a sum of significands in one int64 per exponent overflows after ~1000 values."""
+    rng = np.random.default_rng(seed)
+    k = n // 4
+    in_range = 64.0 + 36.0 * rng.random(k)
+    wide = rng.normal(size=k) * 10.0 ** rng.integers(-300, 300, size=k)
+    small = rng.normal(size=k) * 5e-324 * rng.integers(1, 1000, size=k)  # subnormals
+    pairs = rng.normal(size=n - 3 * k) * 1e200
+    x = np.concatenate([in_range, wide, small, pairs, -pairs])[: n]
+    return x[rng.permutation(x.shape[0])]
+
+
+BIG = 100_000
+
+
+@pytest.mark.parametrize("kind", ["in [64, 100)", "wide"])
+def test_exact_sum_and_mean_of_a_hundred_thousand_values(kind):
+    rng = np.random.default_rng(7)
+    x = 64.0 + 36.0 * rng.random(BIG) if kind != "wide" else wide_values(7, BIG)
+    assert x.shape[0] >= BIG
+    num, den = exact_rational(x.tolist())
+    want_sum, want_mean = math.fsum(x.tolist()), num / (den * x.shape[0])  # Python rounds int / int once
+    assert float(num / den) == want_sum
+    if kind != "wide":
+        assert abs(want_mean - 81.98) < 0.1  # the figure a one-accumulator bug got as 0.72
+
+    def job(ctx):
+        part = x[np.random.default_rng([7, ctx.size]).integers(0, ctx.size, x.shape[0]) == ctx.rank]
+        return exact_sum(ctx, part), exact_mean(ctx, part)
+
+    for size in (1, 2, 3):
+        for s, m in run_ranks(size, job):
+            assert bits(s) == bits(want_sum), (size, s, want_sum)
+            assert bits(m) == bits(want_mean), (size, m, want_mean)
+
+
+def oracle_histogram(xs, edges) -> list[int]:
+    """numpy's documented rule, by hand: [e_i, e_i+1) bins, the last one closed, outside values dropped."""
+    import bisect
+    out = [0] * (len(edges) - 1)
+    for v in xs:
+        if v == edges[-1]:
+            out[-1] += 1
+        elif edges[0] <= v < edges[-1]:
+            out[bisect.bisect_right(edges, v) - 1] += 1
+    return out
+
+
+def scattered(seed: int, n: int):
+    """Rows of one world: unique IDs in shuffled order, values that hit bin edges and rounding ties."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(rng.choice(10 * n, size=n, replace=False)).astype(np.int64)
+    edges = [-50.0, -7.5, -1.0, 0.0, 0.125, 3.0, 40.0, 41.0]
+    x = np.concatenate([rng.choice(edges, n // 4), rng.uniform(-60, 60, n - n // 4)])[rng.permutation(n)]
+    labels = rng.integers(0, 13, n)
+    labels[: n // 3] = 12  # one heavy group, some groups empty below
+    labels[labels == 5] = 4
+    ties = rng.integers(-40, 40, n) * 0.125  # value * 4 hits .5 ties, both signs
+    big = rng.integers(-10**11, 10**11, n) * 1.0  # units near 2**46: the limbs carry
+    vals = np.where(rng.random(n) < 0.5, ties, big)
+    weights = rng.integers(-2**40, 2**40, n)
+    return ids, x, edges, labels, weights, vals
+
+
+def reduce_with_oracles(ctx, seed: int, n: int):
+    ids, x, edges, labels, weights, vals = scattered(seed, n)
+    mine = np.random.default_rng([seed, ctx.size]).integers(0, ctx.size, n) == ctx.rank
+    got = {"histogram": histogram(ctx, x[mine], edges).tolist(),
+           "bincount": bincount(ctx, labels[mine], 13).tolist(),
+           "weighted": bincount(ctx, labels[mine], 13, weights[mine]).tolist(),
+           "groups": group_fixed_sum(ctx, labels[mine], vals[mine], 13, 4).tolist()}
+    gi, gx = gather_ordered(ctx, ids[mine], np.stack([x[mine], vals[mine]], axis=1))
+    got["gather"] = list(zip(gi.tolist(), map(tuple, gx.tolist())))
+    names = np.array([f"n{i}·" + "é" * int(i % 3) for i in ids[mine]], dtype=STR)
+    gi, gn = gather_ordered(ctx, ids[mine], names)
+    got["gather_names"] = list(zip(gi.tolist(), gn.tolist()))
+    return got
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_counts_sums_and_gathers_equal_plain_python_oracles(size):
+    n, seed = 20_000, 5
+    ids, x, edges, labels, weights, vals = scattered(seed, n)
+    xs, ls = x.tolist(), labels.tolist()
+    hist = oracle_histogram(xs, edges)
+    assert n // 2 < sum(hist) < n and hist[-1] > 0  # some values fall outside; the closed last edge is hit
+    counts, wsum, units = [0] * 13, [0] * 13, [0] * 13
+    for g, w, v in zip(ls, weights.tolist(), vals.tolist()):
+        counts[g] += 1
+        wsum[g] += w
+        units[g] += round(v * 4)  # Python's round: half to even, like the documented rule
+    assert counts[5] == 0 and counts[12] > n // 3 - 1
+    rows = sorted(zip(ids.tolist(), zip(xs, vals.tolist())))
+    names = sorted((i, f"n{i}·" + "é" * (i % 3)) for i in ids.tolist())
+    want = {"histogram": hist, "bincount": counts, "weighted": wsum, "groups": units,
+            "gather": rows, "gather_names": names}
+    for r, got in enumerate(run_ranks(size, reduce_with_oracles, seed, n)):
+        for key in want:
+            assert got[key] == want[key], f"rank {r} of {size}: {key} differs from the oracle"

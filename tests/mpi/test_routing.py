@@ -176,3 +176,65 @@ def test_merge_order_matches_lexsort_for_any_keys(keys):
     assert np.array_equal(_order(t, s, q), np.lexsort((q, s, t)))
     same_tick = np.zeros_like(t)
     assert np.array_equal(_order(same_tick, s % 1000, q % 1000), np.lexsort((q % 1000, s % 1000)))
+
+
+# ---------------------------------------------------------------- order at realistic sizes
+class Note(Message):
+    serial = Scalar(np.int64)
+
+
+def crowd(seed: int, n: int, m: int, n_targets: int):
+    """``n`` unique IDs in shuffled order; ``m`` messages in shuffled send order, cut into five calls;
+    targets from a small set (many senders per target) and some broadcasts (-1)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.permutation(rng.choice(10 * n, size=n, replace=False)).astype(np.int64)
+    sender = rng.choice(ids, m)
+    target = rng.choice(ids[:n_targets], m)
+    target[rng.random(m) < 0.1] = -1
+    serial = rng.permutation(m).astype(np.int64)
+    call = np.repeat(np.arange(5), np.diff(np.r_[0, np.sort(rng.choice(np.arange(1, m), 4, replace=False)), m]))
+    owner = rng.integers(0, 3, n)
+    return ids, owner, sender, target, serial, call
+
+
+def expected_rows(tick: int, sender, target, serial) -> dict[int, list[tuple]]:
+    """Plain Python: seq counts each sender's messages in send order; per target, (tick, sender, seq) order."""
+    count: dict[int, int] = {}
+    out: dict[int, list] = {}
+    for s, t, x in zip(sender.tolist(), target.tolist(), serial.tolist()):
+        out.setdefault(t, []).append((tick, s, count.get(s, 0), x))
+        count[s] = count.get(s, 0) + 1
+    return {t: sorted(rows) for t, rows in out.items()}
+
+
+def routed_by_target(ctx, seed: int, n: int, m: int):
+    ids, owner, sender, target, serial, call = crowd(seed, n, m, n_targets=100)
+    part = Partition.from_owner(ids, owner % ctx.size, ctx.size)
+    mine = part.owner_of(sender) == ctx.rank
+    bus = MessageBus()
+    for c in range(5):  # this rank's senders, in the global send order, over several calls
+        sel = np.flatnonzero(mine & (call == c))
+        bus.send(Note, 9, sender=sender[sel], target=target[sel], serial=serial[sel])
+    bus.flip(9)
+    Router(ctx, part).route_types(bus, [Note])
+    b = bus.read(Note)
+    targets, offsets, order = b.by_target()
+    rows = list(zip(b.tick[order].tolist(), b.sender[order].tolist(), b.seq[order].tolist(), b.serial[order].tolist()))
+    inbox = list(zip(b.tick.tolist(), b.sender.tolist(), b.seq.tolist(), b.serial.tolist()))
+    return {int(t): rows[offsets[j]:offsets[j + 1]] for j, t in enumerate(targets.tolist())}, inbox, part
+
+
+@pytest.mark.parametrize("size", [1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_routed_delivery_by_target_keeps_order_for_thousands_of_messages(size, seed):
+    n, m = 3000, 8000
+    ids, owner, sender, target, serial, call = crowd(seed, n, m, n_targets=100)
+    want = expected_rows(9, sender, target, serial)
+    assert max(len(v) for v in want.values()) > 50
+    total = 0
+    for r, (got, inbox, part) in enumerate(run_ranks(size, routed_by_target, seed, n, m)):
+        mine = {t: rows for t, rows in want.items() if t == -1 or part.owner_of(np.array([t]))[0] == r}
+        assert got == mine, f"rank {r} of {size}: per-target delivery differs from the one-rank order"
+        assert inbox == sorted(x for rows in mine.values() for x in rows)
+        total += sum(len(v) for t, v in got.items() if t != -1)
+    assert total == m - len(want.get(-1, []))  # every targeted message reached exactly one rank

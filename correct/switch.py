@@ -1,0 +1,294 @@
+"""The adapter switch: agents move to a LoRA adapter at a tick boundary, as a recorded world event.
+
+::
+
+    schedule_switch(world, tick=12, adapter="kind", path="runs/a/adapters/kind-v2", where="Profile.age >= 30")
+    install_switch(world, out=run_dir)          # once per world: the system and the switch log
+
+A switch is a row of :class:`AdapterSchedule` (a resource, so it is saved in
+snapshots and counted in the state hash): ``tick``, ``adapter`` (a name; ``""``
+switches back to the base model), ``path`` (the adapter folder), the cohort
+(``where``: conditions as in :func:`socius.systems.targets.find_agents`, and/or
+``ids``: entity IDs; neither: every agent with a ``ModelChoice``), ``model``
+(only that model's engine and agents; ``None``: every engine) and ``status``
+(``""`` until its tick, then ``"applied"`` or ``"failed: <why>"``).
+
+:func:`apply_adapter_switches` (phase ``pre``, before the tick's decisions)
+first makes every engine of the :class:`~socius.llm.LLM` resource hold, per
+adapter name, the folder of the latest switch that took effect
+(:meth:`~socius.llm.LLM.load_adapter` is idempotent, so this costs nothing
+once loaded, and it reloads what a resumed run's fresh engines lack), then
+sets ``ModelChoice.adapter`` of the selected agents. A load that fails leaves
+the engines with the adapters they had, marks the switch failed and the run
+goes on; under MPI the ranks agree (one reduction) so every rank switches, or
+none, at the same tick — the schedule is world-wide, the same on every rank,
+and each rank switches the agents it holds.
+
+Replay and resume: :func:`install_switch` keeps the schedule in
+``<run>/switches.json`` (rank 0 writes it whenever it changes) and merges the
+switches recorded in a source run directory at the first tick it runs, so
+``--replay`` (no engine loads: the log answers, with the adapter in each key)
+and ``--resume`` reproduce a run whose switches were scheduled while it ran.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from socius.components import ModelChoice
+from socius.ecs import Resource, system, world_of
+from socius.errors import ConfigError, EngineSetupError
+from socius.llm import LLM
+from socius.systems.targets import find_agents, is_condition
+
+__all__ = ["AdapterSchedule", "AdapterSwitch", "SWITCH_LOG", "SwitchLog", "apply_adapter_switches",
+           "install_switch", "parse_switches", "read_switches", "schedule_switch", "schedule_switches"]
+
+#: the file in a run directory that records its switches (a JSON list of schedule rows)
+SWITCH_LOG = "switches.json"
+_FIELDS = ("tick", "adapter", "path", "where", "ids", "model")
+
+
+class AdapterSchedule(Resource):
+    """Adapter switches as JSON-safe rows (``tick``, ``adapter``, ``path``, ``where``, ``ids``,
+    ``model``, ``status``), in the order scheduled; saved in snapshots."""
+
+    items: list = field(default_factory=list)
+
+    def scheduled(self, adapter: str, path: str | None = None) -> bool:
+        """Whether a switch to ``adapter`` (at ``path``, if given) is in the schedule."""
+        return any(it["adapter"] == adapter and (path is None or it["path"] == str(path)) for it in self.items)
+
+
+@dataclass(frozen=True)
+class AdapterSwitch:
+    """One switch: at ``tick``, agents selected by ``where``/``ids`` (and ``model``) use ``adapter``."""
+
+    tick: int
+    adapter: str
+    path: str = ""
+    where: Any = None
+    ids: tuple | None = None
+    model: str | None = None
+
+    def row(self) -> dict:
+        where = self.where if self.where is None or isinstance(self.where, str) else list(self.where)
+        return {"tick": self.tick, "adapter": self.adapter, "path": self.path, "where": where,
+                "ids": None if self.ids is None else [int(i) for i in self.ids], "model": self.model, "status": ""}
+
+
+class SwitchLog:
+    """Where the schedule is recorded and what a source run recorded (a plain resource: not saved).
+
+    ``path``: ``<run>/switches.json`` or None; ``pending``: rows to merge at the next tick;
+    ``written``: the JSON last written (rank 0 rewrites the file only when the schedule changed)."""
+
+    def __init__(self, path: Path | None = None, pending: list | None = None, lead: bool = True):
+        self.path, self.pending, self.lead, self.written = path, list(pending or []), lead, None
+
+
+def parse_switches(raw, where: str = "adapter_switches") -> list[AdapterSwitch]:
+    """Switches from config tables (``[[adapter_switches]]``: ``tick``, ``adapter``, ``path``, optional
+    ``where``, ``ids``, ``model``) or :class:`AdapterSwitch` values; errors raise ``ConfigError``
+    naming ``<where>[i].<field>``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list of tables, got {type(raw).__name__}")
+    out = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if isinstance(item, AdapterSwitch):
+            item = {k: getattr(item, k) for k in _FIELDS}
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{at}: expected a table with tick, adapter, path")
+        unknown = set(item) - {*_FIELDS, "status"}
+        if unknown:
+            raise ConfigError(f"{at}.{sorted(unknown)[0]}: unknown field (use {', '.join(_FIELDS)})")
+        tick, adapter, path = item.get("tick"), item.get("adapter"), item.get("path") or ""
+        if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
+            raise ConfigError(f"{at}.tick: must be an int >= 0, got {tick!r}")
+        if not isinstance(adapter, str) or adapter != adapter.strip():
+            raise ConfigError(f"{at}.adapter: must be an adapter name (\"\" = the base model), got {adapter!r}")
+        if not isinstance(path, (str, os.PathLike)) or bool(adapter) != bool(str(path)):
+            raise ConfigError(f"{at}.path: an adapter needs its folder (and the base model, \"\", none), "
+                              f"got adapter {adapter!r} with path {path!r}")
+        w = item.get("where")
+        conds = [w] if isinstance(w, str) else w
+        if w is not None and (not isinstance(conds, (list, tuple)) or not all(is_condition(c) for c in conds)):
+            raise ConfigError(f"{at}.where: expected '<Component>.<column> <op> <literal>' or a list of them, "
+                              f"got {w!r}")
+        ids = item.get("ids")
+        if ids is not None and (not isinstance(ids, (list, tuple)) or
+                                not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ids)):
+            raise ConfigError(f"{at}.ids: expected a list of entity IDs, got {ids!r}")
+        model = item.get("model")
+        if model is not None and not isinstance(model, str):
+            raise ConfigError(f"{at}.model: expected a model name, got {model!r}")
+        out.append(AdapterSwitch(tick, adapter, str(path), w if w is None or isinstance(w, str) else tuple(w),
+                                 None if ids is None else tuple(int(x) for x in ids), model))
+    return out
+
+
+def schedule_switches(ctx, raw, where: str = "adapter_switches") -> list[AdapterSwitch]:
+    """Parse ``raw`` (:func:`parse_switches`) and add the switches to the world's
+    :class:`AdapterSchedule` (inserted if absent). A tick that has already run raises ``ConfigError``.
+    Every rank of a world split over MPI ranks calls it with the same arguments."""
+    world = world_of(ctx)
+    items = parse_switches(raw, where)
+    for i, it in enumerate(items):
+        if it.tick < world.tick:
+            raise ConfigError(f"{where}[{i}].tick: tick {it.tick} has already run (the world is at {world.tick})")
+    sched = world.get_resource(AdapterSchedule)
+    if sched is None:
+        sched = AdapterSchedule()
+        world.insert_resource(sched)
+    sched.items.extend(it.row() for it in items)
+    _write_log(world)
+    return items
+
+
+def schedule_switch(ctx, tick: int, adapter: str, path: str | os.PathLike = "", where=None, ids=None,
+                    model: str | None = None) -> AdapterSwitch:
+    """Schedule one switch (see the module docstring); returns it."""
+    row = {"tick": tick, "adapter": adapter, "path": str(path), "where": where,
+           "ids": None if ids is None else [int(i) for i in np.asarray(ids).reshape(-1)], "model": model}
+    return schedule_switches(ctx, [row], "switch")[0]
+
+
+def read_switches(run_dir: str | os.PathLike) -> list[dict]:
+    """The schedule rows a run directory recorded (``[]`` when it recorded none); a damaged file
+    raises ``ConfigError`` naming it."""
+    path = Path(run_dir) / SWITCH_LOG
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+        parse_switches(rows, str(path))
+    except ValueError as e:
+        raise ConfigError(f"{path}: not a switch log ({e})") from None
+    return [{**{k: r.get(k) for k in _FIELDS}, "status": r.get("status", "")} for r in rows]
+
+
+def install_switch(world, out: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
+                   lead: bool = True) -> None:
+    """Add :func:`apply_adapter_switches` to ``world`` (once) with its :class:`SwitchLog`: the schedule is
+    recorded in ``<out>/switches.json`` (by the ``lead`` rank), and the switches recorded in run
+    directory ``source`` (the run being replayed or resumed) are merged at the first tick. Inserts no
+    saved resource, so a world that never switches keeps its state hash."""
+    pending = read_switches(source) if source is not None else []
+    world.insert_resource(SwitchLog(Path(out) / SWITCH_LOG if out is not None else None, pending, lead))
+    if not any(s.name == apply_adapter_switches.name for s in world.schedule.systems()):
+        world.add_systems(apply_adapter_switches)
+
+
+def _key(row: Mapping) -> str:
+    return json.dumps([row.get(k) for k in _FIELDS], sort_keys=True)
+
+
+def _merge(world, log: SwitchLog) -> None:
+    rows, log.pending = log.pending, []
+    sched = world.get_resource(AdapterSchedule)
+    if sched is None:
+        sched = AdapterSchedule()
+        world.insert_resource(sched)
+    known = {_key(r) for r in sched.items}
+    sched.items.extend(dict(r) for r in rows if _key(r) not in known)
+
+
+def _write_log(world) -> None:
+    log, sched = world.get_resource(SwitchLog), world.get_resource(AdapterSchedule)
+    if log is None or log.path is None or not log.lead or sched is None:
+        return
+    text = json.dumps(sched.items, indent=1, sort_keys=True) + "\n"
+    if text == log.written:
+        return
+    log.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = log.path.with_name(f".{log.path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(log.path)
+    log.written = text
+
+
+def _selected(world, it: Mapping) -> np.ndarray:
+    """``[m] int64`` the agents this rank holds that switch ``it``: ModelChoice holders, within ``ids``,
+    meeting ``where``, on ``model``."""
+    sel = world.ids_of(ModelChoice)
+    if it["ids"] is not None:
+        sel = np.intersect1d(sel, np.asarray(it["ids"], dtype=np.int64))
+    if it["where"] is not None and sel.size:
+        sel = find_agents(world, it["where"], sel)
+    if it["model"] is not None and sel.size:
+        sel = sel[world.get(ModelChoice, "model", sel) == it["model"]]
+    return sel
+
+
+def _load(llm, ranks, name: str, path: str, model) -> str:
+    """Load on every rank's engines; ``""`` when every rank did, else why not (the same text on every rank)."""
+    error = ""
+    if llm is not None:
+        try:
+            llm.load_adapter(name, path, model)
+        except EngineSetupError as e:
+            error = str(e)
+    if ranks.size == 1:
+        return error
+    failed = int(ranks.allreduce(np.array([1 if error else 0], dtype=np.int64), "sum")[0])
+    if error:
+        warnings.warn(f"rank {ranks.rank}: adapter switch: {error}", stacklevel=3)
+    return f"adapter {name!r} from {path} did not load on {failed} of {ranks.size} ranks" if failed else ""
+
+
+@system(phase="pre", writes=(ModelChoice,), resources=(AdapterSchedule, SwitchLog, LLM))
+def apply_adapter_switches(ctx):
+    """Load the adapters of this tick's switches into the engines and switch the selected agents
+    (see the module docstring). Resources: AdapterSchedule, SwitchLog and LLM, each if present."""
+    from socius.mpi import world_ranks
+
+    world = world_of(ctx)
+    log = ctx.get_resource(SwitchLog)
+    if log is not None and log.pending:
+        _merge(world, log)
+    sched = ctx.get_resource(AdapterSchedule)
+    if sched is None or not sched.items:
+        return
+    llm = ctx.get_resource(LLM)
+    live = llm is not None and llm.replay is None
+    ranks = world_ranks(ctx)
+    now = ctx.tick
+    # adapters that took effect earlier: a resumed run's fresh engines lack them (a no-op once loaded)
+    held: dict[tuple, str] = {}
+    for it in sched.items:
+        if it["tick"] < now and it["adapter"] and it["status"] == "applied":
+            held[(it["model"], it["adapter"])] = it["path"]
+    for (model, name), path in held.items():
+        if live and _load(llm, ranks, name, path, model):
+            raise EngineSetupError(f"adapter {name!r} from {path}, switched to before tick {now}, does not load "
+                                   "any more: this run cannot go on as it ran")
+    for it in sched.items:
+        if it["tick"] != now or it["status"].startswith("failed"):
+            continue
+        if it["adapter"] and live:
+            error = _load(llm, ranks, it["adapter"], it["path"], it["model"])
+            if error:
+                it["status"] = f"failed: {error}"
+                prev = held.get((it["model"], it["adapter"]))
+                if prev is not None:  # a rank that did load it goes back to the adapter the others kept
+                    _load(llm, ranks, it["adapter"], prev, it["model"])
+                if ranks.size == 1:
+                    warnings.warn(f"adapter switch at tick {now}: {error}; the agents keep their adapters",
+                                  stacklevel=2)
+                continue
+        sel = _selected(world, it)
+        if sel.size:
+            world.set(ModelChoice, sel, adapter=it["adapter"])
+        it["status"] = "applied"
+        if it["adapter"]:
+            held[(it["model"], it["adapter"])] = it["path"]
+    _write_log(world)
