@@ -10,15 +10,18 @@ snapshots and counted in the state hash): ``tick``, ``adapter`` (a name; ``""``
 switches back to the base model), ``path`` (the adapter folder), the cohort
 (``where``: conditions as in :func:`socius.systems.targets.find_agents`, and/or
 ``ids``: entity IDs; neither: every agent with a ``ModelChoice``), ``model``
-(only that model's engine and agents; ``None``: every engine) and ``status``
-(``""`` until its tick, then ``"applied"`` or ``"failed: <why>"``).
+(only that model's engine and agents, ``""`` for those without a ``ModelChoice``;
+``None``: every engine) and ``status`` (``""`` until its tick, then ``"applied"``
+or ``"failed: <why>"``).
 
 :func:`apply_adapter_switches` (phase ``pre``, before the tick's decisions)
 first makes every engine of the :class:`~socius.llm.LLM` resource hold, per
 adapter name, the folder of the latest switch that took effect
 (:meth:`~socius.llm.LLM.load_adapter` is idempotent, so this costs nothing
 once loaded, and it reloads what a resumed run's fresh engines lack), then
-sets ``ModelChoice.adapter`` of the selected agents. A load that fails leaves
+sets ``ModelChoice.adapter`` of the selected agents; one without a ``ModelChoice`` gets one
+(``ctx.commands``: it appears at the end of phase ``pre``, before the decisions of ``update``
+and ``post``, which ask :func:`socius.systems.model_choice`). A load that fails leaves
 the engines with the adapters they had, marks the switch failed and the run
 goes on; under MPI the ranks agree (one reduction) so every rank switches, or
 none, at the same tick — the schedule is world-wide, the same on every rank,
@@ -42,7 +45,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from socius.components import ModelChoice
-from socius.ecs import Resource, system, world_of
+from socius.ecs import STR, Resource, system, world_of
+from socius.ecs.storage import find_rows
 from socius.errors import ConfigError, EngineSetupError
 from socius.llm import LLM
 from socius.systems.targets import find_agents, is_condition
@@ -216,17 +220,40 @@ def _write_log(world) -> None:
     log.written = text
 
 
-def _selected(world, it: Mapping) -> np.ndarray:
-    """``[m] int64`` the agents this rank holds that switch ``it``: ModelChoice holders, within ``ids``,
-    meeting ``where``, on ``model``."""
-    sel = world.ids_of(ModelChoice)
-    if it["ids"] is not None:
-        sel = np.intersect1d(sel, np.asarray(it["ids"], dtype=np.int64))
-    if it["where"] is not None and sel.size:
-        sel = find_agents(world, it["where"], sel)
+def _selected(world, it: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """The agents this rank holds that switch ``it``, as ``([m] int64, [k] int64)`` sorted IDs: those
+    with a ModelChoice and those without one. The cohort: within ``ids`` (the live ones), meeting
+    ``where``, on ``model``; neither ``ids`` nor ``where``: every ModelChoice holder."""
+    holders = world.ids_of(ModelChoice)
+    if it["ids"] is None and it["where"] is None:
+        sel = holders
+    else:
+        sel = None
+        if it["ids"] is not None:
+            sel = np.unique(np.asarray(it["ids"], dtype=np.int64))
+            sel = sel[world.is_alive(sel)]
+        if it["where"] is not None and (sel is None or sel.size):
+            sel = find_agents(world, it["where"], sel)
+    has = find_rows(holders, sel)[1]
     if it["model"] is not None and sel.size:
-        sel = sel[world.get(ModelChoice, "model", sel) == it["model"]]
-    return sel
+        model = np.full(sel.shape[0], "", dtype=STR)      # no ModelChoice: the default model, ""
+        model[has] = world.get(ModelChoice, "model", sel[has])
+        keep = model == it["model"]
+        sel, has = sel[keep], has[keep]
+    return sel[has], sel[~has]
+
+
+def _add_choices(ctx, ids: list, adapters: list) -> None:
+    """Queue a ``ModelChoice`` for the agents that lacked one: per agent the adapter of the last
+    switch this tick that selected it (none for those switched back to ``""``)."""
+    if not ids:
+        return
+    ids, adapters = np.concatenate(ids), np.concatenate(adapters)
+    last, at = np.unique(ids[::-1], return_index=True)    # each agent's last switch
+    adapter = adapters[::-1][at]
+    keep = adapter != ""
+    if keep.any():
+        ctx.commands.add(last[keep], ModelChoice, adapter=adapter[keep])
 
 
 def _load(llm, ranks, name: str, path: str, model) -> str:
@@ -271,6 +298,7 @@ def apply_adapter_switches(ctx):
         if live and _load(llm, ranks, name, path, model):
             raise EngineSetupError(f"adapter {name!r} from {path}, switched to before tick {now}, does not load "
                                    "any more: this run cannot go on as it ran")
+    new_ids, new_adapters = [], []   # agents without a ModelChoice, and their adapters (queued below)
     for it in sched.items:
         if it["tick"] != now or it["status"].startswith("failed"):
             continue
@@ -285,10 +313,13 @@ def apply_adapter_switches(ctx):
                     warnings.warn(f"adapter switch at tick {now}: {error}; the agents keep their adapters",
                                   stacklevel=2)
                 continue
-        sel = _selected(world, it)
+        sel, lacking = _selected(world, it)
         if sel.size:
             world.set(ModelChoice, sel, adapter=it["adapter"])
+        new_ids.append(lacking)
+        new_adapters.append(np.full(lacking.shape[0], it["adapter"], dtype=STR))
         it["status"] = "applied"
         if it["adapter"]:
             held[(it["model"], it["adapter"])] = it["path"]
+    _add_choices(ctx, new_ids, new_adapters)
     _write_log(world)

@@ -11,6 +11,7 @@ Tick logic sits here, beside the schemas it runs over in
   ``components/environment.py``), ``targets`` (what an intervention names and
   ``where`` conditions), ``interventions`` (intervene, schedule, apply),
   ``interview`` (interviews and search);
+* decisions — ``models`` (each asker's model and adapter for ``decide``);
 * ``mock`` — mock-engine policies for the decisions above.
 
 Library calls take the system context (outside a tick, the world) and fetch
@@ -30,6 +31,7 @@ from socius.systems.interventions import (Intervention, apply_interventions, env
 from socius.systems.interview import INTERVIEW, InterviewResult, interview, search_agents
 from socius.systems.memory import MemoryEmbedder, eviction_slots, memorize, observe, recent, remember, slot_texts
 from socius.systems.mock import environment_policy, memory_policy
+from socius.systems.models import model_choice
 from socius.systems.reflection import REFLECT, due_to_reflect, reflect, reflect_system
 from socius.systems.relevance import relevance
 from socius.systems.retrieval import Recall, join_lines, retrieve
@@ -40,7 +42,8 @@ __all__ = ["Group", "IMPORTANCE", "IMPORTANCE_MODES", "INTERVIEW", "Intervention
            "InterventionSchedule", "InterviewResult", "MemoryEmbedder", "MemoryParams", "REFLECT", "Recall",
            "SharedState", "StateChanged", "Watching", "apply_interventions", "due_to_reflect", "ensure_environment",
            "environment_policy", "environment_systems", "eviction_slots", "find_agents", "get_state", "group_key",
-           "group_values", "intervene", "interview", "join_lines", "memorize", "memory_policy", "notify_watchers",
-           "observe", "parse_interventions", "recent", "reflect", "reflect_system", "relevance", "relevance_top",
-           "remember", "resolve_target", "retrieval_scores", "retrieve", "rule_importance", "schedule_interventions",
-           "score_importance", "score_top", "search_agents", "set_state", "slot_texts", "top_slots", "watch"]
+           "group_values", "intervene", "interview", "join_lines", "memorize", "memory_policy", "model_choice",
+           "notify_watchers", "observe", "parse_interventions", "recent", "reflect", "reflect_system", "relevance",
+           "relevance_top", "remember", "resolve_target", "retrieval_scores", "retrieve", "rule_importance",
+           "schedule_interventions", "score_importance", "score_top", "search_agents", "set_state", "slot_texts",
+           "top_slots", "watch"]

@@ -192,7 +192,25 @@ class CompletionBatch:
 
 @runtime_checkable
 class Engine(Protocol):
-    """A batch of requests in, a batch of completions out."""
+    """A batch of requests in, a batch of completions out.
+
+    LoRA adapters (optional; not part of the protocol check). An engine that serves them also has
+
+    * ``adapters() -> dict[str, str]``: ``{name: folder}`` of the adapters requests can name now;
+    * ``load_adapter(name, path) -> None``: load (or replace) adapter ``name`` from folder ``path``
+      (a PEFT ``save_pretrained`` folder); a refusal raises :class:`~socius.errors.EngineSetupError`
+      and leaves the engine's adapters as they were;
+    * ``unload_adapter(name) -> None``: forget ``name`` (``KeyError`` when it is not loaded).
+
+    ``generate`` then answers each request with the adapter in ``RequestBatch.adapters`` (``""``:
+    the base model); a request naming an adapter that is not loaded fails alone (its ``errors``
+    entry names the adapter). The :class:`~socius.llm.LLM` resource calls these
+    (:meth:`~socius.llm.LLM.load_adapter`: every engine or one model's, all or nothing) and refuses
+    an engine without them; the adapter per request comes from the askers' ``ModelChoice``
+    (:func:`socius.systems.model_choice`, passed to ``decide(…, adapters=…)``). Engines that have
+    them: mock, replay (records names only: the log answers), vllm, local, openai (through the
+    server's LoRA endpoints).
+    """
 
     name: str
 

@@ -1,13 +1,16 @@
 """The tick of the group discussion: one round in every room.
 
 ``pre``: :func:`start_clock`; :func:`notify_mentioned` files last tick's
-mentions in the addressed agents' inboxes; :func:`poll_stance_before`
-(tick 0 only) polls every agent's first stance. ``update``, by mode:
-:func:`take_turns` (agent mode: one batched call per turn across all rooms)
-or :func:`write_scripts` (script mode: one batched call over the rooms,
-parsed back into utterances). ``post``: :func:`poll_stance_after`, then
-:func:`record_round` (the round's measures reduced over ranks, and its
-cost). Loops run over turns, never over agents or rooms.
+mentions in the addressed agents' inboxes. ``update``:
+:func:`poll_stance_before` (tick 0 only) polls every agent's first stance;
+then, by mode, :func:`take_turns` (agent mode: one batched call per turn
+across all rooms) or :func:`write_scripts` (script mode: one batched call
+over the rooms, parsed back into utterances). ``post``:
+:func:`poll_stance_after`, then :func:`record_round` (the round's measures
+reduced over ranks, and its cost). Loops run over turns, never over agents
+or rooms. Every call goes to the asker's model and adapter
+(:func:`~socius.systems.model_choice`): an agent's in the polls and turns,
+a room's (if it has a ``ModelChoice``) for a script.
 """
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ import time
 
 import numpy as np
 
+from socius.components import ModelChoice
 from socius.ecs import STR, system
 from socius.ecs.storage import find_rows
 from socius.llm import LLM, DecisionStats, decide
 from socius.mpi import bincount, global_max, int_sum, world_ranks
+from socius.systems import model_choice
 
 from . import measures, prompts
 from .components import (LEVELS, DiscussionRuntime, DiscussionState, Inbox, Mention, Persona, Room, Seat, Stance,
@@ -63,21 +68,25 @@ def notify_mentioned(ctx):
     v.set(Talk, rows=got, mentions_received=v[Talk].mentions_received[got] + count[got])
 
 
-@system(phase="pre", reads=(Persona, Seat, Room), writes=(Stance,), resources=(DiscussionRuntime, LLM))
+@system(phase="update", reads=(Persona, Seat, Room, ModelChoice), writes=(Stance,),
+        resources=(DiscussionRuntime, LLM))
 def poll_stance_before(ctx):
-    """Tick 0: every agent's stance before any discussion (one batched call)."""
+    """Tick 0: every agent's stance before any discussion (one batched call). First in ``update``, not in
+    ``pre``: an adapter switch at tick 0 (phase ``pre``, its new ``ModelChoice`` rows applied at the
+    phase's end) reaches it."""
     if ctx.tick != 0:
         return
     rv, av = ctx.query(Room), ctx.query(Persona, Seat, Stance)
     p = av[Persona]
+    models, adapters = model_choice(ctx, av.ids)
     res = decide(ctx, ctx.resource(DiscussionRuntime).poll_first, av.ids, {
         "statement": rv[Room].statement[find_rows(rv.ids, av[Seat].room)[0]], "name": p.name, "age": p.age,
-        "occupation": p.occupation, "leaning": p.leaning})
+        "occupation": p.occupation, "leaning": p.leaning}, models=models, adapters=adapters)
     s = res.values["stance"].astype(np.int8)
     av.set(Stance, initial=s, before=s, value=s, outcome=res.outcome)
 
 
-@system(phase="update", reads=(Persona, Seat, Stance), writes=(Room, Talk, Inbox),
+@system(phase="update", reads=(Persona, Seat, Stance, ModelChoice), writes=(Room, Talk, Inbox),
         resources=(DiscussionState, DiscussionRuntime, LLM), sends=(Mention,))
 def take_turns(ctx):
     """Agent mode: ``turns`` turns; in each, the next speaker of every room speaks (one batched call)."""
@@ -99,6 +108,7 @@ def take_turns(ctx):
     spoke = np.zeros(len(av), np.int32)
     words = np.zeros(len(av), np.int64)
     made = np.zeros(len(av), np.int32)
+    models, adapters = model_choice(ctx, av.ids)                    # [a] or None
     for turn in range(st.turns):                                    # turns, not agents
         speaker = rooms.order[rooms.start[:-1] + next_pos]          # [r] agent rows
         now = np.where(said_to == speaker, mention_note(said_who, said_text), "")
@@ -106,7 +116,9 @@ def take_turns(ctx):
         shown = np.where(transcript == "", prompts.NOBODY_YET, tail(transcript, st.transcript_chars))
         res = decide(ctx, rt.speak[turn], av.ids[speaker], {
             "statement": statement, "members": members, "name": p.name[speaker], "age": p.age[speaker],
-            "occupation": p.occupation[speaker], "view": view[speaker], "note": note, "transcript": shown})
+            "occupation": p.occupation[speaker], "view": view[speaker], "note": note, "transcript": shown},
+            models=None if models is None else models[speaker],
+            adapters=None if adapters is None else adapters[speaker])
         msg = clean(res.values["message"])
         line = np.strings.add(np.strings.add(p.name[speaker], ": "), msg)
         transcript = np.where(transcript == "", line, np.strings.add(np.strings.add(transcript, "\n"), line))
@@ -122,7 +134,7 @@ def take_turns(ctx):
     _add_talk(av, spoke, words, made)
 
 
-@system(phase="update", reads=(Persona, Seat, Stance), writes=(Room, Talk),
+@system(phase="update", reads=(Persona, Seat, Stance, ModelChoice), writes=(Room, Talk),
         resources=(DiscussionState, DiscussionRuntime, LLM), sends=(Mention,))
 def write_scripts(ctx):
     """Script mode: one call per room writes the whole exchange; its lines become utterances per agent."""
@@ -139,8 +151,9 @@ def write_scripts(ctx):
     part = np.strings.add(part, av[Stance].value[o].astype(STR))
     participants = join_groups(part, np.diff(rooms.start), "\n")
     opener = p.name[o[rooms.start[:-1] + ctx.tick % rooms.size]]    # a different opener each round
+    models, adapters = model_choice(ctx, rv.ids)                     # a room's own choice, if it has one
     res = decide(ctx, rt.script, rv.ids, {"statement": rv[Room].statement, "participants": participants,
-                                          "turns": st.turns, "opener": opener})
+                                          "turns": st.turns, "opener": opener}, models=models, adapters=adapters)
     text = res.values["text"]                                        # continues the cue "Opener:"
     text = np.where(text != "", np.strings.add(np.strings.add(opener, ": "), text), "").astype(STR)
     room_of, ok, name, msg = script_lines(text)
@@ -166,7 +179,7 @@ def write_scripts(ctx):
     _add_talk(av, spoke, words, made)
 
 
-@system(phase="post", reads=(Persona, Seat, Room), writes=(Stance,),
+@system(phase="post", reads=(Persona, Seat, Room, ModelChoice), writes=(Stance,),
         resources=(DiscussionState, DiscussionRuntime, LLM))
 def poll_stance_after(ctx):
     """Every agent's stance after reading its room's discussion (one batched call)."""
@@ -176,9 +189,10 @@ def poll_stance_after(ctx):
     transcript = rv[Room].transcript[row]
     shown = np.where(transcript == "", "(nobody spoke)", tail(transcript, st.transcript_chars))
     p, old = av[Persona], av[Stance].value
+    models, adapters = model_choice(ctx, av.ids)
     res = decide(ctx, rt.poll_after, av.ids, {
         "statement": rv[Room].statement[row], "name": p.name, "age": p.age, "occupation": p.occupation,
-        "leaning": p.leaning, "previous": old, "transcript": shown})
+        "leaning": p.leaning, "previous": old, "transcript": shown}, models=models, adapters=adapters)
     new = res.values["stance"]
     s = np.where(new < 1, old, new).astype(np.int8)                  # a failed poll keeps the last stance
     av.set(Stance, before=old, value=s, outcome=res.outcome)

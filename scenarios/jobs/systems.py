@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.components import ModelChoice
 from socius.ecs import STR, system
 from socius.ecs.storage import find_rows
 from socius.llm import LLM, decide
 from socius.mpi import exact_sum, gather_ordered, int_sum, world_ranks
+from socius.systems import model_choice
 from socius.text.vector_index import VectorIndex
 
 from .components import (COUNTERS, Answer, Application, Invite, JobMarket, JobsRuntime, Offer, Opening, Reply,
@@ -38,8 +40,8 @@ def start_tick(ctx):
     ctx.resource(JobsRuntime).tick = {}
 
 
-@system(phase="update", reads=(Seeker,), writes=(Search,), resources=(LLM, JobsRuntime), receives=(Offer,),
-        sends=(Reply,))
+@system(phase="update", reads=(Seeker, ModelChoice), writes=(Search,), resources=(LLM, JobsRuntime),
+        receives=(Offer,), sends=(Reply,))
 def respond_to_offers(ctx):
     """Seekers with offers accept one (or none); a hire leaves the pool. Employed seekers decline."""
     batch, rt = ctx.read(Offer), ctx.resource(JobsRuntime)
@@ -57,9 +59,10 @@ def respond_to_offers(ctx):
     if ask.shape[0]:
         s = v[Seeker]
         r = rows[ask]
+        models, adapters = model_choice(ctx, seekers[ask])
         res = decide(ctx, rt.respond, seekers[ask], {
             "name": s.name[r], "cv": s.cv[r], "weeks": ctx.tick, "expected": money(s.expected[r]),
-            "offers": offers[ask]})
+            "offers": offers[ask]}, models=models, adapters=adapters)
         a = res.values["accept"].astype(np.int64)
         accept[ask] = np.where((a >= 1) & (a <= counts[ask]), a, 0)
     g = np.repeat(np.arange(seekers.shape[0]), counts)          # group of each listed offer
@@ -96,8 +99,8 @@ def close_hires(ctx):
     v.set(Vacancy, rows=no, declined=v[Vacancy].declined[no] + n)
 
 
-@system(phase="update", reads=(Opening,), writes=(Vacancy,), resources=(LLM, JobsRuntime), receives=(Answer,),
-        sends=(Offer,))
+@system(phase="update", reads=(Opening, ModelChoice), writes=(Vacancy,), resources=(LLM, JobsRuntime),
+        receives=(Answer,), sends=(Offer,))
 def decide_offers(ctx):
     """Openings read their candidates' answers and make at most one offer each, with a salary."""
     batch, rt = ctx.read(Answer), ctx.resource(JobsRuntime)
@@ -117,8 +120,10 @@ def decide_offers(ctx):
         return
     o = v[Opening]
     r = rows[ask]
+    models, adapters = model_choice(ctx, openings[ask])
     res = decide(ctx, rt.offer, openings[ask], {
-        "ad": o.ad[r], "low": money(o.low[r]), "high": money(o.high[r]), "candidates": cands[ask]})
+        "ad": o.ad[r], "low": money(o.low[r]), "high": money(o.high[r]), "candidates": cands[ask]},
+        models=models, adapters=adapters)
     pick = res.values["offer"].astype(np.int64)
     band_lo, band_hi = o.low[r], o.high[r]
     salary = res.values["salary"]
@@ -132,8 +137,8 @@ def decide_offers(ctx):
     rt.add("offer_gap", salary[made] - batch.expected[msg])
 
 
-@system(phase="update", reads=(Seeker,), writes=(Search,), resources=(LLM, JobsRuntime), receives=(Invite,),
-        sends=(Answer,))
+@system(phase="update", reads=(Seeker, ModelChoice), writes=(Search,), resources=(LLM, JobsRuntime),
+        receives=(Invite,), sends=(Answer,))
 def answer_interviews(ctx):
     """Invited seekers who are still searching answer the interview question (one batched call)."""
     batch, rt = ctx.read(Invite), ctx.resource(JobsRuntime)
@@ -147,14 +152,16 @@ def answer_interviews(ctx):
     if not live.shape[0]:
         return
     s, r = v[Seeker], rows[live]
+    models, adapters = model_choice(ctx, batch.target[live])
     res = decide(ctx, rt.answer, batch.target[live], {
-        "name": s.name[r], "cv": s.cv[r], "job": batch.job[live], "question": batch.question[live]})
+        "name": s.name[r], "cv": s.cv[r], "job": batch.job[live], "question": batch.question[live]},
+        models=models, adapters=adapters)
     ctx.send(Answer, sender=batch.target[live], target=batch.sender[live], name=s.name[r], cv=s.cv[r],
              experience=s.experience[r], expected=s.expected[r], answer=res.values["answer"])
     rt.count("answers", live.shape[0])
 
 
-@system(phase="update", reads=(Opening,), writes=(Vacancy,), resources=(LLM, JobMarket, JobsRuntime),
+@system(phase="update", reads=(Opening, ModelChoice), writes=(Vacancy,), resources=(LLM, JobMarket, JobsRuntime),
         receives=(Application,), sends=(Invite,))
 def screen_applications(ctx):
     """Open openings read their best-matching new applicants, invite some and write the question."""
@@ -178,8 +185,10 @@ def screen_applications(ctx):
     if not ask.shape[0]:
         return
     o, r = v[Opening], rows[ask]
+    models, adapters = model_choice(ctx, openings[ask])
     res = decide(ctx, rt.screen, openings[ask], {
-        "ad": o.ad[r], "applicants": applicants_text[ask], "max_invites": mk.max_invites})
+        "ad": o.ad[r], "applicants": applicants_text[ask], "max_invites": mk.max_invites},
+        models=models, adapters=adapters)
     chosen = chosen_numbers(res.values["invite"], mk.shortlist)                 # [a, shortlist]
     chosen &= np.cumsum(chosen, axis=1) <= mk.max_invites
     chosen &= np.arange(mk.shortlist)[None, :] < shown[ask][:, None]
@@ -211,7 +220,7 @@ def post_jobs(ctx):
     rt.board = VectorIndex.build(all_ids, vecs, kind=kind) if all_ids.shape[0] else None
 
 
-@system(phase="update", reads=(Seeker,), writes=(Search,), resources=(LLM, JobMarket, JobsRuntime),
+@system(phase="update", reads=(Seeker, ModelChoice), writes=(Search,), resources=(LLM, JobMarket, JobsRuntime),
         sends=(Application,))
 def search_and_apply(ctx):
     """Searching seekers query the board with their CV and decide where to apply (one batched call)."""
@@ -242,8 +251,10 @@ def search_and_apply(ctx):
     ads = join_groups(lines, has[has > 0], "\n")
     ask = np.flatnonzero(has > 0)
     s, r = v[Seeker], who[ask]
+    models, adapters = model_choice(ctx, v.ids[r])
     res = decide(ctx, rt.apply, v.ids[r], {
-        "name": s.name[r], "cv": s.cv[r], "weeks": ctx.tick, "expected": money(s.expected[r]), "ads": ads})
+        "name": s.name[r], "cv": s.cv[r], "weeks": ctx.tick, "expected": money(s.expected[r]), "ads": ads},
+        models=models, adapters=adapters)
     chosen = chosen_numbers(res.values["apply"], k)                    # [a, k]
     a_of = np.full(who.shape[0], -1, np.int64)
     a_of[ask] = np.arange(ask.shape[0])

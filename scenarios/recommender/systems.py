@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from socius.components import ModelChoice
 from socius.components.memory import LongTermMemory, ShortTermMemory
 from socius.components.profile import Profile
 from socius.ecs import STR, system
 from socius.ecs.ragged import RaggedArray
 from socius.llm import LLM, decide
 from socius.mpi import bincount, exact_mean, gather_ordered, int_sum, world_ranks
-from socius.systems import MemoryEmbedder, MemoryParams, join_lines, memorize, recent, retrieve
+from socius.systems import MemoryEmbedder, MemoryParams, join_lines, memorize, model_choice, recent, retrieve
 
 from . import prompts, recsys
 from .components import Choice, Friends, History, Mention, Page, RecSetup, RecState, Taste, Traits
@@ -137,7 +138,7 @@ def _send_mentions(ctx, v, rows: np.ndarray, item: np.ndarray, rating: np.ndarra
                  via=np.int8(2))
 
 
-@system(phase="update", reads=(Profile, Traits, Taste, Page, Friends),
+@system(phase="update", reads=(Profile, Traits, Taste, Page, Friends, ModelChoice),
         writes=(History, Choice, ShortTermMemory, LongTermMemory),
         resources=(RecState, RecSetup, LLM, MemoryEmbedder, MemoryParams), sends=(Mention,), receives=(Mention,))
 def browse_page(ctx):
@@ -160,7 +161,8 @@ def browse_page(ctx):
               "occupation": v[Profile].occupation[rows], "likes": likes, "dislikes": dislikes,
               "conformity": conformity_phrase(v[Traits].conformity[rows]),
               "memories": _memories(ctx, cfg, ids, page_text), "page": page_text}
-    res = decide(ctx, setup.browse, ids, fields)
+    models, adapters = model_choice(ctx, ids)
+    res = decide(ctx, setup.browse, ids, fields, models=models, adapters=adapters)
     watch = np.nan_to_num(res.values["watch"]).astype(np.int64)
     size = (dense >= 0).sum(axis=1)
     rating = res.values["rating"]

@@ -25,10 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from socius.components import ModelChoice
 from socius.ecs import STR, system
 from socius.ecs.storage import find_rows
 from socius.llm import LLM, Template, decide
 from socius.mpi import bincount, exact_mean, histogram, int_sum, world_ranks
+from socius.systems import model_choice
 
 from . import prompts
 from .components import (MAX_SHOWN, NEWS_CONTENT, TEXT_CHARS, Action, Follows, Inbox, Mood, Post, Profile,
@@ -134,7 +136,7 @@ def _prompt_posts(ev: SocialEvent, batch, shown: np.ndarray, has_news: np.ndarra
     return pc.if_else(pc.equal(posts, _EMPTY), pa.scalar(prompts.NO_POSTS, pa.large_string()), posts)
 
 
-@system(phase="update", reads=(Profile, Inbox), writes=(Mood, Action), sends=(Post,), receives=(Post,),
+@system(phase="update", reads=(Profile, Inbox, ModelChoice), writes=(Mood, Action), sends=(Post,), receives=(Post,),
         resources=(SocialEvent, SocialPrompts, LLM))
 def decide_actions(ctx):
     """The agents that act this tick ask their LLM (one batched call), update mood and stance, and post."""
@@ -165,7 +167,8 @@ def decide_actions(ctx):
               "peak": emo_names[v[Inbox].peak[idx]], "mood": emo_names[mood],
               "stance": stance_text(stance), "heard": heard}
     sp = ctx.resource(SocialPrompts)
-    res = decide(ctx, sp.decision, ids, fields, dedup=sp.dedup)
+    models, adapters = model_choice(ctx, ids)
+    res = decide(ctx, sp.decision, ids, fields, models=models, adapters=adapters, dedup=sp.dedup)
     good = res.outcome <= 1  # ok or extracted; a fallback keeps the old mood and stance
     act_s, emo_s = res.values["action"], res.values["emotion"]
     kind = ((act_s == "post") * 1 + (act_s == "forward") * 2).astype(np.int8)       # idle (or fallback) 0

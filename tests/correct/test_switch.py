@@ -24,6 +24,7 @@ from socius.errors import ConfigError, EngineSetupError
 from socius.llm import LLM, Decision, JsonReply, MockEngine, Number, Sampling, Template, decide, number_policy
 from socius.llm.engines.mock import adapter_policy
 from socius.mpi import owned_block, run_ranks
+from socius.systems import find_agents
 
 
 class Person(Component):
@@ -200,3 +201,100 @@ def test_installing_inserts_no_saved_state():
     install_switch(w)  # once
     assert w.state_hash() == before and isinstance(w.resource(SwitchLog), SwitchLog)
     assert sum(s.name == "apply_adapter_switches" for s in w.schedule.systems()) == 1
+
+
+# --- every LLM scenario: a switched cohort, and only it, answers through the adapter --------------------
+
+def _scenario_case(name):
+    """``(scenario, config, switch tick, cohort selector)``: small worlds; the discussion switches at
+    tick 0, so its first poll (tick 0 only) must already see the new ``ModelChoice`` rows."""
+    if name == "social":
+        from socius.scenarios.social.config import SocialConfig
+        from socius.scenarios.social.scenario import SCENARIO as scn
+        return scn, SocialConfig(agents=300, share=1.0, seeds=20), 1, {"ids": list(range(0, 300, 2))}
+    if name == "jobs":
+        from socius.scenarios.jobs.config import JobsConfig
+        from socius.scenarios.jobs.scenario import SCENARIO as scn
+        return scn, JobsConfig(agents=120, employers=20), 1, {"where": "Seeker.field == 'sales'"}
+    if name == "recommender":
+        from socius.scenarios.recommender.config import RecommenderConfig
+        from socius.scenarios.recommender.scenario import SCENARIO as scn
+        return scn, RecommenderConfig(agents=100, recommender="popularity"), 1, {"where": "Profile.age < 40"}
+    from socius.scenarios.discussion.config import DiscussionConfig
+    from socius.scenarios.discussion.scenario import SCENARIO as scn
+    return scn, DiscussionConfig(agents=30, mode="agent", turns=3), 0, {"where": "Persona.age >= 40"}
+
+
+def _switched(scn, tick, path, cohort):
+    """``scn`` whose mock answers adapter ``kind`` with its own policy at another seed, and (with
+    ``path``) whose build schedules the cohort's switch to ``kind`` at ``tick``."""
+    from dataclasses import replace
+
+    def policy(cfg):
+        base = scn.mock_policy(cfg)
+        return adapter_policy({"kind": lambda batch, seed: base(batch, seed + 1)}, base)
+
+    def build(world, cfg):
+        scn.build(world, cfg)
+        if path is not None:
+            schedule_switch(world, tick, "kind", path, **cohort)
+
+    return replace(scn, mock_policy=policy, build=build)
+
+
+def _replies(run_dir):
+    from socius.correct.responses import load_replies
+    t = load_replies(run_dir).to_pydict()
+    keys = zip(t["tick"], t["decision"], t["kind"], t["prompt_hash"], t["entity"], t["completion_index"])
+    return {k: (c, a) for k, c, a in zip(keys, t["completion"], t["adapter"])}
+
+
+@pytest.mark.parametrize("name", ["social", "jobs", "recommender", "discussion"])
+def test_every_llm_scenario_switches_its_cohort(tmp_path, adapter, name):
+    scn, cfg, at, cohort = _scenario_case(name)
+    ticks = 3
+
+    def run(out, path=None, replay=None):
+        s = _switched(scn, at, path, cohort) if replay is None else scn  # a replay needs no policy, no build hook
+        return runner.run_scenario(s, cfg, seed=5, ticks=ticks, out=tmp_path / out,
+                                   engine=EngineChoice("mock", replay=replay))
+
+    plain, switched = run("plain"), run("switched", path=adapter)
+    assert switched.state_hash != plain.state_hash
+    w = switched.world
+    (row,) = w.resource(AdapterSchedule).items
+    assert row["status"] == "applied"
+    members = w.ids_of(ModelChoice)              # the scenario gives nobody a ModelChoice: the switch did
+    assert (w.get(ModelChoice, "adapter", members) == "kind").all()
+    expected = (np.intersect1d(np.asarray(cohort["ids"]), w.entities) if "ids" in cohort
+                else find_agents(w, cohort["where"]))
+    assert members.size and np.array_equal(members, expected)
+    base, now = _replies(tmp_path / "plain"), _replies(tmp_path / "switched")
+    assert {a for _, a in base.values()} == {""}
+    in_cohort = {int(i) for i in members}
+    kinds = {k for k, (_, a) in now.items() if a == "kind"}
+    assert kinds and all(k[4] in in_cohort and k[0] >= at for k in kinds)          # only the cohort, from then on
+    assert all(k in kinds for k in now if k[4] in in_cohort and k[0] >= at)       # and all of its calls
+    same_prompt = [k for k in now if k in base]
+    kept = [now[k][0] == base[k][0] for k in same_prompt if k not in kinds]
+    changed = [now[k][0] != base[k][0] for k in same_prompt if k in kinds]
+    assert kept and all(kept)                    # same prompt, not switched: the same reply
+    assert any(changed)                          # switched: the adapter's own replies (the seed moved)
+    again = run("replay", replay=tmp_path / "switched")
+    assert again.state_hash == switched.state_hash
+
+
+def test_a_switch_back_queues_nothing_and_a_later_switch_wins(tmp_path, adapter):
+    """Agents without a ModelChoice: two switches at one tick — the last one selecting an agent wins, and a
+    switch to the base model gives nobody a ModelChoice."""
+    w = World(seed=1)
+    ids = w.spawn(6, {Person: {"job": JOBS[np.arange(6) % 3]}})
+    install_switch(w)
+    w.insert_resource(LLM({"": MockEngine(number_policy(0, 1))}))
+    schedule_switches(w, [{"tick": 0, "adapter": "kind", "path": adapter, "ids": [int(i) for i in ids[:4]]},
+                          {"tick": 0, "adapter": "", "ids": [int(ids[0])]},
+                          {"tick": 0, "adapter": "kind", "path": adapter, "where": "Person.job == 'teacher'"}])
+    w.step(1)
+    held = w.ids_of(ModelChoice)
+    assert held.tolist() == [int(i) for i in ids[1:4]] + [int(ids[5])]
+    assert (w.get(ModelChoice, "adapter", held) == "kind").all()
