@@ -32,7 +32,7 @@ from socius.errors import ConfigError, EngineSetupError, MissingExtraError
 from socius.llm.engines.factory import ENGINES
 
 from .args import EXIT_USAGE, int_flag, seed_flag
-from .commands import cmd_list, cmd_run
+from .commands import add_ui_arguments, cmd_list, cmd_run
 from .registry import BUILTIN, Command, Scenario, registered_scenarios
 
 __all__ = ["main", "make_parser", "OWN_COMMANDS"]
@@ -66,6 +66,7 @@ def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.Argum
     r.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     r.add_argument("--replay", type=Path, help="answer every LLM call from this run directory's response log")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_ui_arguments(r)
     f = sub.add_parser("profile", help="profile a scenario: ticks/s, time and memory per system")
     f.add_argument("scenario", metavar="SCENARIO", help=scenario_help)
     f.add_argument("--agents", metavar="N", type=int_flag("--agents", 1),

@@ -5,10 +5,18 @@
 (under MPI only rank 0 prints). An error the run raises (bad snapshot,
 missing extra, engine set-up, config) prints ``error: <flag>: <message>``
 and returns 2; Ctrl-C returns 130.
+
+``run --ui`` (flags from :func:`add_ui_arguments`) serves the run live in the
+dashboard (:class:`socius.web.live.LiveRun` fed at each tick boundary, the
+server on a background thread) and keeps serving after the run until Ctrl-C
+(``--ui-exit``: stop with the run). ``--replay DIR`` and ``--resume DIR``
+re-schedule the interventions DIR recorded in ``interventions.jsonl`` at the
+tick boundaries they were made (:class:`socius.web.steer.Reapply`).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,7 +31,21 @@ from .engines import engine_choice
 from .registry import registered_scenarios
 from .run import SerialScenarioError, find_snapshot, run_scenario
 
-__all__ = ["cmd_list", "cmd_run"]
+__all__ = ["add_ui_arguments", "cmd_list", "cmd_run"]
+
+
+def _web(module: str):
+    """A module of the dashboard, found by name: the dashboard is a plug-in of the application (like the
+    scenarios), so the application never imports the web stack unless a run asks for it."""
+    return importlib.import_module(f"socius.web.{module}")
+
+
+def add_ui_arguments(r: argparse.ArgumentParser) -> None:
+    """The ``run`` command's dashboard flags (``--ui``, ``--port``, ``--host``, ``--ui-exit``)."""
+    r.add_argument("--ui", action="store_true", help="serve this run live in the web dashboard (the ui extra)")
+    r.add_argument("--port", type=int, default=8765, help="dashboard port with --ui (default 8765; 0: a free one)")
+    r.add_argument("--host", default="127.0.0.1", help="dashboard address with --ui (default 127.0.0.1; others warn)")
+    r.add_argument("--ui-exit", action="store_true", help="with --ui: stop serving when the run ends")
 
 
 def cmd_list(console: Console, on_error=None) -> int:
@@ -61,6 +83,10 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     if ranks.size > 1 and args.replay is not None:
         parser.error("argument --replay: replaying a response log runs on one rank")
 
+    live, dash = None, None
+    if getattr(args, "ui", False):
+        live, dash = _start_ui(args, parser, scenario, cfg, engine, ranks, console)
+    reapply = _reapply(args, console, ranks)
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
                   f"config={escape(str(cfg))}", highlight=False)
     progress = None
@@ -71,6 +97,7 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         task = bar.add_task("run", total=args.steps)
         progress = lambda w, total: bar.update(task, completed=w.tick)  # noqa: E731
         bar.start()
+    progress = _boundary(progress, reapply, live)
     try:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
                            snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine,
@@ -81,10 +108,16 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         what = {SnapshotError: "--resume: ", MissingExtraError: f"--engine {engine.kind if engine else ''}: ",
                 EngineSetupError: "--engine/--replay: ", ConfigError: "config: "}
         label = next((v for k, v in what.items() if isinstance(e, k)), "")
+        if live is not None:
+            live.fail(str(e))
+            dash.__exit__(None, None, None)
         return fail(console, ranks, f"{label}{e}", EXIT_USAGE)
     except KeyboardInterrupt:
         if bar:
             bar.stop()
+        if live is not None:
+            live.fail("interrupted")
+            dash.__exit__(None, None, None)
         where = f"; resume with --resume {args.out}" if args.out and args.snapshot_every else ""
         console.print(f"[yellow]interrupted[/]{where}")
         return fail(console, ranks, None, 130)
@@ -109,7 +142,95 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         console.print(f"run directory: {res.out}")
     if ranks.rank == 0:
         print(f"state_hash: {res.state_hash}", flush=True)
+    if live is not None:
+        live.finish(res.world, res.state_hash)
+        _linger(args, dash, console)
     return 0
+
+
+def _start_ui(args, parser, scenario, cfg, engine, ranks, console):
+    """The live source and the dashboard thread (one rank only), the URL printed; exits 2 without the extra."""
+    import time
+    from pathlib import Path
+
+    from .config import config_dict
+    if ranks.size > 1:
+        parser.error("argument --ui: a run over several MPI ranks is not served live yet; "
+                     "use `socius serve RUN_DIR` with --snapshot-every")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"argument --port: must be 0..65535, got {args.port}")
+    for module in ("fastapi", "uvicorn"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise SystemExit(fail(console, ranks, str(MissingExtraError("ui", module, "socius run --ui")),
+                                  EXIT_USAGE)) from None
+    LiveRun = _web("live").LiveRun
+    DashboardThread, is_loopback = _web("server").DashboardThread, _web("server").is_loopback
+    if args.out is None:
+        args.out = Path("runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not is_loopback(args.host):
+        console.print(f"[yellow]warning:[/] --host {escape(args.host)}: the dashboard is reachable from other "
+                      "machines; anyone with the token can read and steer this run")
+    meta = {"scenario": scenario.name, "config": config_dict(cfg), "seed": args.seed}
+    if engine is not None and scenario.mock_policy is not None:
+        meta["engine"] = {"kind": engine.kind, "config": engine.config}
+    live = LiveRun(args.out, scenario, args.steps, snapshot_every=args.snapshot_every, meta=meta)
+    try:
+        dash = DashboardThread({live.name: live}, host=args.host, port=args.port).__enter__()
+    except ConfigError as e:
+        parser.error(str(e))
+    print(f"dashboard: open {dash.url}", flush=True)
+    console.print(f"run directory: {args.out}")
+    return live, dash
+
+
+def _reapply(args, console, ranks):
+    """The interventions recorded by the run being replayed or resumed (None without any)."""
+    from pathlib import Path
+
+    Reapply = _web("steer").Reapply
+    src = args.replay if args.replay is not None else args.resume
+    if src is None:
+        return None
+    src = Path(src)
+    src = src if src.is_dir() and src.name != "snapshot.ranks" else src.parent
+    if src.name == "snapshots":
+        src = src.parent
+    try:
+        hook = Reapply(src, args.out)
+        if hook and ranks.size > 1:
+            raise ConfigError(f"{src}: its interventions were made live on one rank; resume it on one rank")
+    except ConfigError as e:
+        raise SystemExit(fail(console, ranks, f"--replay/--resume: {e}", EXIT_USAGE)) from None
+    return hook or None
+
+
+def _boundary(progress, reapply, live):
+    """One ``progress(world, ticks)`` calling the recorded interventions, the live view and the bar, in that order."""
+    if reapply is None and live is None:
+        return progress
+
+    def at_boundary(w, total):
+        if reapply is not None:
+            reapply(w)
+        if live is not None:
+            live.boundary(w, total)
+        if progress is not None:
+            progress(w, total)
+    return at_boundary
+
+
+def _linger(args, dash, console) -> None:
+    import time
+    if not args.ui_exit:
+        console.print(f"run finished; the dashboard still serves it at {dash.url} (Ctrl-C to stop)")
+        try:
+            while dash.thread.is_alive():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    dash.__exit__(None, None, None)
 
 
 def _fmt(v) -> str:

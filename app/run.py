@@ -183,12 +183,12 @@ def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | 
     build_s = time.perf_counter() - t0
 
     def on_tick(w: World) -> None:
+        if progress is not None and lead:  # first: what it changes at this boundary belongs in the snapshot
+            progress(w, ticks)
         if out is not None and snapshot_every and w.tick % snapshot_every == 0:
             _save(w, out, ranks)  # World.save flushes the response log first
             if lead:
                 keep_snapshot(out, w.tick)
-        if progress is not None and lead:
-            progress(w, ticks)
 
     t1 = time.perf_counter()
     start_tick = world.tick

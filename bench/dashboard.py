@@ -16,7 +16,14 @@ it as a run directory's ``snapshot.socius``, restore it through
 ``{"bench": "dashboard_agents_page" | "dashboard_search" | "dashboard_histogram", "agents", "ms",
 "cold_ms", "matched", "restore_s", "peak_rss_mb"}`` — ``ms`` is the median of 5 calls once the
 sort column's order is cached, ``cold_ms`` the first call (it builds that order).
+
+``--overhead`` measures what ``socius run --ui`` costs the simulation: a mock-engine ``social`` run of
+``--agents`` (default 100k) for ``--ticks`` ticks, without and with the live dashboard (server thread +
+a client thread polling the overview, metrics, pipeline and an agents page every 0.5 s), interleaved
+``--rounds`` times. One line: ``{"bench": "dashboard_tick_overhead", "agents", "ticks", "ms_per_tick",
+"ms_per_tick_ui", "overhead_pct", "copies", "peak_rss_mb"}`` (medians over rounds of the mean tick time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,11 +100,67 @@ def case(n: int) -> None:
               "matched": h["total"], "peak_rss_mb": peak_rss_mb()})
 
 
+def overhead(n: int, ticks: int, rounds: int) -> dict:
+    import json as _json
+    import resource
+    import threading
+    import urllib.request
+
+    from socius.app.config import build_config
+    from socius.app.engines import EngineChoice
+    from socius.app.registry import get_scenario
+    from socius.app.run import run_scenario
+    from socius.web.live import LiveRun
+    from socius.web.server import DashboardThread
+
+    sc = get_scenario("social")
+    cfg = build_config(sc.config, {"agents": n})
+    plain, ui, copies = [], [], 0
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(rounds):
+            res = run_scenario(sc, cfg, seed=1, ticks=ticks, out=None, engine=EngineChoice("mock"))
+            plain.append(res.run_s / res.ticks_run * 1e3)
+            live = LiveRun(Path(d) / f"ui{r}", sc, ticks)
+            stop = threading.Event()
+            with DashboardThread({"run": live}) as dash:
+                def poll():
+                    hdr = {"Authorization": f"Bearer {dash.token}"}
+                    base = f"http://127.0.0.1:{dash.port}/api/runs/run"
+                    while not stop.is_set():
+                        for path in ("", "/metrics", "/decisions", "/agents?where=Profile.age+%3E%3D+60&limit=50"):
+                            try:
+                                urllib.request.urlopen(urllib.request.Request(base + path, headers=hdr), timeout=30).read()
+                            except OSError:
+                                pass
+                        stop.wait(0.5)
+                t = threading.Thread(target=poll, daemon=True)
+                t.start()
+                res = run_scenario(sc, cfg, seed=1, ticks=ticks, out=Path(d) / f"ui{r}", progress=live.boundary,
+                                   engine=EngineChoice("mock"))
+                stop.set()
+                t.join(30)
+            ui.append(res.run_s / res.ticks_run * 1e3)
+            copies += int(live._copy_at > 0)
+    a, b = statistics.median(plain), statistics.median(ui)
+    rec = {"bench": "dashboard_tick_overhead", "agents": n, "ticks": ticks, "rounds": rounds,
+           "ms_per_tick": round(a, 2), "ms_per_tick_ui": round(b, 2), "overhead_pct": round(100 * (b - a) / a, 2),
+           "copies": copies, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    print(_json.dumps(rec), flush=True)
+    return rec
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--agents", type=int, action="append", help="sizes (default 100000 and 1000000)")
     p.add_argument("--inline", action="store_true", help="run in this process (one size)")
+    p.add_argument("--overhead", action="store_true", help="tick time of a social run with and without --ui")
+    p.add_argument("--ticks", type=int, default=10, help="--overhead: ticks per run (default 10)")
+    p.add_argument("--rounds", type=int, default=3, help="--overhead: interleaved rounds (default 3)")
     args = p.parse_args(argv)
+    if args.overhead:
+        for n in args.agents or [100_000]:
+            overhead(n, args.ticks, args.rounds)
+        return
     sizes = args.agents or list(SIZES)
     if args.inline:
         for n in sizes:

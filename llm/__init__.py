@@ -12,7 +12,7 @@ application (``socius.app``) or a scenario.
 """
 from socius.llm.cache import ResponseCache
 from socius.llm.decision import Decision, DecisionResult, Outcome, with_structured
-from socius.llm.engines.base import CompletionBatch, Engine, RequestBatch, Sampling
+from socius.llm.engines.base import CompletionBatch, Engine, EngineContractError, RequestBatch, Sampling
 from socius.llm.engines.replay import ReplayEngine
 from socius.llm.log import ResponseLog
 from socius.llm.pipeline import decide
@@ -21,7 +21,8 @@ from socius.llm.engines.mock import MockEngine, choice_policy, echo_policy, numb
 from socius.llm.replies import Choice, ChoiceReply, JsonReply, Number, Text, TextReply
 from socius.llm.templates import QUOTE_CLOSE, QUOTE_OPEN, Template, TemplateError, defuse
 
-__all__ = ["LLM", "Choice", "ChoiceReply", "CompletionBatch", "Decision", "DecisionResult", "DecisionStats", "Engine",
-           "JsonReply", "MockEngine", "Number", "Outcome", "QUOTE_CLOSE", "QUOTE_OPEN", "ReplayEngine", "RequestBatch",
-           "ResponseCache", "ResponseLog", "Sampling", "Template", "TemplateError", "Text", "TextReply", "choice_policy",
-           "decide", "defuse", "echo_policy", "number_policy", "with_structured"]
+__all__ = ["LLM", "Choice", "ChoiceReply", "CompletionBatch", "Decision", "DecisionResult", "DecisionStats",
+           "Engine", "EngineContractError", "JsonReply", "MockEngine", "Number", "Outcome", "QUOTE_CLOSE",
+           "QUOTE_OPEN", "ReplayEngine", "RequestBatch", "ResponseCache", "ResponseLog", "Sampling", "Template",
+           "TemplateError", "Text", "TextReply", "choice_policy", "decide", "defuse", "echo_policy", "number_policy",
+           "with_structured"]

@@ -33,7 +33,7 @@ class Outcome(IntEnum):
     OK = 0          # the reply parsed
     EXTRACTED = 1   # it did not; the extraction call's reply did
     FALLBACK = 2    # neither parsed: the declared fallback was used
-    FAILED = 3      # the engine failed after its retries: fallback used
+    FAILED = 3      # the engine failed (answer or extraction call) after its retries: fallback used
 
 
 EXTRACT = Template(

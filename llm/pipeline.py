@@ -11,20 +11,24 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
 
 1. **render** prompts from columns;
 2. **route** agents to engines by their model (mixture of LLMs) and adapter;
-3. **deduplicate**: identical prompts become one request — greedy ones get a
-   single completion fanned out to every agent that asked; sampled ones ask
-   for as many completions as agents (one prefill, n samples), each agent
-   taking its own, agents in ID order. Prompts are grouped by their 64-bit
-   XXH64 hash (texts compared where a hash is shared); requests go in the
-   order of their first agent's ID (the engine's prefix cache finds the
-   shared template prefix whatever the order);
+3. **deduplicate**: identical prompts on the same adapter become one request —
+   greedy ones get a single completion fanned out to every agent that asked;
+   sampled ones ask for as many completions as agents (one prefill, n
+   samples), each agent taking its own, agents in ID order. Prompts are
+   grouped by their 64-bit XXH64 hash (texts compared where a hash is
+   shared), then by adapter; requests go in the order of their first agent's
+   ID (the engine's prefix cache finds the shared template prefix whatever
+   the order);
 4. **call** the engine once per model with the whole batch; per-request seeds
    are derived from (seed, decision, tick, first agent's ID), so they never
    depend on batch order or size; a decision with ``cache=True`` takes hits
-   from the :class:`~.cache.ResponseCache` first;
+   from the :class:`~.cache.ResponseCache` first. What the engine returns
+   must fit the batch (:func:`check_completions`), else
+   :class:`EngineContractError` names the engine;
 5. **parse** each distinct reply once; a reply that does not parse gets one
    **extraction** call (as AgentScope does), then the declared **fallback**;
-   a request that failed in the engine also takes the fallback. Counts of
+   a request that failed in the engine (answer or extraction) takes the
+   fallback and counts as failed, and is never sent to extraction. Counts of
    ok / extracted / fallback / failed go to :class:`~.resource.DecisionStats`;
 6. **log** every request and reply to the :class:`~.log.ResponseLog`
    (``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``);
@@ -49,7 +53,7 @@ from socius.text.strings import arrow_strings
 
 from .cache import ResponseCache
 from .decision import Decision, DecisionResult, Outcome
-from .engines.base import CompletionBatch, Engine, RequestBatch, Sampling
+from .engines.base import CompletionBatch, Engine, RequestBatch, Sampling, check_completions
 from .replies import fill_fallback
 from .resource import LLM, DecisionStats
 
@@ -69,13 +73,15 @@ class _Call:
 
 
 def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> CompletionBatch:
-    """One engine call, or several of at most ``batch_size`` requests, joined."""
+    """One engine call, or several of at most ``batch_size`` requests, joined; each checked against the
+    output contract (:func:`check_completions`)."""
     if batch_size is None or len(batch) <= batch_size:
-        return engine.generate(batch)
+        return check_completions(engine, batch, engine.generate(batch))
     parts = []
     for lo in range(0, len(batch), batch_size):
         hi = min(lo + batch_size, len(batch))
-        parts.append(engine.generate(batch.slice(lo, hi)))
+        part = batch.slice(lo, hi)
+        parts.append(check_completions(engine, part, engine.generate(part)))
     return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                              ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")))
 
@@ -121,18 +127,29 @@ def _groups(keys: pa.Array, hashes: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
-          ids: np.ndarray, keys: pa.Array, prompts: pa.Array, adapters: np.ndarray | None,
-          stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
-    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``) and run one engine call.
+def _merge_adapters(codes: np.ndarray, adapters: np.ndarray | None) -> np.ndarray:
+    """``[n]`` group codes of (prompt group, adapter) pairs: identical prompts on different LoRA adapters
+    are different requests (``adapters``: ``[n]`` names, ``""`` the base model)."""
+    if adapters is None or not (adapters != "").any():
+        return codes
+    _, a_codes = np.unique(adapters, return_inverse=True)
+    a_codes = a_codes.reshape(-1).astype(np.int64)
+    return np.unique(codes * (int(a_codes.max()) + 1) + a_codes, return_inverse=True)[1].reshape(-1)
 
-    Requests go in the order of their first (lowest-ID) agent, so the batch does not depend on
-    the order of storage; when every prompt is distinct and ``ids`` ascend, the rendered prompts
-    are the batch as they are (no copy)."""
+
+def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
+          ids: np.ndarray, prompts: pa.Array, adapters: np.ndarray | None,
+          stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
+    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``; ``adapters``: ``[n]`` or None) and run
+    one engine call.
+
+    Agents share a request when their prompts and adapters are equal. Requests go in the order of
+    their first (lowest-ID) agent, so the batch does not depend on the order of storage; when every
+    request is distinct and ``ids`` ascend, the rendered prompts are the batch as they are (no copy)."""
     t0 = time.perf_counter()
     n = ids.shape[0]
-    hashes = hash_strings(keys)
-    codes = _groups(keys, hashes) if dedup else np.arange(n)
+    hashes = hash_strings(prompts)
+    codes = _merge_adapters(_groups(prompts, hashes), adapters) if dedup else np.arange(n)
     g = int(codes.max()) + 1 if n else 0
     if g == n and (n < 2 or (np.diff(ids) > 0).all()):  # distinct prompts, IDs in order: as rendered
         req_of = agent_order = np.arange(n)
@@ -165,7 +182,7 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
     batch = RequestBatch(prompts=req_prompts, sampling=sampling,
                          model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
                          entities=entities, adapters=req_adapters, tick=world.tick,
-                         prompt_hash=hashes[firsts_pos] if keys is prompts else None)
+                         prompt_hash=hashes[firsts_pos])
     t1 = time.perf_counter()
     if decision.cache and llm.cache is not None and llm.replay is None:
         comp = _cached_generate(llm, decision.name, batch, batch_size, model)
@@ -200,12 +217,7 @@ def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampli
     for model, rows in groups:
         sub_prompts = prompts if rows.shape[0] == n else prompts.take(pa.array(rows))
         sub_adapters = None if adapters is None else np.asarray(adapters, dtype=STR)[rows]
-        keys = sub_prompts
-        if sub_adapters is not None and (sub_adapters != "").any():
-            keys = pc.binary_join_element_wise(arrow_strings(sub_adapters), sub_prompts,
-                                               pa.scalar("\x1f", pa.large_string()))
-        call = _call(world, llm, decision, kind, sampling, model, ids[rows], keys, sub_prompts, sub_adapters, stats,
-                     **opts)
+        call = _call(world, llm, decision, kind, sampling, model, ids[rows], sub_prompts, sub_adapters, stats, **opts)
         texts_parts.append(call.texts.take(pa.array(call.comp_of)))
         idx_parts.append(rows)
         failed[rows] = call.comp.failed[call.req_of]
@@ -277,6 +289,7 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
             values[k][good] = ex_vals[k][ex_ok]
         outcome[good] = Outcome.EXTRACTED
         outcome[rows[~ex_ok]] = Outcome.FALLBACK
+        failed[rows[ex_failed]] = True  # the engine failed the extraction call: a failure, counted as one
         st["extract_s"] = time.perf_counter() - t2
     elif bad.any():
         outcome[bad] = Outcome.FALLBACK

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = ("ecs", "components", "systems", "llm", "text", "population", "correct", "app", "web", "scenarios",
                 "mpi", "bench")
 
-#: top-level part -> the parts of ours it may import (itself always allowed)
+#: top-level part -> the parts of ours it may import (itself always allowed). The application reaches
+#: the scenarios and the dashboard (``web``) only by name, through importlib (plug-ins), never by import.
 LAYERS = {
     "errors": set(),
     "ecs": set(),

@@ -15,6 +15,15 @@ Routes (JSON; ``{run}`` is a run's name in ``GET /api/runs``)::
     GET  /api/runs/{run}/labels/queue           ?name=&policy=&k=&seed=  replies to label
     POST /api/runs/{run}/labels                 {name, labels: [{reply, score, revision, rationale}]}
 
+Live runs (``socius run … --ui``, :class:`~socius.web.live.LiveRun`; a run served from files answers 409)::
+
+    GET  /api/runs/{run}/live                   tick, ticks, status, ticks_per_s, eta_s, paused
+    GET  /api/runs/{run}/interventions          the rows of interventions.jsonl
+    POST /api/runs/{run}/interventions          {set, value, where, ids} → scheduled for the next tick
+    POST /api/runs/{run}/interview              {ids, question, store} → answers (out of band)
+    POST /api/runs/{run}/pause | resume | snapshot
+    POST /api/runs/{run}/fork                   {at, out} → a new run dir branched at a kept tick
+
 Security (see :mod:`socius.web.server`): every ``/api/`` request needs the
 token — the ``socius_token…`` cookie that ``/?token=…`` sets, or an
 ``Authorization: Bearer`` header — else 401; a POST from another origin is
@@ -63,7 +72,9 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
 
     from .agents import QueryError
     from .labelling import BadLabels, queue, store_labels
+    from .live import NotLive
     from .runs import RunUnavailable
+    from .steer import SteerError
 
     app = FastAPI(title="Socius dashboard", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -91,7 +102,12 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
                                                        "style-src 'self' 'unsafe-inline'; object-src 'none'")
         return response
 
+    @app.exception_handler(NotLive)
+    async def not_live(request, exc):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
     @app.exception_handler(QueryError)
+    @app.exception_handler(SteerError)
     @app.exception_handler(BadLabels)
     async def bad_request(request, exc):
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -205,6 +221,8 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
         written = await run_in_threadpool(store_labels, src, body)
         return {"written": written.num_rows, "label_ids": written.column("label_id").to_pylist()}
 
+    from .live_routes import add_live_routes
+    add_live_routes(app, run_of)
     return app
 
 

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from socius.errors import ConfigError
 
-__all__ = ["FileCache", "RunFiles", "RunSource", "RunUnavailable", "discover_runs"]
+__all__ = ["FileCache", "RunFiles", "aggregate_decisions", "RunSource", "RunUnavailable", "discover_runs"]
 
 #: a run whose files changed less than this many seconds ago, without a final run.json, is "running"
 ACTIVE_S = 120.0
@@ -180,25 +180,8 @@ class RunFiles(RunSource):
         def make():
             if not files:
                 return None
-            t = pa.concat_tables([_read_parquet(f) for f in files], promote_options="permissive")
-            if t.num_rows == 0 or "tick" not in t.column_names:
-                return None
-            own = [c for c in OWN_STAGES if c in t.column_names]
-            if own:
-                total = t.column(own[0])
-                for c in own[1:]:
-                    total = pc.add(total, t.column(c))
-                t = t.append_column("own_s", total)
-            numeric = (pa.types.is_integer, pa.types.is_floating)
-            sums = [f.name for f in t.schema if f.name not in ("tick", "dedup_ratio")
-                    and any(ok(f.type) for ok in numeric)]
-            g = t.group_by("tick").aggregate([(c, "sum") for c in sums]).sort_by("tick")
-            g = g.rename_columns([c.removesuffix("_sum") for c in g.column_names])
-            if "agents" in g.column_names and "requests" in g.column_names:
-                req = g.column("requests").to_numpy().astype(np.float64)
-                ratio = np.divide(g.column("agents").to_numpy(), req, out=np.ones_like(req), where=req > 0)
-                g = g.append_column("dedup_ratio", pa.array(ratio))
-            return g
+            return aggregate_decisions(pa.concat_tables([_read_parquet(f) for f in files],
+                                                        promote_options="permissive"))
         return self.cache.get("decisions", files, make)
 
     def agents(self):
@@ -225,6 +208,29 @@ class RunFiles(RunSource):
     def label_store(self):
         from socius.correct import LabelStore
         return LabelStore(self.path)
+
+
+def aggregate_decisions(t: pa.Table) -> pa.Table | None:
+    """Per tick (summed over decisions and ranks) the pipeline's counts, tokens and times of
+    ``DecisionStats`` rows, with ``own_s`` and ``dedup_ratio``; None when there are none."""
+    if t.num_rows == 0 or "tick" not in t.column_names:
+        return None
+    own = [c for c in OWN_STAGES if c in t.column_names]
+    if own:
+        total = t.column(own[0])
+        for c in own[1:]:
+            total = pc.add(total, t.column(c))
+        t = t.append_column("own_s", total)
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    sums = [f.name for f in t.schema if f.name not in ("tick", "dedup_ratio")
+            and any(ok(f.type) for ok in numeric)]
+    g = t.group_by("tick").aggregate([(c, "sum") for c in sums]).sort_by("tick")
+    g = g.rename_columns([c.removesuffix("_sum") for c in g.column_names])
+    if "agents" in g.column_names and "requests" in g.column_names:
+        req = g.column("requests").to_numpy().astype(np.float64)
+        ratio = np.divide(g.column("agents").to_numpy(), req, out=np.ones_like(req), where=req > 0)
+        g = g.append_column("dedup_ratio", pa.array(ratio))
+    return g
 
 
 def _try(fn):

@@ -217,3 +217,31 @@ class Engine(Protocol):
     def generate(self, batch: RequestBatch) -> CompletionBatch: ...
 
     def close(self) -> None: ...
+
+
+class EngineContractError(RuntimeError):
+    """An engine returned a :class:`CompletionBatch` that does not fit the :class:`RequestBatch` it was
+    sent (a bug in the engine, not a failed request: those are reported in ``errors``)."""
+
+
+def check_completions(engine: "Engine", batch: RequestBatch, comp) -> CompletionBatch:
+    """``comp`` if it fits ``batch`` (``texts``/``output_tokens``: one row per completion, the rest one
+    per request, all 1-D numpy arrays), else :class:`EngineContractError` naming the engine and the column."""
+    name = getattr(engine, "name", type(engine).__name__)
+    r, c = len(batch), batch.completions
+
+    def broken(what: str) -> EngineContractError:
+        return EngineContractError(f"engine {name!r} broke the output contract: {what} "
+                                   f"(the batch had {r} requests asking for {c} completions)")
+    if not isinstance(comp, CompletionBatch):
+        raise broken(f"generate returned {type(comp).__name__}, not a CompletionBatch")
+    for col, rows, per in (("texts", c, "completion"), ("output_tokens", c, "completion"),
+                           ("prompt_tokens", r, "request"), ("latency_s", r, "request"), ("errors", r, "request")):
+        v = getattr(comp, col)
+        if not isinstance(v, np.ndarray):
+            raise broken(f"{col} is {'None' if v is None else type(v).__name__ + ', not a numpy array'}")
+        if v.ndim != 1:
+            raise broken(f"{col} has shape {v.shape}, expected ({rows},)")
+        if v.shape[0] != rows:
+            raise broken(f"{col} has {v.shape[0]} rows, expected {rows} (one per {per})")
+    return comp

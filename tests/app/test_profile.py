@@ -1,4 +1,10 @@
-"""``socius profile`` and the kernel profiler: order, shares, agents, memory, JSON, trace, exit codes."""
+"""``socius profile`` and the kernel profiler: order, shares, agents, memory, JSON, trace, exit codes.
+
+These check the report's structure — which systems are reported, in what order, with what fields,
+times that are non-negative and nest (systems inside their tick) — never how fast anything ran
+relative to anything else: wall-clock ratios belong to ``bench/`` (a loaded CI machine made a
+2 %-headroom ratio fail once).
+"""
 import json
 import subprocess
 import sys
@@ -11,8 +17,8 @@ from socius.ecs import Component, Scalar, World, system
 from socius.ecs.profiler import Profiler, RssProbe
 from socius.app.cli import main
 
-# A user scenario of systems with known relative cost: numpy passes over 1x, 4x and 16x the agents,
-# added out of cost order, plus one that declares no component.
+# A user scenario of systems of known work (numpy passes over 1x, 4x and 16x the agents), added out of
+# cost order, plus one that declares no component.
 COSTED = textwrap.dedent('''
     from dataclasses import dataclass
     import numpy as np
@@ -77,27 +83,49 @@ def costed(tmp_path):
     return f
 
 
-def test_known_costs_reported_in_schedule_order_with_plausible_shares(costed, tmp_path, capsys):
-    rep = profile_json([f"{costed}:COSTED", "--agents", "200000", "--ticks", "7", "--out", str(tmp_path / "p")],
-                       capsys)
+STATS = {"median", "mean", "p10", "p90", "min", "max"}
+
+
+def check_stats(st: dict) -> None:
+    assert set(st) == STATS
+    assert 0 <= st["min"] <= st["p10"] <= st["median"] <= st["p90"] <= st["max"]
+    assert st["min"] - 1e-12 <= st["mean"] <= st["max"] + 1e-12
+
+
+def test_known_systems_reported_in_schedule_order_with_a_sound_structure(costed, tmp_path, capsys):
+    agents, ticks = 5000, 7
+    rep = profile_json([f"{costed}:COSTED", "--agents", str(agents), "--ticks", str(ticks), "--out",
+                        str(tmp_path / "p")], capsys)
     rows = rep["systems"]
-    assert [r["name"] for r in rows] == ORDER
-    share = {r["name"]: r["share"] for r in rows}
-    ms = {r["name"]: r["median_s"] for r in rows}
-    assert share["heavy_16x"] > share["medium_4x"] > share["light_1x"]
-    assert 1.5 < ms["heavy_16x"] / ms["medium_4x"] < 12 and 1.5 < ms["medium_4x"] / ms["light_1x"] < 12
-    assert share["heavy_16x"] > 0.5
-    assert 0.8 < sum(share.values()) + rep["kernel"]["share"] <= 1.02
-    assert {r["name"]: r["agents"] for r in rows} == {**{n: 200_000 for n in ORDER[:3]}, "no_components": None}
-    heavy = rows[0]
-    assert heavy["us_per_agent"] == pytest.approx(heavy["median_s"] * 1e6 / 200_000)
-    assert rep["ticks"] == 7 and len(rep["per_tick"]["tick_s"]) == 7
-    assert rep["ticks_per_s"]["median"] == pytest.approx(1 / rep["tick_s"]["median"], rel=0.2)
+    assert [r["name"] for r in rows] == ORDER  # every known system, in schedule order (not cost order)
+    assert [r["phase"] for r in rows] == ["update", "update", "post", "post"]
+    assert [(r["reads"], r["writes"]) for r in rows] == [
+        (["Opinion"], []), (["Opinion"], []), ([], ["Opinion"]), ([], [])]
+    for r in rows:
+        assert r["ticks"] == ticks
+        check_stats(r["seconds"])
+        assert r["median_s"] == r["seconds"]["median"] >= 0
+        assert 0 <= r["share"] <= 1
+    assert {r["name"]: r["agents"] for r in rows} == {**{n: agents for n in ORDER[:3]}, "no_components": None}
+    for r in rows[:3]:
+        assert r["us_per_agent"] == pytest.approx(r["median_s"] * 1e6 / agents)
+    assert rows[3]["us_per_agent"] is None
+    assert rep["ticks"] == ticks and rep["per_tick"]["tick"] == list(range(ticks))
+    check_stats(rep["tick_s"])
+    check_stats(rep["ticks_per_s"])
+    tick_s = rep["per_tick"]["tick_s"]
+    assert len(tick_s) == ticks and min(tick_s) > 0
+    assert rep["ticks_per_s"]["median"] == pytest.approx(1 / rep["tick_s"]["median"])  # odd count: exact
+    per_sys = rep["per_tick"]["systems_s"]
+    assert list(per_sys) == ORDER and all(len(v) == ticks and min(v) >= 0 for v in per_sys.values())
+    for t in range(ticks):  # the systems run inside their tick
+        assert sum(per_sys[n][t] for n in ORDER) <= tick_s[t] + 1e-9
+    assert 0 <= rep["kernel"]["share"] <= 1 and rep["kernel"]["median_s"] >= 0
     assert rep["ranks"][0]["rank"] == 0 and rep["slowest_rank"] == 0
     comp = {c["name"]: c for c in rep["components"]}
-    assert comp["Opinion"]["entities"] == 200_000 and comp["Opinion"]["bytes_per_agent"] == 16.0  # id + float64
+    assert comp["Opinion"]["entities"] == agents and comp["Opinion"]["bytes_per_agent"] == 16.0  # id + float64
     saved = json.loads((tmp_path / "p" / "profile.json").read_text())
-    assert [r["name"] for r in saved["systems"]] == ORDER
+    assert [r["name"] for r in saved["systems"]] == ORDER and saved["ticks"] == ticks
 
 
 def test_user_file_profiles_without_install_and_prints_tables(costed, tmp_path, capsys):
@@ -152,8 +180,9 @@ def test_llm_scenario_reports_engine_vs_own_time_and_outcomes(tmp_path, capsys):
     assert t["agents"] == 800 and t["ok"] + t["extracted"] + t["fallback"] + t["failed"] == 800
     assert 0 < t["requests"] <= t["completions"] and t["output_tokens"] > 0
     m = llm["median_s"]
-    assert m["engine"] > 0 and m["ours"] == pytest.approx(m["wall"] - m["engine"], abs=1e-3)
-    assert m["render"] > 0 and m["wall"] >= m["engine"]
+    assert all(v >= 0 for v in m.values())
+    assert m["ours"] == pytest.approx(m["wall"] - m["engine"], abs=1e-9)  # two ticks: medians are means
+    assert m["wall"] >= m["engine"]  # the engine's time is part of the system's
     assert (tmp_path / "g" / "responses").is_dir()  # logged as in a real run
 
 

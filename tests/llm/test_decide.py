@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socius.ecs import World
-from socius.ecs.rng import EntityRng
 from socius.llm import LLM, Decision, DecisionStats, Outcome, ReplayEngine, decide
 from socius.ecs import STR
 from socius.llm import Sampling
@@ -43,8 +42,9 @@ def test_ok_path_and_stats():
     assert res.count(Outcome.OK) == 500
     assert ((res.values["number"] >= 0) & (res.values["number"] <= 100)).all()
     row = w.resource(DecisionStats).rows[-1]
-    assert row["ok"] == 500 and row["requests"] == 13 * 7 // np.gcd(13, 7) or row["requests"] <= 91
-    assert row["dedup_ratio"] == pytest.approx(500 / row["requests"])
+    assert row["ok"] == 500
+    assert row["requests"] == 91  # 500 IDs cover every (id % 13, id % 7) pair: 91 distinct prompts
+    assert row["dedup_ratio"] == pytest.approx(500 / 91)
 
 
 def test_extract_then_fallback_paths():
@@ -261,3 +261,203 @@ def test_response_cache_reuses_exact_requests(tmp_path):
     other, sent_other = run(2)
     assert sent_first == 40 and sent_again == 0 and sent_other == 40  # same seed: all from the cache
     np.testing.assert_array_equal(first, again)
+
+
+# ------------------------------------------------------------------ LoRA adapters in deduplication
+class Recording:
+    """The mock engine's replies; keeps every batch it is sent. ``adapters`` (names) are loaded from
+    folders under ``tmp`` (the mock, like a real engine, fails requests naming an adapter not loaded)."""
+
+    def __init__(self, policy, seed=1, name="recording", adapters=(), tmp=None):
+        self.inner, self.name, self.batches = MockEngine(policy, seed=seed), name, []
+        for i, a in enumerate(a for a in adapters if a):
+            (tmp / f"adapter-{i}").mkdir()
+            (tmp / f"adapter-{i}" / "adapter_config.json").write_text("{}")
+            self.inner.load_adapter(a, tmp / f"adapter-{i}")
+
+    def generate(self, batch):
+        self.batches.append(batch)
+        return self.inner.generate(batch)
+
+    def close(self):
+        pass
+
+
+ADAPTERS = np.array(["", "tutor", "critic"], dtype=STR)
+
+
+def adapter_policy(batch, seed):
+    """``{"number": 100 * adapter + 10 * group + k}``: which adapter answered shows in the reply
+    (``k``: the completion's rank within its request, so samples differ)."""
+    a = np.repeat(np.searchsorted(np.sort(ADAPTERS), batch.adapters), batch.n)
+    group = pc.extract_regex(batch.prompts_arrow, pattern=r"group (?P<g>\d+)").field("g")
+    group = np.repeat(pc.cast(group, "int64").to_numpy(zero_copy_only=False), batch.n)
+    k = np.arange(batch.completions) - np.repeat(batch.offsets[:-1], batch.n)
+    val = 100 * a + 10 * group + np.minimum(k, 9)
+    return np.strings.add(np.strings.add('{"number": ', val.astype(STR)), "}")
+
+
+@pytest.mark.parametrize("temp", [0.0, 0.8])
+def test_identical_prompts_on_different_adapters_are_separate_requests(temp, tmp_path):
+    w = World(seed=3)
+    eng = Recording(adapter_policy, adapters=ADAPTERS, tmp=tmp_path)
+    w.insert_resource(LLM({"": eng}))
+    ids = w.spawn(600)
+    adapters = ADAPTERS[ids % 3]
+    fields = {"round": 1, "name": "same", "group": ids % 4}   # 4 distinct prompts, each on 3 adapters
+    d = Decision("g", TEMPLATE, JsonReply(number=Number(0, 1000)), {"number": -1.0}, sampling=Sampling(temperature=temp))
+    res = decide(w, d, ids, fields, adapters=adapters)
+    (batch,) = eng.batches
+    assert len(batch) == 12  # same prompt and adapter merged; same prompt, other adapter: its own request
+    pairs = set(zip(batch.prompts.tolist(), batch.adapters.tolist()))
+    assert len(pairs) == 12 and set(batch.adapters.tolist()) == set(ADAPTERS.tolist())
+    for i in range(len(batch)):  # each request serves exactly the agents of its (prompt, adapter)
+        ents = batch.entities[batch.offsets[i]:batch.offsets[i + 1]]
+        mine = ids[(adapters == batch.adapters[i]) & (TEMPLATE.render(fields, 600) == batch.prompts[i])]
+        assert ents.tolist() == (mine.tolist() if temp else mine[:1].tolist())
+    a_rank = np.searchsorted(np.sort(ADAPTERS), adapters)
+    got = res.values["number"]
+    np.testing.assert_array_equal(got // 100, a_rank)          # every agent answered by its own adapter
+    np.testing.assert_array_equal((got % 100) // 10, ids % 4)  # ... for its own prompt
+    assert (res.outcome == Outcome.OK).all()
+
+
+def test_adapters_without_dedup_and_the_base_model_alone(tmp_path):
+    w = World(seed=3)
+    eng = Recording(adapter_policy, adapters=ADAPTERS, tmp=tmp_path)
+    w.insert_resource(LLM({"": eng}))
+    ids = w.spawn(90)
+    d = Decision("g", TEMPLATE, JsonReply(number=Number(0, 1000)), {"number": -1.0})
+    decide(w, d, ids, {"round": 1, "name": "same", "group": 1}, adapters=np.full(90, "", dtype=STR))
+    decide(w, d, ids, {"round": 1, "name": "same", "group": 1}, adapters=ADAPTERS[ids % 3], dedup=False)
+    assert [len(b) for b in eng.batches] == [1, 90]
+    assert eng.batches[1].adapters.tolist() == ADAPTERS[ids % 3].tolist()
+
+
+def test_grouping_by_adapter_and_prompt_is_exact(tmp_path):
+    """Adapter "a\x1fb" with prompt "c" and adapter "a" with prompt "b\x1fc" are different requests."""
+    w = World(seed=3)
+    eng = Recording(echo_policy, adapters=["a\x1fb", "a"], tmp=tmp_path)
+    w.insert_resource(LLM({"": eng}))
+    ids = w.spawn(4)
+    d = Decision("r", Template("{x}"), JsonReply(text=Text()), {"text": ""}, extract=None)
+    decide(w, d, ids, {"x": np.array(["c", "b\x1fc", "c", "b\x1fc"], dtype=STR)},
+           adapters=np.array(["a\x1fb", "a", "a\x1fb", "a"], dtype=STR))
+    (batch,) = eng.batches
+    assert sorted(zip(batch.adapters.tolist(), batch.prompts.tolist())) == [("a", "b\x1fc"), ("a\x1fb", "c")]
+
+
+# ------------------------------------------------------------------ the engine's output contract
+class Misbehaving:
+    """The mock's replies, then ``mangle(out, batch)``: an engine that breaks the output contract."""
+
+    def __init__(self, mangle, name="flaky-server"):
+        self.inner, self.mangle, self.name = MockEngine(number_policy(0, 100), seed=1), mangle, name
+
+    def generate(self, batch):
+        out = self.inner.generate(batch)
+        self.mangle(out, batch)
+        return out
+
+    def close(self):
+        pass
+
+
+def _extra(out, batch):
+    out.texts = np.concatenate([out.texts, np.array(['{"number": 1}'], dtype=STR)])
+    out.output_tokens = np.concatenate([out.output_tokens, [1]]).astype(np.int32)
+
+
+def _few(out, batch):
+    out.texts, out.output_tokens = out.texts[:-1], out.output_tokens[:-1]
+
+
+@pytest.mark.parametrize("mangle, says", [
+    (_extra, r"texts has {c1} rows, expected {c} \(one per completion\)"),
+    (_few, r"texts has {c_1} rows, expected {c}"),
+    (lambda out, b: setattr(out, "output_tokens", out.output_tokens[:3]), r"output_tokens has 3 rows, expected {c}"),
+    (lambda out, b: setattr(out, "errors", out.errors[:-1]), r"errors has {r_1} rows, expected {r} \(one per request\)"),
+    (lambda out, b: setattr(out, "latency_s", np.zeros((len(b), 2))), r"latency_s has shape \({r}, 2\), expected \({r},\)"),
+    (lambda out, b: setattr(out, "prompt_tokens", None), r"prompt_tokens is None"),
+    (lambda out, b: setattr(out, "texts", list(out.texts)), r"texts is list, not a numpy array"),
+])
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_an_engine_that_breaks_the_output_contract_is_named(mangle, says, batch_size):
+    from socius.llm import EngineContractError
+    w = World(seed=1)
+    w.insert_resource(LLM({"": Misbehaving(mangle)}))
+    ids = w.spawn(40)
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=0.7))
+    fields = {"round": 1, "name": "x", "group": ids % 10}        # 10 requests, 4 completions each
+    r = batch_size or 10                                        # the first call (of a split one) fails
+    says = says.format(r=r, r_1=r - 1, c=4 * r, c1=4 * r + 1, c_1=4 * r - 1)
+    with pytest.raises(EngineContractError, match=f"engine 'flaky-server' .*{says}"):
+        decide(w, d, ids, fields, batch_size=batch_size)
+
+
+def test_a_correct_engine_passes_the_contract_check_in_every_path(tmp_path):
+    from socius.llm import ResponseCache
+    w = World(seed=1)
+    w.insert_resource(LLM({"": Misbehaving(lambda out, b: None)}, cache=ResponseCache(tmp_path)))
+    ids = w.spawn(40)
+    for cache in (False, True, True):
+        d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=0.7), cache=cache)
+        res = decide(w, d, ids, {"round": 1, "name": "x", "group": ids % 10}, batch_size=3)
+        assert (res.outcome == Outcome.OK).all()
+
+
+# ------------------------------------------------------------------ failed requests and the extraction call
+class Failing:
+    """Answers in prose the schema cannot read; answer requests whose first entity is a multiple of 3
+    fail like an HTTP 503, with the error page as their text. Counts what goes to the extraction call."""
+
+    name = "failing"
+
+    def __init__(self, fail_extract=False):  # fail_extract: extraction requests of first entity % 3 == 1 fail too
+        self.inner = MockEngine(lambda b, s: np.full(b.completions, "about twenty", dtype=STR), seed=1)
+        self.fail_extract = fail_extract
+        self.extract_prompts: list[str] = []
+
+    def generate(self, batch):
+        out = self.inner.generate(batch)
+        is_ex = np.strings.startswith(batch.prompts, "Rewrite")
+        self.extract_prompts += batch.prompts[is_ex].tolist()
+        out.texts = np.where(np.repeat(is_ex, batch.n), '{"number": 20}', out.texts).astype(STR)
+        first = batch.entities[batch.offsets[:-1]]
+        bad = np.where(is_ex, (first % 3 == 1) & self.fail_extract, first % 3 == 0)
+        out.errors = np.where(bad, "HTTP 503 Service Unavailable", "").astype(STR)
+        out.texts = np.where(np.repeat(bad, batch.n), "<html>503</html>", out.texts).astype(STR)
+        return out
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("temp, dedup", [(0.0, False), (0.9, False), (0.9, True)])
+def test_failed_requests_are_not_sent_to_the_extraction_call(temp, dedup):
+    w = World(seed=1)
+    eng = Failing()
+    w.insert_resource(LLM({"": eng}))
+    ids = w.spawn(300)
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=temp))
+    res = decide(w, d, ids, {"round": 1, "name": ids.astype(STR), "group": 0}, dedup=dedup)
+    failed = ids % 3 == 0
+    assert (res.outcome[failed] == Outcome.FAILED).all() and (res.values["number"][failed] == 50).all()
+    assert (res.outcome[~failed] == Outcome.EXTRACTED).all() and (res.values["number"][~failed] == 20).all()
+    assert not any("503" in p for p in eng.extract_prompts)
+    assert len(eng.extract_prompts) == (200 if not dedup else 1)  # only the replies that came back
+    row = w.resource(DecisionStats).rows[-1]
+    assert (row["ok"], row["extracted"], row["fallback"], row["failed"]) == (0, 200, 0, 100)
+
+
+def test_an_engine_failure_in_the_extraction_call_counts_as_failed():
+    w = World(seed=1)
+    w.insert_resource(LLM({"": Failing(fail_extract=True)}))
+    ids = w.spawn(300)
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0}, sampling=Sampling(temperature=0.9))
+    res = decide(w, d, ids, {"round": 1, "name": ids.astype(STR), "group": 0}, dedup=False)
+    row = w.resource(DecisionStats).rows[-1]
+    # a third fail answering, a third fail in the extraction call: every engine failure counts as failed
+    assert (res.outcome[ids % 3 != 2] == Outcome.FAILED).all() and (res.values["number"][ids % 3 != 2] == 50).all()
+    assert (res.outcome[ids % 3 == 2] == Outcome.EXTRACTED).all()
+    assert (row["ok"], row["extracted"], row["fallback"], row["failed"]) == (0, 100, 0, 200)

@@ -77,8 +77,8 @@ function parseHash() {
 async function route() {
   stopPolling();
   const { parts, params } = parseHash();
-  const m = main();
-  m.replaceChildren();
+  const m = el("div", { class: "page" });   // a route still loading draws into its own, detached, page
+  main().replaceChildren(m);
   try {
     if (parts[0] !== "run") { nav(null); return await pageRuns(m); }
     const run = parts[1];
@@ -118,9 +118,10 @@ async function pageOverview(m, run) {
   m.append(el("h1", {}, `${run} `, el("span", { class: "muted" }, `${text(info.scenario)} · ${info.path}`)));
   const meta = info.run || {};
   const rate = meta.run_s ? meta.ticks / meta.run_s : null;
-  m.append(el("div", { class: "cards" }, card("tick", info.tick, "tick"), card("status", info.status, "run-status"),
+  m.append(el("div", { class: "cards" }, card("tick", info.live ? `${info.tick}` : info.tick, "tick"), card("status", info.status, "run-status"),
     card("ticks/s", rate, "rate"), card("agents", info.entities, null), card("seed", info.seed, null),
     card("tokens", null, "tokens"), card("state hash", info.state_hash ? info.state_hash.slice(0, 12) : null, null)));
+  if (info.live) m.append(liveControls(run, info));
   m.append(el("h2", {}, "Metrics"));
   const metricsBox = el("div", { class: "charts", id: "metrics" });
   m.append(metricsBox);
@@ -132,7 +133,13 @@ async function pageOverview(m, run) {
     const now = await api(`runs/${enc(run)}`);
     document.getElementById("tick").textContent = text(now.tick);
     document.getElementById("run-status").textContent = now.status;
-    if (now.status === "running" && now.tick > lastTick) {
+    if (now.live) {
+      document.getElementById("rate").textContent = text(now.ticks_per_s);
+      const eta = document.getElementById("eta");
+      if (eta) eta.textContent = now.eta_s === null ? "—" : `${Math.round(now.eta_s)} s`;
+      const pb = document.getElementById("pause");
+      if (pb) pb.textContent = now.paused ? "resume" : "pause";
+    } else if (now.status === "running" && now.tick > lastTick) {
       document.getElementById("rate").textContent = text((now.tick - lastTick) / ((Date.now() - lastTime) / 1000));
       lastTick = now.tick; lastTime = Date.now();
     }
@@ -149,6 +156,25 @@ async function pageOverview(m, run) {
   await refresh();
   state.timer = setInterval(() => refresh().catch(err => setStatus(err.message)), POLL_MS);
 }
+
+function post(path, body) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+}
+
+function liveControls(run, info) {
+  const msg = el("span", { id: "live-msg", class: "muted" });
+  const say = (p) => p.then(r => { msg.textContent = r.tick !== undefined ? `done at tick ${r.tick}` + (r.path ? `: ${r.path}` : "") : "ok"; msg.className = "muted"; })
+    .catch(err => { msg.textContent = err.message; msg.className = "error"; });
+  const at = el("input", { type: "number", id: "fork-at", min: 0, style: "width:6em", placeholder: "tick" });
+  const pause = el("button", { id: "pause", onclick: () => say(post(`runs/${enc(run)}/${pause.textContent === "pause" ? "pause" : "resume"}`)
+    .then(r => { pause.textContent = r.paused ? "resume" : "pause"; return r; })) }, info.paused ? "resume" : "pause");
+  return el("div", { class: "toolbar", id: "live" }, el("span", {}, `live · ${info.ticks} ticks · ETA `, el("span", { id: "eta" }, info.eta_s ? `${Math.round(info.eta_s)} s` : "—")),
+    pause, el("button", { id: "snapshot", onclick: () => say(post(`runs/${enc(run)}/snapshot`)) }, "snapshot now"),
+    el("label", {}, "fork at ", at), el("button", { id: "fork", onclick: () => say(post(`runs/${enc(run)}/fork`, { at: Number(at.value) })
+      .then(r => { msg.textContent = `forking into ${r.out}`; return r; })) }, "fork"), msg);
+}
+
+function parseValue(v) { try { return JSON.parse(v); } catch (e) { return v; } }
 
 function drawMetrics(box, cols) {
   const names = Object.keys(cols);
@@ -201,6 +227,17 @@ async function pageAgents(m, run, params) {
   m.append(el("div", { class: "toolbar" }, el("label", {}, "where ", where), el("label", {}, "search ", search),
     el("button", { id: "apply", onclick: () => go({ offset: 0 }) }, "filter")));
   m.append(el("div", { class: "toolbar" }, el("label", {}, "columns ", cols), el("span", { class: "muted" }, "all: " + meta.columns.map(c => c.name).join(", "))));
+  const info = await api(`runs/${enc(run)}`);
+  if (info.live) {
+    const target = el("input", { type: "text", id: "iv-set", placeholder: "Profile.occupation" });
+    const value = el("input", { type: "text", id: "iv-value", placeholder: "value (JSON or text)" });
+    const ivMsg = el("span", { id: "iv-msg", class: "muted" });
+    const apply = () => post(`runs/${enc(run)}/interventions`, { set: target.value.trim(), value: parseValue(value.value), where: where.value.trim() || null })
+      .then(r => { ivMsg.textContent = `${r.status}: ${r.matched} agents at tick ${r.tick !== undefined ? r.tick + 1 : "next"}`; ivMsg.className = "muted"; })
+      .catch(err => { ivMsg.textContent = err.message; ivMsg.className = "error"; });
+    m.append(el("div", { class: "toolbar" }, el("label", {}, "set ", target), el("label", {}, "= ", value),
+      el("button", { id: "iv-apply", onclick: apply }, "intervene on the selection (next tick)"), ivMsg));
+  }
   const out = el("div", { id: "agents" });
   m.append(out);
   let page;
@@ -244,6 +281,18 @@ async function pageAgent(m, run, id) {
       items.length ? el("table", {}, el("tr", {}, el("th", {}, "tick"), el("th", {}, "importance"), el("th", {}, "text")),
         items.map(it => el("tr", {}, el("td", { class: "num" }, text(it.tick)), el("td", { class: "num" }, text(it.importance)), el("td", {}, it.text))))
         : el("p", { class: "muted" }, "empty"));
+  }
+  const info = await api(`runs/${enc(run)}`);
+  if (info.live) {
+    const question = el("input", { type: "text", class: "wide", id: "question", placeholder: "ask this agent something" });
+    const store = el("input", { type: "checkbox", id: "store" });
+    const answer = el("pre", { class: "text", id: "answer" });
+    const ask = () => { answer.textContent = "…"; post(`runs/${enc(run)}/interview`, { ids: [a.id], question: question.value, store: store.checked })
+      .then(r => { answer.textContent = r.answers[0] || "(no answer)"; answer.dataset.tick = r.tick; })
+      .catch(err => { answer.textContent = err.message; }); };
+    question.addEventListener("keydown", e => { if (e.key === "Enter") ask(); });
+    m.append(el("h2", {}, "Interview"), el("div", { class: "toolbar" }, question, el("label", {}, store, " store as a memory"),
+      el("button", { id: "ask", onclick: ask }, "ask")), answer);
   }
   m.append(el("h2", {}, `Recent decisions (${a.decisions.length})`));
   const dec = el("div", { id: "decisions" });
