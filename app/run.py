@@ -112,11 +112,11 @@ def _save(world: World, out: Path, ranks) -> None:
 
 def restore_world(world: World, path: Path, ranks=None) -> None:
     """Restore ``world`` from a snapshot file, or from a distributed snapshot folder (any number of ranks)."""
-    if (ranks is not None and ranks.size > 1) or path.is_dir():
-        from socius.mpi import restore_distributed
+    from socius.mpi import restore_distributed, restore_snapshot
+    if ranks is not None and ranks.size > 1:  # a file or a folder, onto this job's ranks
         restore_distributed(world, path)
     else:
-        world.restore(path)
+        restore_snapshot(world, path)
 
 
 def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]:

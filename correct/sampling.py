@@ -240,19 +240,14 @@ def sample(replies: pa.Table, spec, seed: int = 0, world=None, eligible=None) ->
 def run_world(run_dir: str | Path):
     """The run's final world (no systems), from ``snapshot.socius`` or ``snapshot.ranks/`` in ``run_dir``;
     the newer of the two when both exist. Raises :class:`LabelError` naming the folder when there is none."""
-    from socius.ecs import SnapshotError, World
-    from socius.mpi.snapshot import restore_distributed, snapshot_info
+    from socius.ecs import SnapshotError
+    from socius.mpi.snapshot import load_snapshot, snapshot_info
 
     root = Path(run_dir)
     found = [p for p in (root / "snapshot.socius", root / "snapshot.ranks") if p.exists()]
     if not found:
         raise LabelError(f"{root}: no snapshot (snapshot.socius or snapshot.ranks/) to find the agents in")
     try:
-        path = max(found, key=lambda p: int(snapshot_info(p)["tick"]))
-        if path.is_dir():
-            world = World()
-            restore_distributed(world, path)
-            return world
-        return World.load(path)
+        return load_snapshot(max(found, key=lambda p: int(snapshot_info(p)["tick"])))
     except (SnapshotError, ImportError, OSError) as e:
         raise LabelError(f"{root}: cannot read the final snapshot ({type(e).__name__}: {e})") from None

@@ -46,6 +46,6 @@ __all__ = [
     "local_view", "merge_batches", "public_columns", "rank_context", "route", "run_ranks", "self_context",
     "top_k",
 ]
-from .snapshot import restore_distributed, save_distributed, snapshot_info  # noqa: E402
+from .snapshot import load_snapshot, restore_distributed, restore_snapshot, save_distributed, snapshot_info  # noqa: E402
 
-__all__ += ["restore_distributed", "save_distributed", "snapshot_info"]
+__all__ += ["load_snapshot", "restore_distributed", "restore_snapshot", "save_distributed", "snapshot_info"]

@@ -44,7 +44,7 @@ from socius.ecs.snapshot import read_manifest, restore_parts
 
 from .world import Ranks, world_ranks
 
-__all__ = ["save_distributed", "restore_distributed", "snapshot_info", "MANIFEST"]
+__all__ = ["save_distributed", "restore_distributed", "restore_snapshot", "load_snapshot", "snapshot_info", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 FORMAT = "socius-distributed-snapshot"
@@ -225,3 +225,25 @@ def _owner(part, ids: np.ndarray) -> np.ndarray:
     except KeyError as e:
         raise SnapshotError(f"restore_distributed: {e.args[0]} — the snapshot holds an entity the new "
                             "partition does not place (was it spawned after build?)") from None
+
+
+def restore_snapshot(world, path: str | Path, types=()) -> None:
+    """Restore ``world`` from either kind of snapshot: a file (``World.restore``) or an N-rank folder
+    (:func:`restore_distributed`, onto this process's ranks — one rank, or any other number)."""
+    path = Path(path)
+    if path.is_dir():
+        restore_distributed(world, path, types)
+    else:
+        world.restore(path)
+
+
+def load_snapshot(path: str | Path):
+    """A new world holding the state of either kind of snapshot (read-only use: no systems are added)."""
+    from socius.ecs import World
+
+    path = Path(path)
+    if not path.is_dir():
+        return World.load(path)
+    world = World()
+    restore_distributed(world, path)
+    return world

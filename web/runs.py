@@ -248,14 +248,10 @@ def _read_parquet(p: Path) -> pa.Table:
 
 
 def _restore(snap: Path):
-    from socius.ecs import SnapshotError, World
-    from socius.mpi.snapshot import restore_distributed
+    from socius.ecs import SnapshotError
+    from socius.mpi.snapshot import load_snapshot
     try:
-        if snap.is_dir():
-            world = World()
-            restore_distributed(world, snap)
-            return world
-        return World.load(snap)
+        return load_snapshot(snap)
     except (SnapshotError, ImportError, OSError) as e:
         raise RunUnavailable(f"{snap}: cannot restore the snapshot ({type(e).__name__}: {e})") from None
 
