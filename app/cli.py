@@ -33,6 +33,7 @@ from socius.llm.engines.factory import ENGINES
 
 from .args import EXIT_USAGE, int_flag, seed_flag
 from .commands import add_ui_arguments, cmd_list, cmd_run
+from .loop import add_correct_arguments
 from .registry import BUILTIN, Command, Scenario, registered_scenarios
 
 __all__ = ["main", "make_parser", "OWN_COMMANDS"]
@@ -41,7 +42,7 @@ OWN_COMMANDS = ("list", "run", "profile")
 #: modules of the application's further commands, each with ``COMMANDS: tuple[Command, ...]``
 #: (imported only when the first word is not one of OWN_COMMANDS; they keep their imports light)
 APP_COMMAND_MODULES = ("socius.app.label", "socius.app.judge", "socius.app.train", "socius.app.fork",
-                       "socius.web.command")
+                       "socius.app.loop", "socius.web.command")
 
 
 def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.ArgumentParser:
@@ -67,6 +68,7 @@ def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.Argum
     r.add_argument("--replay", type=Path, help="answer every LLM call from this run directory's response log")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     add_ui_arguments(r)
+    add_correct_arguments(r)
     f = sub.add_parser("profile", help="profile a scenario: ticks/s, time and memory per system")
     f.add_argument("scenario", metavar="SCENARIO", help=scenario_help)
     f.add_argument("--agents", metavar="N", type=int_flag("--agents", 1),

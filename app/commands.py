@@ -28,6 +28,7 @@ from socius.errors import ConfigError, EngineSetupError, MissingExtraError
 
 from .args import EXIT_USAGE, fail, ranks_or_exit, resolve_scenario
 from .engines import engine_choice
+from .loop import correction_loop, with_loop
 from .registry import registered_scenarios
 from .run import SerialScenarioError, find_snapshot, run_scenario
 
@@ -99,6 +100,11 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         bar.start()
     progress = _boundary(progress, reapply, live)
     try:
+        loop = correction_loop(args, scenario, engine, ranks if ranks.size > 1 else None)
+    except ConfigError as e:
+        parser.error(str(e))
+    progress = with_loop(progress, loop)
+    try:
         res = run_scenario(scenario, cfg, seed=args.seed, ticks=args.steps, out=args.out,
                            snapshot_every=args.snapshot_every, resume=resume, progress=progress, engine=engine,
                            ranks=ranks if ranks.size > 1 else None)
@@ -122,6 +128,8 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
         console.print(f"[yellow]interrupted[/]{where}")
         return fail(console, ranks, None, 130)
     finally:
+        if loop is not None:
+            loop.close()
         if bar:
             bar.stop()
     entities = len(res.world) if ranks.size == 1 else f"{len(res.world)} on rank 0 of {ranks.size}"

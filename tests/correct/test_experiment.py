@@ -1,0 +1,77 @@
+"""The correction experiment end to end on the mock at a tiny size, and its pure parts."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from socius.app.loop import run_experiment
+from socius.correct.experiment import MOCK_NOTE, held_out_split, result_rows, score_agents, summarise
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=2, max_size=200, unique=True), st.integers(0, 2**31))
+@settings(max_examples=50, deadline=None)
+def test_split_is_a_partition_free_of_order(ids, seed):
+    a, b = held_out_split(np.array(ids), seed)
+    assert len(a) and len(b) and not set(a) & set(b) and set(a) | set(b) == set(ids)
+    a2, b2 = held_out_split(np.array(ids[::-1]), seed)
+    assert a.tolist() == a2.tolist() and b.tolist() == b2.tolist()
+
+
+def test_summary_spreads_over_seeds():
+    rows = [dict(part="single", method="kto", labels=8, round=0, arm="on", seed=s, score=v, n=10)
+            for s, v in enumerate([3.0, 4.0, 5.0])]
+    s = summarise(result_rows(rows)).to_pylist()[0]
+    assert s["score_mean"] == 4.0 and math.isclose(s["score_std"], np.std([3, 4, 5])) and s["seeds"] == 3
+
+
+def test_experiment_on_the_mock(tmp_path):
+    out = tmp_path / "exp"
+    results, summary = run_experiment(out, agents=12, labels=(0, 4, 8), methods=("sft", "kto"), rounds=2,
+                                      every=1, seeds=(0, 1), say=lambda *a: None)
+    assert (out / "results.parquet").is_file() and (out / "correction.png").stat().st_size > 1000
+    assert pq.read_table(out / "summary.parquet").num_rows == summary.num_rows
+    single = [r for r in results.to_pylist() if r["part"] == "single"]
+    assert len(single) == 2 * 2 * 3
+    assert all(r["n"] > 0 and 1 <= r["score"] <= 5 for r in single if r["method"] == "sft" or r["labels"] == 0)
+    # kto needs labels on both sides of its band; the mock judge scores most replies 5, so a point
+    # without them is skipped (NaN, n = 0), never silently filled in
+    assert all((r["n"] > 0) != math.isnan(r["score"]) for r in single)
+    rounds = [r for r in results.to_pylist() if r["part"] == "rounds"]
+    assert sorted({(r["round"], r["arm"]) for r in rounds}) == [(1, "off"), (1, "on"), (2, "off"), (2, "on")]
+    # the mock's adapters learn nothing: every arm scores exactly as the uncorrected one (machinery only)
+    by = {(r["seed"], r["round"], r["arm"]): r["score"] for r in rounds}
+    assert all(by[(s, k, "on")] == by[(s, k, "off")] for s, k, _ in by)
+    assert (out / "note.md").read_text().strip() == MOCK_NOTE
+    # the switches really happened in the treated arms, on every agent
+    import json
+    sw = json.loads((out / "seed-0" / "on-1" / "switches.json").read_text())
+    assert sw[-1]["status"] == "applied" and sw[-1]["adapter"] == "fix"
+
+
+def test_score_agents_filters_agents_and_ticks():
+    import pyarrow as pa
+    labels = pa.table({"entity": [1, 2, 3], "tick": [0, 1, 2], "score": pa.array([1, 5, 3], pa.int8())})
+    assert score_agents(labels, [2, 3]) == (4.0, 2)
+    assert score_agents(labels, [2, 3], (2, 3)) == (3.0, 1)
+    assert math.isnan(score_agents(labels, [9])[0])
+
+
+def test_the_command(tmp_path, capsys):
+    from socius.app.cli import _run_command, make_parser
+    from socius.app.loop import COMMANDS
+    from rich.console import Console
+    parser = make_parser([(c, None) for c in COMMANDS])
+    args = parser.parse_args(["experiment", "correction", "--agents", "8", "--labels", "0,4", "--methods", "sft",
+                              "--rounds", "1", "--every", "1", "--seeds", "1", "--train-judge", "rule",
+                              "--out", str(tmp_path / "e")])
+    assert _run_command(args.scenario_command, args, Console()) == 0
+    text = capsys.readouterr().out
+    assert "held-out agents" in text and "machinery" in text and (tmp_path / "e" / "summary.parquet").is_file()
+    bad = parser.parse_args(["experiment", "correction", "--methods", "ppo", "--out", str(tmp_path / "f")])
+    with pytest.raises(SystemExit) as e:
+        _run_command(bad.scenario_command, bad, Console())
+    assert e.value.code == 2
