@@ -1,8 +1,21 @@
 """``openai``: any OpenAI-compatible server behind the batch interface.
 
-A vLLM server (``vllm serve``), a llama.cpp server, a hosted API: every request
-of a batch is one HTTP call (the completions endpoint; the chat endpoint with
-``chat=True``) made by ``openai.AsyncOpenAI``, at most ``concurrency`` in flight.
+A vLLM server (``vllm serve``), a llama.cpp server, a hosted API. Two paths, both
+through one shared ``openai.AsyncOpenAI`` client (one connection pool), at most
+``concurrency`` HTTP calls in flight:
+
+* **batched** (the completions endpoint, ``prompt_lists`` ``"auto"``/``"on"``): many
+  prompts per request, ``prompt`` as a list, chunked by :mod:`.http_chunks` (same
+  adapter, ``n`` and — when sampling — seed per chunk; at most ``max_batch_prompts``
+  prompts and ``max_batch_chars`` characters). Replies map back by ``choices[i].index``.
+  A chunk is retried as a whole; one that fails as a whole (a 4xx, a reply that does
+  not fit, or retries spent) goes prompt by prompt, so errors land on single prompts.
+  In ``"auto"`` the first list reply tells whether the server takes lists: a refused
+  list whose prompts then all succeed alone switches the engine to per-request for
+  good (one warning in the log; :attr:`OpenAIEngine.http_path` says which path).
+* **per-request** (the chat endpoint, ``prompt_lists="off"``, or a server without
+  lists): every request is one HTTP call.
+
 Each call has its own timeout and is retried with exponential backoff and full
 jitter on 408/409/429/5xx, timeouts and connection errors; other errors (a 400
 for a prompt the server rejects, a 404 for an unknown model) fail the request
@@ -31,14 +44,10 @@ runs an event loop; async callers can ``await engine.agenerate(batch)``.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
+import logging
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -47,124 +56,16 @@ from socius.ecs import STR
 from socius.errors import EngineSetupError, MissingExtraError
 
 from .base import CompletionBatch, RequestBatch
-from .params import STRUCTURED_MODES, sampling_kwargs, structured_extra_body
+from .http_chunks import ListReplyError, map_choices, plan_chunks
+from .http_config import OpenAIConfig, split_tokens
+from .http_job import BatchJob
+from .http_lora import LoRAAdmin
 from .retry import backoff_delay, classify_error, retry_after
 from .vllm import unknown_adapter_error
 
-
-def split_tokens(total: int, n: int) -> np.ndarray:
-    """``[n] int32``: a total token count spread over ``n`` completions.
-
-    OpenAI-style responses count completion tokens per response, not per
-    choice; for ``n == 1`` this is exact, for ``n > 1`` an even split that
-    keeps the sum.
-    """
-    q, rem = divmod(int(total), int(n))
-    out = np.full(n, q, dtype=np.int32)
-    out[:rem] += 1
-    return out
-
-
-@dataclass(frozen=True)
-class OpenAIConfig:
-    """How to reach the server and how hard to try.
-
-    ``base_url``/``api_key`` default to ``$OPENAI_BASE_URL``/``$OPENAI_API_KEY``
-    (a local server that checks no key gets ``"EMPTY"``). ``model`` overrides
-    ``RequestBatch.model`` (the name the server knows the model by).
-    ``timeout_s`` bounds one attempt; ``max_retries`` is the number of retries
-    after the first attempt. ``extra_body`` is merged into every request.
-    """
-
-    base_url: str | None = None
-    api_key: str | None = None
-    model: str | None = None
-    concurrency: int = 64
-    timeout_s: float = 60.0
-    max_retries: int = 4
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 20.0
-    chat: bool = False
-    structured_mode: str = "vllm"
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-    jitter_seed: int | None = None
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> "OpenAIConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(config) - names
-        if unknown:
-            raise ValueError(f"unknown OpenAIConfig keys {sorted(unknown)}; known: {sorted(names)}")
-        return cls(**dict(config))
-
-    def resolved_base_url(self) -> str | None:
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-
-    def resolved_api_key(self) -> str:
-        return self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
-
-
-class LoRAAdmin:
-    """A vLLM server's runtime LoRA endpoints, and the adapters loaded through them.
-
-    ``load(name, path)`` posts ``{"lora_name", "lora_path"}`` to ``<base_url>/load_lora_adapter``
-    (``base_url`` ends in ``/v1``, as for the client). Replacing a loaded name first asks the
-    server to reload it in place (``load_inplace``, vLLM >= 0.11); a server that refuses (an older
-    one: "already been loaded") gets ``unload`` then ``load``, and if that load fails the old
-    folder is loaded again, so a failed replacement leaves the server as it was.
-    Failures raise :class:`~socius.errors.EngineSetupError` with the server's reason.
-    Plain HTTP (``urllib``), one call at a time, between ticks.
-    """
-
-    def __init__(self, base_url: str | None, api_key: str = "EMPTY", timeout_s: float = 60.0):
-        if not base_url:
-            raise EngineSetupError("openai: loading adapters needs base_url (or OPENAI_BASE_URL)")
-        self.base_url, self.api_key, self.timeout_s = base_url.rstrip("/"), api_key, float(timeout_s)
-        self.loaded: dict[str, str] = {}
-
-    def _post(self, endpoint: str, body: dict) -> tuple[int, str]:
-        req = urllib.request.Request(f"{self.base_url}/{endpoint}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {self.api_key}"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - the user's server
-                return resp.status, resp.read().decode(errors="replace")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode(errors="replace")
-        except (urllib.error.URLError, OSError) as e:
-            return 0, f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-
-    def _load(self, name: str, path: str, inplace: bool = False) -> tuple[int, str]:
-        body = {"lora_name": name, "lora_path": path}
-        if inplace:
-            body["load_inplace"] = True
-        return self._post("load_lora_adapter", body)
-
-    def load(self, name: str, path: str) -> None:
-        if not isinstance(name, str) or not name or name != name.strip():
-            raise EngineSetupError(f"openai: adapter name must be a non-empty string, got {name!r}")
-        path = str(path)
-        old = self.loaded.get(name)
-        status, text = self._load(name, path, inplace=old is not None)
-        if status != 200 and old is not None and "already" in text.lower():  # a server without load_inplace
-            self.unload(name)
-            status, text = self._load(name, path)
-            if status != 200:
-                back, _ = self._load(name, old)
-                if back == 200:
-                    self.loaded[name] = old
-        if status != 200:
-            raise EngineSetupError(f"openai: adapter {name!r} from {path} did not load on {self.base_url} "
-                                   f"(HTTP {status or 'error'}: {text.strip()[:300]}); is the server started with "
-                                   "--enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True?")
-        self.loaded[name] = path
-
-    def unload(self, name: str) -> None:
-        status, text = self._post("unload_lora_adapter", {"lora_name": name})
-        self.loaded.pop(name, None)
-        if status not in (200, 404):  # 404: the server no longer has it, which is what was asked
-            raise EngineSetupError(f"openai: adapter {name!r} did not unload on {self.base_url} "
-                                   f"(HTTP {status or 'error'}: {text.strip()[:300]})")
+#: A batch smaller than ``LIST_SPREAD * max_batch_prompts`` still goes out as about this many
+#: list requests (at least 16 prompts each), so that they travel in parallel.
+LIST_SPREAD = 8
 
 
 class OpenAIEngine:
@@ -185,19 +86,17 @@ class OpenAIEngine:
         if config is None:
             config = OpenAIConfig()
         self.config = config if isinstance(config, OpenAIConfig) else OpenAIConfig.from_mapping(config)
-        if self.config.concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
-        if self.config.max_retries < 0 or not self.config.timeout_s > 0:
-            raise ValueError("max_retries must be >= 0 and timeout_s > 0")
-        if self.config.structured_mode not in STRUCTURED_MODES:
-            raise ValueError(f"structured_mode must be one of {STRUCTURED_MODES}")
+        self.config.validate()
         try:
             import openai  # noqa: PLC0415 - deliberately lazy
         except ImportError as e:
             raise MissingExtraError("openai", "openai", "The OpenAI-compatible engine") from e
         self._openai = openai
         self._rng = random.Random(self.config.jitter_seed)
-        self.stats = {"requests": 0, "attempts": 0, "retries": 0, "failed": 0}
+        self.stats = {"requests": 0, "attempts": 0, "retries": 0, "failed": 0,
+                      "http_calls": 0, "list_calls": 0, "list_fallbacks": 0}
+        # does the server take prompt lists? None: not known yet (learnt from the first list reply)
+        self._lists: bool | None = {"on": True, "off": False}.get(self.config.prompt_lists)
         self.last_attempts = np.zeros(0, dtype=np.int32)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socius-openai-engine",
@@ -206,6 +105,26 @@ class OpenAIEngine:
         self._client = self._submit(self._make_client()).result()
         self._lora = LoRAAdmin(self.config.resolved_base_url() or "", self.config.resolved_api_key(),
                                self.config.timeout_s) if self.config.resolved_base_url() else None
+
+    @property
+    def http_path(self) -> str:
+        """``"batched"`` (prompt lists), ``"per-request"`` (one prompt per request: chat, lists
+        off, or a server that refused them) or ``"unknown"`` (auto, before the first list reply)."""
+        if self.config.chat or self._lists is False:
+            return "per-request"
+        return "batched" if self._lists else "unknown"
+
+    def _learn_lists(self, ok: bool, why: str = "") -> None:
+        if self._lists is not None or self.config.prompt_lists != "auto":
+            return
+        self._lists = ok
+        log = logging.getLogger("socius.llm.openai")
+        if ok:
+            log.info("openai: %s takes prompt lists; sending up to %d prompts per request",
+                     self.config.resolved_base_url(), self.config.max_batch_prompts)
+        else:
+            log.warning("openai: %s refused a prompt list (%s); one prompt per request from now on",
+                        self.config.resolved_base_url(), why)
 
     # -- adapters ----------------------------------------------------------
 
@@ -287,63 +206,133 @@ class OpenAIEngine:
         self.last_attempts = np.zeros(r, dtype=np.int32)
         if r == 0:
             return out
-        cfg = self.config
-        base = sampling_kwargs(batch.sampling)          # ValueError = misuse, raised
-        base.pop("structured_outputs")
-        extra = {**structured_extra_body(batch.sampling, cfg.structured_mode),
-                 **cfg.extra_body}
-        adapters = batch.adapters.tolist()
-        model = cfg.model or batch.model
-        greedy = batch.sampling.greedy
-        prompts = batch.prompts.tolist()
-        ns = batch.n.tolist()
-        seeds = batch.seeds.tolist()
-        offsets = batch.offsets.tolist()
-        texts: list[str] = [""] * batch.completions
-        errors: list[str] = [""] * r
-        attempts = np.zeros(r, dtype=np.int32)
-        sem = asyncio.Semaphore(cfg.concurrency)
-
-        async def one(i: int) -> None:
-            # a LoRA adapter served by vLLM is addressed as its own model name
-            req = dict(model=adapters[i] or model, n=1 if greedy else ns[i], seed=seeds[i], **base)
-            t0 = None
-            last_exc: BaseException | None = None
-            for attempt in range(cfg.max_retries + 1):
-                async with sem:
-                    if t0 is None:
-                        t0 = time.perf_counter()
-                    attempts[i] += 1
-                    try:
-                        resp = await asyncio.wait_for(self._call(prompts[i], req, extra), cfg.timeout_s)
-                        self._fill(i, resp, ns[i], offsets[i], texts, out)
-                        errors[i] = ""
-                        out.latency_s[i] = time.perf_counter() - t0
-                        return
-                    except Exception as e:  # noqa: BLE001 - classified below
-                        last_exc = e
-                        retry, kind = classify_error(e)
-                        msg = str(e).strip().replace("\n", " ")[:300]
-                        errors[i] = f"{kind} after {attempt + 1} attempt(s): {type(e).__name__}: {msg}"
-                        if adapters[i] and kind == "http 404":  # the server does not know the adapter
-                            errors[i] = f"{unknown_adapter_error(adapters[i], self.adapters())}: {errors[i]}"
-                        if not retry:
-                            break
-                if attempt < cfg.max_retries:
-                    await asyncio.sleep(backoff_delay(attempt, self._rng, cfg.backoff_base_s,
-                                                      cfg.backoff_max_s, retry_after(last_exc)))
-            out.latency_s[i] = time.perf_counter() - (t0 or time.perf_counter())
-
-        await asyncio.gather(*(one(i) for i in range(r)))
-        out.texts = np.array(texts, dtype=STR)
-        out.errors = np.array(errors, dtype=STR)
+        job = BatchJob(self.config, batch, out)
+        if self.config.chat or self._lists is False:
+            await asyncio.gather(*(self._one(job, i) for i in range(r)))
+        else:
+            greedy = batch.sampling.greedy
+            n_eff = np.ones(r, dtype=np.int32) if greedy else batch.n
+            by_seed = not greedy and self.config.list_seeds == "group"
+            chunks = plan_chunks(batch.adapters, n_eff, batch.seeds if by_seed else None,
+                                 batch.prompt_bytes(), self.config.max_batch_prompts,
+                                 self.config.max_batch_chars,
+                                 spread=min(self.config.concurrency, LIST_SPREAD))
+            await asyncio.gather(*(self._chunk(job, rows) for rows in chunks))
+        out.texts = np.array(job.texts.tolist(), dtype=STR)
+        out.errors = np.array(job.errors, dtype=STR)
         failed = int((out.errors != "").sum())
+        attempts = job.attempts
         self.last_attempts = attempts
         self.stats["requests"] += r
         self.stats["attempts"] += int(attempts.sum())
         self.stats["retries"] += int(attempts.sum()) - r
         self.stats["failed"] += failed
         return out
+
+    async def _backoff(self, attempt: int, exc: BaseException | None) -> None:
+        cfg = self.config
+        await asyncio.sleep(backoff_delay(attempt, self._rng, cfg.backoff_base_s, cfg.backoff_max_s,
+                                          retry_after(exc)))
+
+    def _error(self, job: BatchJob, i: int, e: BaseException, tries: int) -> tuple[bool, str]:
+        retry, kind = classify_error(e)
+        msg = str(e).strip().replace("\n", " ")[:300]
+        err = f"{kind} after {tries} attempt(s): {type(e).__name__}: {msg}"
+        if job.adapters[i] and kind == "http 404":  # the server does not know the adapter
+            err = f"{unknown_adapter_error(job.adapters[i], self.adapters())}: {err}"
+        return retry, err
+
+    async def _one(self, job: BatchJob, i: int, max_retries: int | None = None) -> bool:
+        """Request ``i`` alone (the per-request path, and the fallback for a failed list)."""
+        cfg = self.config
+        retries = cfg.max_retries if max_retries is None else max_retries
+        # a LoRA adapter served by vLLM is addressed as its own model name
+        req = dict(model=job.adapters[i] or job.model, n=1 if job.greedy else job.ns[i], seed=job.seeds[i],
+                   **job.base)
+        t0 = None
+        last_exc: BaseException | None = None
+        for attempt in range(retries + 1):
+            async with job.sem:
+                if t0 is None:
+                    t0 = time.perf_counter()
+                job.attempts[i] += 1
+                self.stats["http_calls"] += 1
+                try:
+                    resp = await asyncio.wait_for(self._call(job.prompts[i], req, job.extra), cfg.timeout_s)
+                    self._fill(i, resp, job.ns[i], job.offsets[i], job.texts, job.out)
+                    job.errors[i] = ""
+                    job.out.latency_s[i] = time.perf_counter() - t0
+                    return True
+                except Exception as e:  # noqa: BLE001 - classified below
+                    last_exc = e
+                    retry, job.errors[i] = self._error(job, i, e, int(job.attempts[i]))
+                    if not retry:
+                        break
+            if attempt < retries:
+                await self._backoff(attempt, last_exc)
+        job.out.latency_s[i] = time.perf_counter() - (t0 or time.perf_counter())
+        return False
+
+    async def _chunk(self, job: BatchJob, rows: np.ndarray) -> None:
+        """Prompts ``rows`` (same adapter, ``n`` and, when sampling, seed) in one list request,
+        retried as a whole; a chunk that fails as a whole goes prompt by prompt."""
+        cfg = self.config
+        i0 = int(rows[0])
+        if self._lists is False:                      # learnt meanwhile from another chunk
+            await asyncio.gather(*(self._one(job, int(i)) for i in rows))
+            return
+        n = 1 if job.greedy else job.ns[i0]
+        body = dict(model=job.adapters[i0] or job.model, prompt=[job.prompts[i] for i in rows.tolist()],
+                    n=n, **job.base, **job.extra)
+        if not job.greedy and cfg.list_seeds == "group":   # greedy ignores the seed; "server": none sent
+            body["seed"] = job.seeds[i0]
+        t0 = None
+        last_exc: BaseException | None = None
+        refused = says_no = False       # failed as a whole / the failure says "no lists here"
+        for attempt in range(cfg.max_retries + 1):
+            got = None
+            async with job.sem:
+                if self._lists is False:              # another chunk learnt it while this one queued
+                    refused = True
+                    break
+                if t0 is None:
+                    t0 = time.perf_counter()
+                job.attempts[rows] += 1
+                self.stats["http_calls"] += 1
+                self.stats["list_calls"] += 1
+                try:
+                    data = await asyncio.wait_for(
+                        self._client.post("/completions", cast_to=object, body=body), cfg.timeout_s)
+                    got = map_choices(data, len(rows), n)
+                except Exception as e:  # noqa: BLE001 - classified below
+                    last_exc = e
+                    retry, kind = classify_error(e)
+                    if isinstance(e, ValueError) or not retry:   # a reply that does not fit, a 4xx
+                        refused = True
+                        says_no = isinstance(e, ListReplyError) or kind in ("http 400", "http 413", "http 422")
+                        break
+            if got is not None:
+                self._learn_lists(True)
+                job.fill_chunk(rows, got, n, data.get("usage") or {}, time.perf_counter() - t0)
+                return
+            if attempt < cfg.max_retries:
+                await self._backoff(attempt, last_exc)
+        t0 = t0 or time.perf_counter()
+        if getattr(last_exc, "status_code", None) == 404:   # an unknown model or adapter: every prompt alike
+            for i in rows.tolist():
+                _, job.errors[i] = self._error(job, i, last_exc, int(job.attempts[i]))
+            job.out.latency_s[rows] = time.perf_counter() - t0
+            return
+        self.stats["list_fallbacks"] += 1
+        # one by one: a refused list gets every prompt's own retries; a list that kept failing
+        # with retryable errors gets one more try per prompt (it may have been too big, not down)
+        if len(rows) == 1 and not refused:
+            _, job.errors[i0] = self._error(job, i0, last_exc, int(job.attempts[i0]))
+            job.out.latency_s[i0] = time.perf_counter() - t0
+            return
+        ok = await asyncio.gather(*(self._one(job, int(i), None if refused else 0) for i in rows))
+        if says_no and all(ok):
+            self._learn_lists(False, f"{type(last_exc).__name__}: {str(last_exc)[:200]}")
 
     async def _call(self, prompt: str, req: dict[str, Any], extra: dict[str, Any]) -> Any:
         client = self._client
@@ -374,4 +363,5 @@ class OpenAIEngine:
         texts[offset:offset + n] = got
         out.prompt_tokens[i] = ptok
         out.output_tokens[offset:offset + n] = per
+
 

@@ -196,13 +196,15 @@ def test_openai_engine_reports_refused_connections_after_retries():
         port = s.getsockname()[1]                    # closed again: connections are refused
     batch = RequestBatch(["a", "b", "c"], Sampling(max_tokens=4), "m", n=[1, 2, 1], seeds=[1, 2, 3],
                          entities=[1, 2, 3, 4])
-    with OpenAIEngine({"base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 2,
+    with OpenAIEngine({"base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 2, "prompt_lists": "off",
                        "backoff_base_s": 0.001, "timeout_s": 5}) as eng:
         out = eng.generate(batch)
     assert out.failed.all()
     assert all(e.startswith("connection after 3 attempt(s)") for e in out.errors.tolist()), out.errors
     assert eng.last_attempts.tolist() == [3, 3, 3]
-    assert eng.stats == {"requests": 3, "attempts": 9, "retries": 6, "failed": 3}
+    assert eng.stats == {"requests": 3, "attempts": 9, "retries": 6, "failed": 3,
+                         "http_calls": 9, "list_calls": 0, "list_fallbacks": 0}
+    assert eng.http_path == "per-request"
     assert out.texts.shape == (4,) and (out.texts == "").all() and (out.output_tokens == 0).all()
 
 
