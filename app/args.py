@@ -23,8 +23,12 @@ __all__ = ["EXIT_USAGE", "int_flag", "seed_flag", "resolve_scenario", "ranks_or_
 EXIT_USAGE = 2
 
 
-def int_flag(flag: str, minimum: int):
-    """An argparse type: an integer >= ``minimum``, errors naming ``flag``."""
+#: the largest count a flag takes (entities, ticks): beyond it arrays could not be allocated anyway
+MAX_COUNT = 2**40
+
+
+def int_flag(flag: str, minimum: int, maximum: int = MAX_COUNT):
+    """An argparse type: an integer in ``minimum..maximum``, errors naming ``flag``."""
     def parse(text: str) -> int:
         try:
             v = int(text)
@@ -32,6 +36,8 @@ def int_flag(flag: str, minimum: int):
             raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
         if v < minimum:
             raise argparse.ArgumentTypeError(f"{flag} must be >= {minimum}, got {v}")
+        if v > maximum:
+            raise argparse.ArgumentTypeError(f"{flag} must be <= {maximum}, got {v}")
         return v
     return parse
 

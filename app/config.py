@@ -109,6 +109,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"--config: cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"--config: {path} is not UTF-8 text: {e.reason} at byte {e.start}") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)

@@ -100,8 +100,8 @@ def llm_resource(scenario, cfg, seed: int, engine: EngineChoice, out: Path | Non
         src = engine.replay / "responses" if (engine.replay / "responses").is_dir() else engine.replay
         try:
             return LLM({}, log_dir=log_dir, replay=ReplayEngine(src))
-        except FileNotFoundError as e:
-            raise EngineSetupError(str(e)) from None
+        except (OSError, ValueError) as e:  # missing, or a log Arrow cannot read (ArrowInvalid is a ValueError)
+            raise EngineSetupError(f"--replay: {e}") from None
     policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
     config = dict(engine.config)
     models = config.pop("models", {})

@@ -151,9 +151,21 @@ def write_decisions(world: World, out: Path, ranks=None) -> None:
         tmp.replace(target)
 
 
-def run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | None,
-                 snapshot_every: int = 0, resume: Path | None = None, progress=None,
-                 engine: EngineChoice | None = None, ranks=None, parent: dict | None = None) -> RunResult:
+def run_scenario(scenario: Scenario, cfg, *, out: Path | None, ranks=None, **kw) -> RunResult:
+    """:func:`_run_scenario`; a run directory this call created is removed again when the run fails
+    before its first snapshot (so a failed start leaves no half-written run directory)."""
+    created = out is not None and not out.exists() and (ranks is None or ranks.rank == 0)
+    try:
+        return _run_scenario(scenario, cfg, out=out, ranks=ranks, **kw)
+    except BaseException:
+        if created and out.is_dir() and not any(out.glob("snapshot*")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path | None,
+                  snapshot_every: int = 0, resume: Path | None = None, progress=None,
+                  engine: EngineChoice | None = None, ranks=None, parent: dict | None = None) -> RunResult:
     """Build (or resume) and run ``ticks`` ticks in total; ``progress(world, ticks)`` after each tick.
 
     ``ranks``: this process's :class:`~socius.mpi.RankContext` when the run is

@@ -78,8 +78,10 @@ def _column_text(value: Any, fmt: str, n: int, where: str) -> pa.Array | str:
 
 
 def defuse(text: pa.Array) -> pa.Array:
-    """Break delimiter look-alikes inside untrusted text."""
-    return pc.replace_substring(pc.replace_substring(text, "<<<", "‹‹‹"), ">>>", "›››")
+    """Break delimiter look-alikes inside untrusted text: every run of three ``<`` (or ``>``) — ASCII, or
+    the fullwidth and small forms that NFKC folds to them (``＜﹤``, ``＞﹥``) — becomes ``‹‹‹`` (``›››``);
+    lengths are kept."""
+    return pc.replace_substring_regex(pc.replace_substring_regex(text, "[<＜﹤]{3}", "‹‹‹"), "[>＞﹥]{3}", "›››")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ def make_engine(kind: str, *, seed: int = 0, policy: Policy | None = None,
     ``concurrency``, ``timeout_s``, ``max_retries``, …
     """
     config = dict(config or {})
+    if "faults" in config:  # [faults]: wrap the configured engine in the fault injector (llm/engines/faults.py)
+        from .faults import make_with_faults
+        return make_with_faults(make_engine, kind, seed=seed, policy=policy, config=config)
     if kind == "mock":
         if policy is None:
             raise EngineSetupError("the mock engine needs the scenario's mock policy")
@@ -35,6 +38,10 @@ def make_engine(kind: str, *, seed: int = 0, policy: Policy | None = None,
         if unknown:
             raise EngineSetupError(f"unknown mock engine options {sorted(unknown)} "
                              "(known: per_request_s, per_output_token_s, fail_rate)")
+        for key in ("per_request_s", "per_output_token_s", "fail_rate"):
+            v = config.get(key, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                raise EngineSetupError(f"mock engine option {key} must be a number >= 0, not {v!r}")
         return MockEngine(policy, seed=seed,
                           latency=Latency(float(config.get("per_request_s", 0.0)),
                                           float(config.get("per_output_token_s", 0.0))),

@@ -19,8 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from socius.ecs import STR
+from socius.errors import EngineSetupError
 
 from .base import CompletionBatch, RequestBatch
+
+
+class ReplayMiss(EngineSetupError, LookupError):
+    """A request the response log does not hold: the run is not the one that was logged (a usage error)."""
 
 
 class ReplayEngine:
@@ -32,8 +37,7 @@ class ReplayEngine:
         files = sorted(self.dir.glob("tick-*.parquet"))
         if not files:
             raise FileNotFoundError(f"--replay: no response log in {self.dir}")
-        t = pa.concat_tables([pq.read_table(f, columns=["tick", "model", "adapter", "prompt_hash", "n", "seed",
-                                                        "completions", "error"]) for f in files])
+        t = pa.concat_tables([_read_log_file(f) for f in files])
         keys = zip(t.column("tick").to_pylist(), t.column("model").to_pylist(), t.column("adapter").to_pylist(),
                    t.column("prompt_hash").to_pylist(), t.column("n").to_pylist(), t.column("seed").to_pylist())
         self._index = {k: i for i, k in enumerate(keys)}
@@ -62,7 +66,7 @@ class ReplayEngine:
             j = self._index.get(key)
             if j is None:
                 adapter = f", adapter {str(batch.adapters[i])!r}" if batch.adapters[i] != "" else ""
-                raise LookupError(f"replay: request not in the log (tick {batch.tick}, model {batch.model!r}"
+                raise ReplayMiss(f"--replay: request not in the log of {self.dir} (tick {batch.tick}, model {batch.model!r}"
                                   f"{adapter}, prompt hash {hashes[i]:#x}); was the run made with other settings?")
             rows[i] = j
         sel = self._completions.take(pa.array(rows))
@@ -74,3 +78,12 @@ class ReplayEngine:
 
     def close(self) -> None:
         pass
+
+
+def _read_log_file(path: Path) -> pa.Table:
+    """The key columns of one response-log file; a file Arrow cannot read is named."""
+    try:
+        return pq.read_table(path, columns=["tick", "model", "adapter", "prompt_hash", "n", "seed", "completions",
+                                            "error"])
+    except (OSError, ValueError, KeyError) as e:  # ArrowInvalid is a ValueError; a missing column a KeyError
+        raise EngineSetupError(f"{path}: unreadable response log file ({type(e).__name__}: {e})") from None
