@@ -17,6 +17,7 @@ from socius.ecs import STR
 
 
 __all__ = ["JudgeResult", "judgeable", "matching", "extract", "extract_number", "contains", "score_counts",
+           "first_finding",
            "count_rows"]
 
 
@@ -118,3 +119,12 @@ def contains(texts, pattern: str, ignore_case: bool = True) -> np.ndarray:
     """``[m] bool``: where ``pattern`` (RE2) occurs."""
     return np.asarray(pc.match_substring_regex(_arrow(texts), pattern=pattern, ignore_case=ignore_case)
                       .fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def first_finding(score, why, checks) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``checks`` — ``(cond [m] bool, score, rationale)``, the worst first — over ``score [m]`` and
+    ``why [m]``: where several conditions hold, the first listed wins. Returns ``(score int8, why)``."""
+    for cond, s, text in reversed(checks):  # the first finding is written last, so it wins
+        score = np.where(cond, np.int8(s), score)
+        why = np.where(cond, text, why)
+    return score.astype(np.int8), why

@@ -36,13 +36,13 @@ import pyarrow as pa
 
 from socius.ecs import STR
 
-from .judge_base import (JudgeResult, contains, count_rows, extract, extract_number, judgeable, matching,
-                         score_counts)
+from .judge_base import (JudgeResult, contains, count_rows, extract, extract_number, first_finding, judgeable,
+                         matching, score_counts)
 from .judge_llm import LLMJudge, judge_policy
 from .labels import LABEL_SCHEMA, LabelError, make_labels
 
 __all__ = ["JudgeResult", "RuleJudge", "LLMJudge", "judge_policy", "judgeable", "matching", "extract",
-           "extract_number", "contains", "score_counts"]
+           "extract_number", "contains", "first_finding", "score_counts"]
 
 
 @dataclass(frozen=True)

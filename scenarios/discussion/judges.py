@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from socius.correct.judges import RuleJudge, contains, extract, extract_number
+from socius.correct.judges import RuleJudge, contains, extract, extract_number, first_finding
 from socius.ecs import STR
 from socius.llm import JsonReply, Text
 
@@ -27,13 +27,6 @@ from .mock import LEANINGS
 
 AGREE = r"\b(agree|support|in favour|in favor|benefits?|overdue|worked well|better off)\b"
 DISAGREE = r"\b(disagree|oppose|against|costs|hurt|failed|worry|worries|thin|not convinced|(?:don't|do not) agree)\b"
-
-
-def _set(score, why, checks):
-    for cond, s, t in reversed(checks):  # the worst finding is written last, so it wins
-        score = np.where(cond, np.int8(s), score)
-        why = np.where(cond, t, why)
-    return score.astype(np.int8), why
 
 
 def judge_stances(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +42,7 @@ def judge_stances(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray
     bad = np.isnan(stance) | (stance < 1) | (stance > 5)
     score = np.full(replies.num_rows, 5, np.int8)
     why = np.full(replies.num_rows, "fits the agent", dtype=STR)
-    return _set(score, why, [
+    return first_finding(score, why, [
         (bad, 1, "no stance 1..5"),
         (~bad & first & (gap >= 3), 1, "far from the declared leaning"),
         (~bad & first & (gap == 2), 2, "two levels from the declared leaning"),
@@ -75,7 +68,7 @@ def judge_messages(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarra
     clash = ((view >= 4) & con & ~pro) | ((view <= 2) & pro & ~con)
     score = np.full(replies.num_rows, 5, np.int8)
     why = np.full(replies.num_rows, "fits the view and the room", dtype=STR)
-    return _set(score, why, [
+    return first_finding(score, why, [
         (~ok, 1, "no message"),
         (ok & stray, 2, "mentions someone who is not another participant"),
         (ok & clash, 2, "the message's tone contradicts the agent's view"),

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from socius.ecs import STR
-from socius.correct.judges import RuleJudge, contains, extract, extract_number
+from socius.correct.judges import RuleJudge, contains, extract, extract_number, first_finding
 
 _NUM = r"-?\d+(?:\.\d+)?"
 
@@ -72,10 +72,7 @@ def judge_numbers(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray
     ]
     score = np.full(replies.num_rows, 5, np.int8)
     why = np.full(replies.num_rows, "in range and consistent", dtype=STR)
-    for cond, s, text in reversed(checks):  # the worst finding is written last, so it wins
-        score = np.where(cond, np.int8(s), score)
-        why = np.where(cond, text, why)
-    return score.astype(np.int8), why
+    return first_finding(score, why, checks)
 
 
 JUDGES = (RuleJudge("guess_number", ("guess",), judge_numbers,

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from socius.correct.judges import RuleJudge, contains, extract
+from socius.correct.judges import RuleJudge, contains, extract, first_finding
 from socius.ecs import STR
 
 from .data import GENRES
@@ -95,10 +95,7 @@ def judge_ratings(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray
     ]
     score = np.full(m, 5, np.int8)
     why = np.full(m, "agrees with the declared tastes", dtype=STR)
-    for cond, s, t in reversed(checks):  # the worst finding is written last, so it wins
-        score = np.where(cond, np.int8(s), score)
-        why = np.where(cond, t, why)
-    return score.astype(np.int8), why
+    return first_finding(score, why, checks)
 
 
 JUDGES = (RuleJudge("recommender_taste", ("browse", "rate"), judge_ratings,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from socius.correct.judges import RuleJudge, contains, extract_number
+from socius.correct.judges import RuleJudge, contains, extract_number, first_finding
 from socius.ecs import STR
 from socius.llm import Choice, JsonReply, Number, Text
 
@@ -51,10 +51,7 @@ def judge_actions(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray
     ]
     score = np.full(replies.num_rows, 5, np.int8)
     why = np.full(replies.num_rows, "allowed and consistent", dtype=STR)
-    for cond, s, t in reversed(checks):  # the worst finding is written last, so it wins
-        score = np.where(cond, np.int8(s), score)
-        why = np.where(cond, t, why)
-    return score.astype(np.int8), why
+    return first_finding(score, why, checks)
 
 
 JUDGES = (RuleJudge("social_action", ("social",), judge_actions,
