@@ -217,6 +217,8 @@ class FaultProxy:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionResetError, ValueError):
             pass
+        except asyncio.CancelledError:  # the proxy is shutting down with a connection still hanging: drop it
+            pass
         finally:
             up_w.close()
             writer.close()
