@@ -161,8 +161,22 @@ def test_json_replies_parse(engine):
         assert reply["action"] in ("share", "ignore") and isinstance(reply["reason"], str)
 
 
-def test_rejected_request_is_a_counted_error_not_an_exception(engine):
+@pytest.fixture
+def per_request_engine(server):
+    """The engine on its per-request path (one prompt per HTTP request): attempts are counted per prompt.
+    On the batched path a prompt's attempts count every HTTP request that carried it (its list's, then
+    its own on the per-prompt fallback), which tests/llm/engines/test_openai_batched.py covers."""
+    from socius.llm.engines.openai import OpenAIEngine
+
+    eng = OpenAIEngine({"base_url": server, "model": SERVED_NAME, "concurrency": 8, "prompt_lists": "off",
+                        "max_retries": 2, "backoff_base_s": 0.05, "timeout_s": 120})
+    yield eng
+    eng.close()
+
+
+def test_rejected_request_is_a_counted_error_not_an_exception(per_request_engine):
     """A prompt over max_model_len: HTTP 400, not retried, reported in errors; the others answer."""
+    engine = per_request_engine
     prompts = [FEW_SHOT.format(who="Ana", post="Hi"), "word " * 3000, FEW_SHOT.format(who="Bo", post="Yo")]
     before = dict(engine.stats)
     out = engine.generate(RequestBatch(prompts, Sampling(max_tokens=4), "local", n=[1, 2, 1],
@@ -178,7 +192,7 @@ def test_rejected_request_is_a_counted_error_not_an_exception(engine):
 def test_timeouts_are_retried_then_reported(server):
     from socius.llm.engines.openai import OpenAIEngine
 
-    with OpenAIEngine({"base_url": server, "model": SERVED_NAME, "timeout_s": 0.005,
+    with OpenAIEngine({"base_url": server, "model": SERVED_NAME, "timeout_s": 0.005, "prompt_lists": "off",
                        "max_retries": 2, "backoff_base_s": 0.01}) as eng:
         out = eng.generate(_batch(Sampling(max_tokens=32)))
         assert out.failed.all()
@@ -254,7 +268,7 @@ def test_5xx_and_429_are_retried_until_the_real_server_answers(server):
     from socius.llm.engines.openai import OpenAIEngine
 
     with _FlakyProxy(server, fail=4) as url, \
-            OpenAIEngine({"base_url": url, "model": SERVED_NAME, "concurrency": 1,
+            OpenAIEngine({"base_url": url, "model": SERVED_NAME, "concurrency": 1, "prompt_lists": "off",
                           "max_retries": 5, "backoff_base_s": 0.01, "timeout_s": 120}) as eng:
         out = eng.generate(_batch(Sampling(max_tokens=4, structured={"choice": CHOICES})))
         assert (out.errors == "").all(), out.errors
