@@ -71,20 +71,25 @@ def test_dashboard_end_to_end(browser, run_dir, tmp_path):
         assert page.locator("#components h2", has_text="Profile").count() == 1
         page.screenshot(path=str(shots / "agent.png"), full_page=True)
 
-        page.click("nav >> text=label")
-        page.fill("#labeller", "ada")
-        page.click("#load")
-        for score in ("4", "2", "5"):
-            page.wait_for_selector("#item")
-            reply = page.locator("#item").get_attribute("data-reply")
-            page.locator("body").click(position={"x": 5, "y": 5})  # keys go to the page, not a text box
-            page.keyboard.press(score)
-            page.keyboard.press("Enter")
-            expect(page.locator("#item")).not_to_have_attribute("data-reply", reply)
-        expect(page.locator("#saved")).to_have_text("3 saved")
+        label_three(page, expect)
         page.screenshot(path=str(shots / "label.png"), full_page=True)
         assert not errors, errors
     labels = LabelStore(run_dir).read()
     assert labels.num_rows == 3 and sorted(labels.column("score").to_pylist()) == [2, 4, 5]
     assert set(labels.column("source").to_pylist()) == {"human:ada"}
     assert len(list(shots.glob("*.png"))) == 4
+
+
+def label_three(page, expect) -> None:
+    """On the labelling page: as labeller ``ada``, score three replies 4, 2, 5 by keyboard, each saved."""
+    page.click("nav >> text=label")
+    page.fill("#labeller", "ada")
+    page.click("#load")
+    for score in ("4", "2", "5"):
+        page.wait_for_selector("#item")
+        reply = page.locator("#item").get_attribute("data-reply")
+        page.locator("body").click(position={"x": 5, "y": 5})  # keys go to the page, not a text box
+        page.keyboard.press(score)
+        page.keyboard.press("Enter")
+        expect(page.locator("#item")).not_to_have_attribute("data-reply", reply)
+    expect(page.locator("#saved")).to_have_text("3 saved")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .test_browser import browser  # noqa: F401 - the fixture
+from .test_browser import browser, label_three  # noqa: F401 - browser: the fixture
 
 pytestmark = pytest.mark.browser
 
@@ -116,17 +116,7 @@ def test_live_dashboard_end_to_end(browser, live_run, tmp_path):  # noqa: F811
     assert page.locator("#answer").get_attribute("data-tick") is not None, page.locator("#answer").text_content()
     page.screenshot(path=str(shots / "agent.png"), full_page=True)
 
-    page.click("nav >> text=label")
-    page.fill("#labeller", "ada")
-    page.click("#load")
-    for score in ("4", "2", "5"):
-        page.wait_for_selector("#item")
-        reply = page.locator("#item").get_attribute("data-reply")
-        page.locator("body").click(position={"x": 5, "y": 5})
-        page.keyboard.press(score)
-        page.keyboard.press("Enter")
-        expect(page.locator("#item")).not_to_have_attribute("data-reply", reply)
-    expect(page.locator("#saved")).to_have_text("3 saved")
+    label_three(page, expect)
     page.screenshot(path=str(shots / "label.png"), full_page=True)
     assert not errors, errors
     labels = LabelStore(out).read()
