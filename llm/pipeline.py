@@ -29,7 +29,9 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    **extraction** call (as AgentScope does), then the declared **fallback**;
    a request that failed in the engine (answer or extraction) takes the
    fallback and counts as failed, and is never sent to extraction. Counts of
-   ok / extracted / fallback / failed go to :class:`~.resource.DecisionStats`;
+   ok / extracted / fallback / failed agents go to :class:`~.resource.DecisionStats`,
+   with the failed requests by kind (``failed_timeout``, ``failed_http_5xx``, ...:
+   :data:`~.engines.base.ERROR_KINDS`) and the engine's ``retries``;
 6. **log** every request and reply to the :class:`~.log.ResponseLog`
    (``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``);
    :class:`~.engines.replay.ReplayEngine` answers from such a log with no LLM
@@ -53,7 +55,8 @@ from socius.text.strings import arrow_strings
 
 from .cache import ResponseCache
 from .decision import Decision, DecisionResult, Outcome
-from .engines.base import CompletionBatch, Engine, RequestBatch, Sampling, check_completions
+from .engines.base import (ERROR_KINDS, CompletionBatch, Engine, RequestBatch, Sampling, check_completions,
+                           error_kinds)
 from .replies import fill_fallback
 from .resource import LLM, DecisionStats
 
@@ -72,22 +75,36 @@ class _Call:
     texts: pa.Array        # comp.texts in Arrow
 
 
-def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None) -> CompletionBatch:
+def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None, progress=None) -> CompletionBatch:
     """One engine call, or several of at most ``batch_size`` requests, joined; each checked against the
-    output contract (:func:`check_completions`)."""
-    if batch_size is None or len(batch) <= batch_size:
-        return check_completions(engine, batch, engine.generate(batch))
+    output contract (:func:`check_completions`). ``progress(done, total)``: reported by the engine as
+    requests finish (when it can, see :mod:`.engines.base`), and after each part."""
+    r = len(batch)
+    size = r if batch_size is None or r <= batch_size else batch_size
     parts = []
-    for lo in range(0, len(batch), batch_size):
-        hi = min(lo + batch_size, len(batch))
-        part = batch.slice(lo, hi)
-        parts.append(check_completions(engine, part, engine.generate(part)))
+    for lo in range(0, max(r, 1), max(size, 1)):
+        part = batch if size >= r else batch.slice(lo, min(lo + size, r))
+        if progress is not None and hasattr(engine, "progress"):
+            engine.progress = lambda done, total, lo=lo: progress(lo + done, r)
+        try:
+            parts.append(check_completions(engine, part, engine.generate(part)))
+        finally:
+            if progress is not None and hasattr(engine, "progress"):
+                engine.progress = None
+        if progress is not None:
+            progress(min(lo + size, r), r)
+    if len(parts) == 1:
+        return parts[0]
+    attempts = None
+    if any(p.attempts is not None for p in parts):
+        attempts = np.concatenate([p.attempts if p.attempts is not None else np.ones(len(p.errors), np.int32)
+                                   for p in parts])
     return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                             ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")))
+                             ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")), attempts=attempts)
 
 
 def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: int | None,
-                     model: str) -> CompletionBatch:
+                     model: str, progress=None) -> CompletionBatch:
     """Answer cache hits from ``llm.cache``; send only the misses to the engine, then store them."""
     keys = ResponseCache.keys(batch)
     found = llm.cache.lookup(decision, keys)
@@ -97,12 +114,15 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
         rows = np.flatnonzero(miss)
         c_idx = gather_index(batch.offsets, rows)[0]
         sub = batch.take(rows)
-        comp = _generate(llm.engine(model), sub, batch_size)
+        comp = _generate(llm.engine(model), sub, batch_size, progress)
         out.texts[c_idx] = comp.texts
         out.output_tokens[c_idx] = comp.output_tokens
         out.prompt_tokens[rows] = comp.prompt_tokens
         out.latency_s[rows] = comp.latency_s
         out.errors[rows] = comp.errors
+        if comp.attempts is not None:
+            out.attempts = np.ones(len(batch), np.int32)
+            out.attempts[rows] = comp.attempts
         ok = ~comp.failed
         texts = comp.texts.tolist()
         llm.cache.store(decision, [keys[r] for r, good in zip(rows, ok) if good],
@@ -184,10 +204,13 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
                          entities=entities, adapters=req_adapters, tick=world.tick,
                          prompt_hash=hashes[firsts_pos])
     t1 = time.perf_counter()
+    progress = None
+    if llm.progress is not None:
+        progress = lambda done, total: llm.progress(decision.name, kind, done, total)  # noqa: E731
     if decision.cache and llm.cache is not None and llm.replay is None:
-        comp = _cached_generate(llm, decision.name, batch, batch_size, model)
+        comp = _cached_generate(llm, decision.name, batch, batch_size, model, progress)
     else:
-        comp = _generate(llm.engine(model), batch, batch_size)
+        comp = _generate(llm.engine(model), batch, batch_size, progress)
     t2 = time.perf_counter()
     texts = arrow_strings(comp.texts)
     if llm.log is not None:
@@ -200,6 +223,9 @@ def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampl
     stats["completions"] += batch.completions
     stats["prompt_tokens"] += int(comp.prompt_tokens.sum())
     stats["output_tokens"] += int(comp.output_tokens.sum())
+    stats["retries"] += comp.retries
+    for k, v in error_kinds(comp.errors).items():
+        stats[f"failed_{k}"] += v
     return _Call(req_of, comp_of, comp, texts)
 
 
@@ -259,7 +285,8 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
         world.insert_resource(stats_res)
     ids = np.asarray(ids, dtype=np.int64)
     n = ids.shape[0]
-    st = {k: 0 for k in ("requests", "completions", "prompt_tokens", "output_tokens")}
+    st = {k: 0 for k in ("requests", "completions", "prompt_tokens", "output_tokens", "retries")}
+    st.update({f"failed_{k}": 0 for k in ERROR_KINDS})
     st.update({k: 0.0 for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")})
     t0 = time.perf_counter()
     prompts = decision.template.render_arrow(fields, n)

@@ -14,7 +14,8 @@ refuses, those that had loaded it are put back as they were, so the run goes on 
 the adapters it had. Under replay nothing is loaded (the log answers).
 
 :class:`DecisionStats` collects one row per (tick, decision): agents, outcome counts,
-requests, tokens and seconds per pipeline stage. ``decide`` keeps it up to date
+requests, failed requests by kind and retries, tokens and seconds per pipeline stage.
+:attr:`LLM.progress`, when set (by the app), hears how far each engine call has got. ``decide`` keeps it up to date
 itself as part of the pipeline's own bookkeeping.
 """
 from __future__ import annotations
@@ -60,6 +61,9 @@ class LLM:
         self.log = ResponseLog(log_dir) if log_dir is not None else None
         self.replay = replay
         self.cache = cache
+        #: ``progress(decision, kind, done, total)`` while an engine call runs (requests done of the
+        #: call's total; ``kind``: "answer" or "extract"), or None; called from any thread
+        self.progress = None
 
     def engine(self, model: str) -> Engine:
         if self.replay is not None:

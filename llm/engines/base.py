@@ -19,10 +19,18 @@ Shapes (``r`` requests, ``c = n.sum()`` completions in total)::
     CompletionBatch.output_tokens [c]   int32
     CompletionBatch.latency_s     [r]   float64       wall time from submit to reply
     CompletionBatch.errors        [r]   StringDType   "" when the request succeeded
+    CompletionBatch.attempts      [r]   int32         tries per request (``None``: one each)
 
 A request that fails after the engine's own retries is reported in ``errors``
 (its texts are ""); ``generate`` itself raises only for misuse (bad batch) or
 an engine that cannot start — a run is never killed by one failed request.
+An error text starts with its kind (:func:`error_kinds`: ``timeout``,
+``connection``, ``http 429``, ``http 503``, ...), so failures are counted by kind.
+
+Progress: an engine whose calls take long may report it. The pipeline sets the
+engine's ``progress`` attribute to a ``progress(done, total)`` callable for the
+duration of one ``generate`` (``None`` otherwise); the engine calls it, from any
+thread, as requests finish (``done`` of the batch's ``total`` requests).
 """
 from __future__ import annotations
 
@@ -171,6 +179,7 @@ class CompletionBatch:
     output_tokens: np.ndarray
     latency_s: np.ndarray
     errors: np.ndarray
+    attempts: np.ndarray | None = None
 
     @classmethod
     def empty_for(cls, batch: RequestBatch) -> "CompletionBatch":
@@ -188,6 +197,31 @@ class CompletionBatch:
     def failed(self) -> np.ndarray:
         """``[r] bool``: requests that failed after retries."""
         return self.errors != ""
+
+    @property
+    def retries(self) -> int:
+        """Tries beyond the first, over all requests (0 for an engine that does not retry)."""
+        return 0 if self.attempts is None else int(self.attempts.sum()) - len(self.errors)
+
+
+#: the kinds a failed request is counted under in ``decisions.parquet`` (``failed_<kind>``)
+ERROR_KINDS = ("timeout", "connection", "http_429", "http_5xx", "http_4xx", "other")
+
+
+def error_kinds(errors: np.ndarray) -> dict[str, int]:
+    """``{kind: count}`` over :data:`ERROR_KINDS` of the failed requests in ``errors`` (``[r]``
+    strings, ``""`` for success), by the kind each error text starts with."""
+    e = np.asarray(errors, dtype=STR)
+    failed = e != ""
+    starts = np.strings.startswith
+    kind = {"timeout": starts(e, "timeout"), "connection": starts(e, "connection"),
+            "http_429": starts(e, "http 429"), "http_5xx": starts(e, "http 5")}
+    kind["http_4xx"] = starts(e, "http 4") & ~kind["http_429"]
+    known = np.zeros(e.shape[0], dtype=bool)
+    for m in kind.values():
+        known |= m
+    kind["other"] = failed & ~known
+    return {k: int((kind[k] & failed).sum()) for k in ERROR_KINDS}
 
 
 @runtime_checkable
@@ -244,4 +278,6 @@ def check_completions(engine: "Engine", batch: RequestBatch, comp) -> Completion
             raise broken(f"{col} has shape {v.shape}, expected ({rows},)")
         if v.shape[0] != rows:
             raise broken(f"{col} has {v.shape[0]} rows, expected {rows} (one per {per})")
+    if comp.attempts is not None and (not isinstance(comp.attempts, np.ndarray) or comp.attempts.shape != (r,)):
+        raise broken(f"attempts has shape {getattr(comp.attempts, 'shape', None)}, expected ({r},)")
     return comp

@@ -137,6 +137,9 @@ class FaultEngine:
             out.prompt_tokens[send] = comp.prompt_tokens
             out.latency_s[send] = comp.latency_s
             out.errors[send] = comp.errors
+            if comp.attempts is not None:
+                out.attempts = np.ones(len(batch), np.int32)
+                out.attempts[send] = comp.attempts
         for k in TRANSPORT:
             out.errors[name == k] = ERRORS[k]
         per_comp = np.repeat(name, batch.n)

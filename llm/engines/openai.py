@@ -98,6 +98,7 @@ class OpenAIEngine:
         # does the server take prompt lists? None: not known yet (learnt from the first list reply)
         self._lists: bool | None = {"on": True, "off": False}.get(self.config.prompt_lists)
         self.last_attempts = np.zeros(0, dtype=np.int32)
+        self.progress = None   # progress(done, total), set by the pipeline for one call (see .base)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socius-openai-engine",
                                         daemon=True)
@@ -207,8 +208,15 @@ class OpenAIEngine:
         if r == 0:
             return out
         job = BatchJob(self.config, batch, out)
+        done = [0]
+
+        async def unit(coro, k: int) -> None:       # a request or a chunk, reported when it is over
+            await coro
+            done[0] += k
+            if self.progress is not None:
+                self.progress(done[0], r)
         if self.config.chat or self._lists is False:
-            await asyncio.gather(*(self._one(job, i) for i in range(r)))
+            await asyncio.gather(*(unit(self._one(job, i), 1) for i in range(r)))
         else:
             greedy = batch.sampling.greedy
             n_eff = np.ones(r, dtype=np.int32) if greedy else batch.n
@@ -217,11 +225,12 @@ class OpenAIEngine:
                                  batch.prompt_bytes(), self.config.max_batch_prompts,
                                  self.config.max_batch_chars,
                                  spread=min(self.config.concurrency, LIST_SPREAD))
-            await asyncio.gather(*(self._chunk(job, rows) for rows in chunks))
+            await asyncio.gather(*(unit(self._chunk(job, rows), len(rows)) for rows in chunks))
         out.texts = np.array(job.texts.tolist(), dtype=STR)
         out.errors = np.array(job.errors, dtype=STR)
         failed = int((out.errors != "").sum())
         attempts = job.attempts
+        out.attempts = attempts.copy()
         self.last_attempts = attempts
         self.stats["requests"] += r
         self.stats["attempts"] += int(attempts.sum())
