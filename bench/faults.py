@@ -1,113 +1,143 @@
-"""Runs under injected faults: every failure counted, no agent lost, the same hash twice.
+"""Runs under injected faults: every failure counted by kind, no agent lost, the same hash twice.
 
 Two fault paths: the engine wrapper (:mod:`socius.llm.engines.faults`, a
-``[faults]`` table in the engine config) around the mock engine, and
-:class:`FaultProxy`, a seeded HTTP proxy in front of an OpenAI-compatible
-server (``bench/dummy_server.py``) that times out, answers 503 or 429, returns
-garbage text or a truncated JSON body, or is slow — the OpenAI engine's
-retries then face real HTTP failures.
+``[faults]`` table in the engine config) around the mock engine, and the seeded
+HTTP proxy of :mod:`socius.bench.fault_proxy` in front of an OpenAI-compatible
+server, so the OpenAI engine's retries face real HTTP failures.
 
 :func:`check_run` reads a run directory and checks the promises:
-``ok + extracted + fallback + failed == agents`` in every ``decisions.parquet``
-row, every acting agent's completion is in the response log (sampled
-decisions: one logged entity per agent), and ``failed`` equals the agents
-whose answer or extraction request logged an error; it returns the counts, with the logged
-errors by kind. ::
 
-    python -m socius.bench.faults --size small     # CI: 2k-agent social, jobs, HTTP guess (~1 min on 2 cores)
+* every ``decisions.parquet`` row: ``ok + extracted + fallback + failed == agents``;
+* every (tick, decision) in the response log has its row, within the run's ticks;
+* every acting agent has an outcome: for sampled decisions as many completions
+  are logged as the row counts acting agents (one per agent and question: a
+  seeker asked twice in a tick answers twice), and ``failed`` equals the agents whose
+  answer or extraction request logged an error (at most, where a greedy
+  extraction shares one request among agents);
+* failures by kind: per (tick, decision), each ``failed_<kind>`` column
+  (:data:`~socius.llm.engines.base.ERROR_KINDS`) equals the logged request errors
+  of that kind; given the fault engines' ``injected`` counts, the run's
+  ``failed_timeout`` / ``failed_http_5xx`` / ``failed_http_429`` equal the injected
+  transport faults.
+
+Every run goes twice with the same fault seed. Engine-wrapper runs must reach the
+same hash and counts; the HTTP runs must show ``retries > 0`` and report whether
+they agree (a wall-clock timeout under load can add a retry). ::
+
+    python -m socius.bench.faults --size small     # CI: 2k-agent social, jobs, HTTP guess
     python -m socius.bench.faults --size full      # the issue's 10k-agent social run
 
-One JSON line: ``{"bench": "faults", "runs": [...], "ok": true}``; exits 1 if a check fails.
+One JSON line: ``{"bench": "faults", "runs": [...], "wall_s", "peak_rss_mb", "load_avg", "ok"}``;
+each run gives its agents, ticks, outcome counts, ``failed_by_kind``, ``retries`` and
+what was injected. Exits 1 if a check fails.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import hashlib
 import json
-import socket
-import subprocess
+import os
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
+
+from socius.bench.common import peak_rss_mb
+from socius.bench.fault_proxy import serve_with_proxy
 
 SIZES = {"small": {"social": (2000, 6), "jobs": 6, "guess": 300},
          "full": {"social": (10000, 10), "jobs": 12, "guess": 2000}}
 FAULTS = {"rate": 0.3, "seed": 7}
-PROXY_KINDS = ("timeout", "http_5xx", "http_429", "garbage", "truncated", "slow")
+OUTCOMES = ("agents", "ok", "extracted", "fallback", "failed")
 
 
 @contextlib.contextmanager
-def faulty_factory():
-    """Make sure ``socius.llm.engines.factory.make_engine`` honours a ``[faults]`` table (patched in
-    for the duration when the factory does not yet call :func:`~socius.llm.engines.faults.make_with_faults`)."""
+def recorded_fault_engines():
+    """While open, ``socius.llm.engines.factory.make_engine`` records every
+    :class:`~socius.llm.engines.faults.FaultEngine` it builds in the list it yields."""
     from socius.llm.engines import factory
-    from socius.llm.engines.faults import make_with_faults
+    from socius.llm.engines.faults import FaultEngine
 
-    try:
-        factory.make_engine("mock", policy=lambda b, s: None, config={"faults": {}})
-        yield
-        return
-    except Exception:
-        pass
-    plain = factory.make_engine
+    plain, made = factory.make_engine, []
 
-    def make_engine(kind, *, seed=0, policy=None, config=None):
-        return make_with_faults(plain, kind, seed=seed, policy=policy, config=config)
+    def make_engine(*args, **kwargs):
+        engine = plain(*args, **kwargs)
+        if isinstance(engine, FaultEngine):
+            made.append(engine)
+        return engine
 
     factory.make_engine = make_engine
     try:
-        yield
+        yield made
     finally:
         factory.make_engine = plain
 
 
-def _error_kind(err: str) -> str:
-    return err.split(":", 1)[0].split(" after ", 1)[0].strip()
-
-
-def check_run(out: Path) -> dict:
-    """Counts of a run directory's decisions and logged errors; raises AssertionError on a lost agent."""
+def _read_log(out: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
+    d = out / "responses"
+    if not d.is_dir() or not any(d.glob("*.parquet")):
+        return []
+    return pq.read_table(d, columns=["tick", "decision", "kind", "temperature", "entities", "error"]).to_pylist()
+
+
+def check_run(out: Path, injected: dict | None = None) -> dict:
+    """Counts of a run directory's decisions and logged errors (see the module docstring);
+    raises AssertionError on a lost agent or a failure counted under the wrong kind."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from socius.ecs import STR
+    from socius.llm.engines.base import ERROR_KINDS, error_kinds
+    from socius.llm.engines.faults import TRANSPORT
+
     out = Path(out)
+    run = json.loads((out / "run.json").read_text())
     dec = pq.read_table(out / "decisions.parquet").to_pylist()
-    log = pq.read_table(out / "responses").to_pylist() if (out / "responses").is_dir() else []
-    sums = {k: sum(r[k] for r in dec) for k in ("agents", "ok", "extracted", "fallback", "failed")}
+    cols = [f"failed_{k}" for k in ERROR_KINDS]
+    per: dict = defaultdict(Counter)
     for r in dec:
-        got = r["ok"] + r["extracted"] + r["fallback"] + r["failed"]
-        assert got == r["agents"], f"tick {r['tick']} {r['decision']}: {got} outcomes for {r['agents']} agents"
-    per = {}
-    for r in dec:
-        per.setdefault((r["tick"], r["decision"]), [0, 0])
-        per[(r["tick"], r["decision"])][0] += r["agents"]
-        per[(r["tick"], r["decision"])][1] += r["failed"]
-    logged, failed_ans, failed_ex, sampled, greedy_ex = Counter(), Counter(), Counter(), set(), set()
-    for r in log:
         key = (r["tick"], r["decision"])
+        got = r["ok"] + r["extracted"] + r["fallback"] + r["failed"]
+        assert got == r["agents"], f"tick {key}: {got} outcomes for {r['agents']} agents"
+        assert 0 <= r["tick"] < run["ticks"], f"{key}: a decisions row outside the run's {run['ticks']} ticks"
+        per[key].update({k: r[k] for k in (*OUTCOMES, *cols, "retries")})
+    answered, failed_agents, errors, sampled, greedy_ex = defaultdict(list), Counter(), defaultdict(list), set(), set()
+    for r in _read_log(out):
+        key = (r["tick"], r["decision"])
+        assert key in per, f"{key}: requests in the response log but no decisions row"
+        errors[key].append(r["error"])
+        failed_agents[key] += len(r["entities"]) if r["error"] else 0
         if r["kind"] == "answer":
-            logged[key] += len(r["entities"])
-            failed_ans[key] += len(r["entities"]) if r["error"] else 0
+            answered[key] += r["entities"]
             if r["temperature"] > 0:
                 sampled.add(key)
-        elif r["kind"] == "extract":
-            failed_ex[key] += len(r["entities"]) if r["error"] else 0
-            if r["temperature"] == 0:
-                greedy_ex.add(key)  # one logged entity stands for every agent that shared the prompt
+        elif r["kind"] == "extract" and r["temperature"] == 0:
+            greedy_ex.add(key)  # one logged entity stands for every agent that shared the prompt
+    for key, p in per.items():
+        logged = error_kinds(np.array(errors.get(key, []), dtype=STR))
+        counted = {k: p[f"failed_{k}"] for k in ERROR_KINDS}
+        assert counted == logged, f"{key}: failed requests by kind {counted} in decisions, {logged} in the log"
     for key in sampled:
-        agents, failed = per.get(key, (0, 0))
-        assert logged[key] == agents, f"{key}: {logged[key]} logged completions for {agents} acting agents"
-        low = failed_ans[key] + failed_ex[key]
+        agents, failed, ents = per[key]["agents"], per[key]["failed"], answered[key]
+        assert len(ents) == agents, f"{key}: {len(ents)} logged completions for {agents} acting agents"
+        low = failed_agents[key]
         if key in greedy_ex:
             assert low <= failed, f"{key}: {low} failed requests' agents in the log, {failed} counted"
         else:
             assert low == failed, f"{key}: {low} failed (answer + extraction) in the log, {failed} counted"
-    errors = Counter(_error_kind(r["error"]) for r in log if r["error"])
-    return {**sums, "ticks": len({r["tick"] for r in dec}), "requests": len(log),
-            "errors": dict(sorted(errors.items())), "checked_keys": len(sampled)}
+    sums = {k: sum(p[k] for p in per.values()) for k in OUTCOMES}
+    by_kind = {k: sum(p[f"failed_{k}"] for p in per.values()) for k in ERROR_KINDS}
+    if injected is not None:
+        for k in TRANSPORT:
+            assert by_kind[k] == injected.get(k, 0), \
+                f"failed_{k}: {by_kind[k]} counted, the fault engine injected {injected.get(k, 0)}"
+    return {"population": run.get("config", {}).get("agents", run.get("entities")), "ticks": run["ticks"],
+            "decision_ticks": len({k[0] for k in per}), "agent_decisions": sums.pop("agents"), **sums,
+            "failed_by_kind": by_kind, "retries": sum(p["retries"] for p in per.values()),
+            "requests": sum(len(v) for v in errors.values()), "checked_keys": len(sampled)}
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
@@ -129,175 +159,58 @@ def _engine_config(path: Path, faults: dict, extra: dict | None = None) -> Path:
 
 
 def engine_fault_runs(tmp: Path, scenario: list[str], faults: dict = FAULTS, name: str = "run") -> dict:
-    """Run ``scenario`` (``socius run`` words, without --out) twice under the same faults; check both."""
+    """Run ``scenario`` (``socius run`` words, without --out) twice under the same faults; check both
+    (against the fault engines' injected counts) and that they agree."""
     conf = _engine_config(tmp / f"{name}-faults.toml", faults)
-    hashes, t0 = [], time.perf_counter()
-    with faulty_factory():
-        for i in range(2):
-            out = tmp / f"{name}-{i}"
+    hashes, counts, injected, t0 = [], [], [], time.perf_counter()
+    for i in range(2):
+        out = tmp / f"{name}-{i}"
+        with recorded_fault_engines() as made:
             rc, h = run_cli(["run", *scenario, "--engine", "mock", "--engine-config", str(conf),
                              "--out", str(out), "--quiet"])
-            assert rc == 0, f"{name}: socius run exited {rc}"
-            hashes.append(h)
+        assert rc == 0, f"{name}: socius run exited {rc}"
+        assert made, f"{name}: no fault engine was built"
+        injected.append(dict(sum((Counter(e.injected) for e in made), Counter())))
+        counts.append(check_run(out, injected[-1]))
+        hashes.append(h)
     assert hashes[0] == hashes[1], f"{name}: the same fault seed gave two hashes {hashes}"
-    counts = check_run(tmp / f"{name}-0")
-    assert counts["failed"] > 0 and counts["fallback"] + counts["extracted"] > 0, f"{name}: no fault seen {counts}"
+    assert counts[0] == counts[1] and injected[0] == injected[1], f"{name}: the same fault seed gave other counts"
+    c = counts[0]
+    assert c["failed"] > 0 and c["fallback"] + c["extracted"] > 0, f"{name}: no fault seen {c}"
     return {"run": name, "state_hash": hashes[0], "same_hash_twice": True,
-            "wall_s": round(time.perf_counter() - t0, 1), **counts}
+            "wall_s": round(time.perf_counter() - t0, 1), **c, "injected": injected[0]}
 
 
-class FaultProxy:
-    """A seeded HTTP proxy in front of an OpenAI-compatible server (HTTP/1.1, keep-alive, Content-Length).
-
-    Each request's fault is drawn from a hash of (seed, request body, how many times that body was
-    seen), so a retry may succeed and the same seed gives the same faults for the same requests.
-    """
-
-    def __init__(self, upstream_port: int, rate: float, seed: int, kinds=PROXY_KINDS,
-                 hang_s: float = 2.0, slow_s: float = 0.05):
-        self.upstream_port, self.rate, self.seed, self.kinds = upstream_port, rate, seed, tuple(kinds)
-        self.hang_s, self.slow_s = hang_s, slow_s
-        self.seen: Counter = Counter()
-        self.injected: Counter = Counter()
-
-    def fault(self, body: bytes) -> str:
-        digest = hashlib.blake2b(body, digest_size=16, key=str(self.seed).encode()).digest()
-        self.seen[digest] += 1
-        u = hashlib.blake2b(digest + self.seen[digest].to_bytes(4, "little"), digest_size=8).digest()
-        x = int.from_bytes(u, "little") / 2.0 ** 64
-        if x >= self.rate:
-            return ""
-        return self.kinds[int(x / self.rate * len(self.kinds)) % len(self.kinds)]
-
-    @staticmethod
-    async def _read(reader) -> tuple[bytes, bytes]:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.decode("latin-1").split("\r\n")[1:]:
-            if line.lower().startswith("content-length:"):
-                length = int(line.split(":", 1)[1])
-        return head, (await reader.readexactly(length) if length else b"")
-
-    @staticmethod
-    def _reply(status: str, body: bytes, extra: str = "") -> bytes:
-        return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                f"{extra}Connection: keep-alive\r\n\r\n").encode() + body
-
-    async def handle(self, reader, writer) -> None:
-        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        try:
-            while True:
-                head, body = await self._read(reader)
-                kind = self.fault(body) if body else ""
-                self.injected[kind or "none"] += 1
-                if kind == "timeout":
-                    await asyncio.sleep(self.hang_s)
-                    break  # the client gave up already; drop the connection
-                if kind in ("http_5xx", "http_429"):
-                    code = "503 Service Unavailable" if kind == "http_5xx" else "429 Too Many Requests"
-                    writer.write(self._reply(code, b'{"error": {"message": "injected"}}',
-                                             "Retry-After: 0\r\n" if kind == "http_429" else ""))
-                    await writer.drain()
-                    continue
-                if kind == "slow":
-                    await asyncio.sleep(self.slow_s)
-                up_w.write(head + body)
-                await up_w.drain()
-                r_head, r_body = await self._read(up_r)
-                if kind == "garbage":
-                    reply = json.loads(r_body)
-                    for c in reply.get("choices", []):
-                        c["text"] = "<html>502 Bad Gateway</html>"
-                        if "message" in c:
-                            c["message"]["content"] = c.pop("text")
-                    r_body = json.dumps(reply).encode()
-                elif kind == "truncated":
-                    r_body = r_body[: len(r_body) // 2]
-                writer.write(self._reply(r_head.split(b"\r\n", 1)[0].split(b" ", 1)[1].decode(), r_body))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionResetError, ValueError):
-            pass
-        except asyncio.CancelledError:  # the proxy is shutting down with a connection still hanging: drop it
-            pass
-        finally:
-            up_w.close()
-            writer.close()
-
-    async def serve(self, port: int) -> None:
-        server = await asyncio.start_server(self.handle, "127.0.0.1", port, backlog=4096)
-        async with server:
-            await server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
-
-
-async def _cancel_all() -> None:
-    """Cancel every other task of this loop (the server, hanging handlers) and wait for them."""
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@contextlib.contextmanager
-def serve_with_proxy(rate: float = 0.3, seed: int = 7, delay: float = 0.0):
-    """A dummy OpenAI-compatible server (subprocess) behind a :class:`FaultProxy` (a thread);
-    yields ``(proxy, base_url)``."""
-    import threading
-
-    up, port = free_port(), free_port()
-    server = subprocess.Popen([sys.executable, "-m", "socius.bench.dummy_server", "--port", str(up),
-                               "--delay", str(delay)])
-    proxy = FaultProxy(up, rate, seed)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    task = None
-    try:
-        wait_port(up)
-        task = asyncio.run_coroutine_threadsafe(proxy.serve(port), loop)
-        wait_port(port)
-        yield proxy, f"http://127.0.0.1:{port}/v1"
-    finally:
-        if task is not None:
-            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def http_fault_run(tmp: Path, agents: int, rate: float = 0.3, seed: int = 7) -> dict:
-    """A guess round over HTTP through the fault proxy (OpenAI engine, short timeouts, fast retries)."""
-    t0 = time.perf_counter()
+def _http_once(tmp: Path, agents: int, rate: float, seed: int, name: str) -> tuple[str, dict, dict]:
     with serve_with_proxy(rate, seed) as (proxy, url):
-        conf = tmp / "openai.toml"
+        conf = tmp / f"{name}-openai.toml"
         conf.write_text(f'base_url = "{url}"\napi_key = "EMPTY"\nmodel = "dummy"\nconcurrency = 32\n'
                         'timeout_s = 0.5\nmax_retries = 3\nbackoff_base_s = 0.01\nbackoff_max_s = 0.05\n')
-        out = tmp / "guess-http"
+        out = tmp / name
         rc, h = run_cli(["run", "guess", "--agents", str(agents), "--rounds", "2", "--seed", "1",
                          "--engine", "openai", "--engine-config", str(conf), "--out", str(out), "--quiet"])
         assert rc == 0, f"guess over HTTP: socius run exited {rc}"
         counts = check_run(out)
-        injected = dict(proxy.injected)
+        injected = dict(sorted(proxy.injected.items()))
     assert sum(v for k, v in injected.items() if k != "none") > 0, "the proxy injected nothing"
-    return {"run": "guess-http", "state_hash": h, "wall_s": round(time.perf_counter() - t0, 1),
-            "proxy_injected": injected, **counts}
+    assert counts["retries"] > 0, f"the OpenAI engine retried nothing through the faulty proxy: {counts}"
+    return h, counts, injected
+
+
+def http_fault_run(tmp: Path, agents: int, rate: float = 0.3, seed: int = 7, runs: int = 2) -> dict:
+    """A guess round over HTTP through the fault proxy (OpenAI engine, short timeouts, fast retries),
+    ``runs`` times with the same seed, each checked. Whether they reach one hash is reported, not
+    asserted: a request slower than the client's timeout under load is retried, and a retry draws
+    the next fault of that request body."""
+    t0 = time.perf_counter()
+    done = [_http_once(tmp, agents, rate, seed, f"guess-http-{i}") for i in range(runs)]
+    h, counts, injected = done[0]
+    flat = [{**d[1], **{f"proxy_{k}": v for k, v in d[2].items()}} for d in done]
+    differs = {k: [f.get(k) for f in flat] for k in sorted(set().union(*flat))
+               if len({json.dumps(f.get(k)) for f in flat}) > 1}
+    return {"run": "guess-http", "state_hash": h, "same_hash_twice": len({d[0] for d in done}) == 1,
+            "counts_differ": differs, "wall_s": round(time.perf_counter() - t0, 1), **counts,
+            "proxy_injected": injected}
 
 
 def main(argv=None) -> int:
@@ -306,14 +219,14 @@ def main(argv=None) -> int:
     p.add_argument("--skip-http", action="store_true", help="leave out the HTTP run (no openai package)")
     a = p.parse_args(argv)
     size = SIZES[a.size]
-    runs, ok = [], True
+    jobs_toml = Path(__file__).parents[1] / "scenarios" / "jobs" / "jobs.toml"
+    runs, ok, load, t0 = [], True, [os.getloadavg()[0]], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        cases = [("social", lambda: engine_fault_runs(tmp, ["social", "--agents", str(size["social"][0]), "--steps",
-                                                           str(size["social"][1]), "--seed", "1"], name="social")),
-                 ("jobs", lambda: engine_fault_runs(tmp, ["jobs", "--config", str(Path(__file__).parents[1] / "scenarios"
-                                                          / "jobs" / "jobs.toml"), "--steps", str(size["jobs"]),
-                                                          "--seed", "1"], name="jobs"))]
+        social = ["social", "--agents", str(size["social"][0]), "--steps", str(size["social"][1]), "--seed", "1"]
+        cases = [("social", lambda: engine_fault_runs(tmp, social, name="social")),
+                 ("jobs", lambda: engine_fault_runs(tmp, ["jobs", "--config", str(jobs_toml), "--steps",
+                                                          str(size["jobs"]), "--seed", "1"], name="jobs"))]
         if not a.skip_http:
             cases.append(("guess-http", lambda: http_fault_run(tmp, size["guess"])))
         for name, case in cases:
@@ -322,8 +235,10 @@ def main(argv=None) -> int:
             except Exception as e:  # one failing case fails the bench, after the others ran
                 ok = False
                 runs.append({"run": name, "error": f"{type(e).__name__}: {e}"})
-    print(json.dumps({"bench": "faults", "size": a.size, "fault_rate": FAULTS["rate"], "runs": runs, "ok": ok}),
-          flush=True)
+    load.append(os.getloadavg()[0])
+    print(json.dumps({"bench": "faults", "size": a.size, "fault_rate": FAULTS["rate"], "fault_seed": FAULTS["seed"],
+                      "agents": size["social"][0], "runs": runs, "wall_s": round(time.perf_counter() - t0, 1),
+                      "peak_rss_mb": peak_rss_mb(children=True), "load_avg": load, "ok": ok}), flush=True)
     return 0 if ok else 1
 
 

@@ -11,9 +11,11 @@ end with the state hash of an uninterrupted run. ::
     python -m socius.bench.kill --kills 50            # CI: ~50 kills, single process and 2 ranks
     python -m socius.bench.kill --kills 4 --ranks 1   # a quick look
 
-One JSON line of counts: ``{"bench": "kill", "kills": …, "resumed_same_hash": …, "unreadable_snapshots": 0,
-"killed_mid_write": …, "no_snapshot_yet": …, …}``; exits 1 if any resume missed the hash or a snapshot was
-unreadable.
+One JSON line of counts: ``{"bench": "kill", "kills_requested": 50, "kills": …, "resumed_same_hash": …,
+"unreadable_snapshots": 0, "killed_mid_write": …, "no_snapshot_yet": …, "by_ranks": …, "agents", "steps",
+"wall_s", "peak_rss_mb", "load_avg", "ok"}`` (``kills``: runs that were still going when killed; a run that
+ended first is counted apart and not as a kill); exits 1 if fewer than ``--kills`` kills landed, any resume
+missed the hash or a snapshot was unreadable.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from socius.bench.common import peak_rss_mb
 
 
 def mpiexec() -> str | None:
@@ -146,14 +150,16 @@ def main(argv=None) -> int:
     if any(r > 1 for r in ranks) and mpiexec() is None:
         print("no mpiexec: the 2-rank kills need the mpi extra (pip install -e '.[mpi]')", file=sys.stderr)
         return 1
-    t0 = time.perf_counter()
+    t0, load = time.perf_counter(), [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         slow = Path(tmp) / "engine.toml"  # ticks take a while, so kills land in them rather than in start-up
         slow.write_text(f"per_request_s = {a.tick_s}\n")
         run_args = [a.scenario, "--agents", str(a.agents), "--steps", str(a.steps), "--seed", "1", "--engine", "mock",
                     "--engine-config", str(slow)]
         counts = campaign(a.kills, ranks, run_args, Path(tmp), seed=a.seed)
-    counts["wall_s"] = round(time.perf_counter() - t0, 1)
+    load.append(os.getloadavg()[0])
+    counts.update(kills_requested=a.kills, scenario=a.scenario, agents=a.agents, steps=a.steps,
+                  wall_s=round(time.perf_counter() - t0, 1), peak_rss_mb=peak_rss_mb(children=True), load_avg=load)
     counts["ok"] = (counts["kills"] >= a.kills and counts["resume_failed"] + counts["hash_differs"] == 0
                     and counts["unreadable_snapshots"] == 0)
     print(json.dumps(counts), flush=True)

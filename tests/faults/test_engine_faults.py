@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socius.bench.faults import FAULTS, check_run, engine_fault_runs, faulty_factory
+from socius.bench.faults import FAULTS, check_run, engine_fault_runs, recorded_fault_engines
 from socius.ecs import STR
 from socius.errors import EngineSetupError
 from socius.llm.engines.base import RequestBatch, Sampling
@@ -111,10 +111,14 @@ def test_make_with_faults_wraps_only_when_asked():
 def test_a_social_run_under_30_percent_faults_loses_no_agent_and_repeats_its_hash(tmp_path):
     rec = engine_fault_runs(tmp_path, ["social", "--agents", "1500", "--steps", "5", "--seed", "3"], name="social")
     assert rec["same_hash_twice"]
-    assert rec["ok"] + rec["extracted"] + rec["fallback"] + rec["failed"] == rec["agents"] > 500
-    assert set(rec["errors"]) == {"timeout", "http 503", "http 429"}
-    assert 0.15 < rec["failed"] / rec["agents"] < 0.35  # ~20 % transport faults plus failed extractions
+    assert rec["ok"] + rec["extracted"] + rec["fallback"] + rec["failed"] == rec["agent_decisions"] > 500
+    kinds = rec["failed_by_kind"]
+    assert {k for k, v in kinds.items() if v} == {"timeout", "http_5xx", "http_429"}
+    assert all(kinds[k] == rec["injected"][k] for k in ("timeout", "http_5xx", "http_429"))  # every one counted
+    assert 0 < sum(kinds.values()) <= rec["failed"]     # a failed request fails each of its agents once
+    assert 0.15 < rec["failed"] / rec["agent_decisions"] < 0.35  # ~20 % transport faults
     assert rec["extracted"] + rec["fallback"] > 0      # garbage and truncated replies were caught
+    assert rec["retries"] == 0                          # the fault wrapper around the mock never retries
 
 
 def test_another_fault_seed_changes_the_run(tmp_path):
@@ -124,17 +128,52 @@ def test_another_fault_seed_changes_the_run(tmp_path):
     assert a["state_hash"] != b["state_hash"]
 
 
-def test_check_run_finds_a_lost_agent(tmp_path):
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory):
+    """A small social run under faults: (its directory, the fault engine's injected counts)."""
+    tmp = tmp_path_factory.mktemp("faulty")
+    rec = engine_fault_runs(tmp, ["social", "--agents", "400", "--steps", "4", "--seed", "3"], name="s")
+    return tmp / "s-0", rec["injected"]
+
+
+def _tampered(run, tmp_path, column: str, delta: int):
+    """A copy of ``run`` with ``delta`` added to ``column`` of the last decisions row that can take it."""
+    import shutil
     import pyarrow as pa
     import pyarrow.parquet as pq
-    engine_fault_runs(tmp_path, ["social", "--agents", "400", "--steps", "4", "--seed", "3"], name="s")
-    run = tmp_path / "s-0"
-    dec = pq.read_table(run / "decisions.parquet")
-    ok = dec.column("ok").to_numpy().copy()
-    ok[-1] -= 1  # one agent's outcome goes missing
-    pq.write_table(dec.set_column(dec.schema.get_field_index("ok"), "ok", pa.array(ok)), run / "decisions.parquet")
+    copy = tmp_path / "tampered"
+    shutil.copytree(run, copy)
+    dec = pq.read_table(copy / "decisions.parquet")
+    col = dec.column(column).to_numpy().copy()
+    row = int(np.flatnonzero(col + delta >= 0)[-1])
+    col[row] += delta
+    pq.write_table(dec.set_column(dec.schema.get_field_index(column), column, pa.array(col)),
+                   copy / "decisions.parquet")
+    return copy
+
+
+def test_check_run_passes_the_run_as_written(faulty_run):
+    run, injected = faulty_run
+    counts = check_run(run, injected)
+    assert counts["failed_by_kind"]["timeout"] == injected["timeout"] > 0
+
+
+def test_check_run_finds_a_lost_agent(faulty_run, tmp_path):
     with pytest.raises(AssertionError, match="outcomes for"):
-        check_run(run)
+        check_run(_tampered(faulty_run[0], tmp_path, "ok", -1))  # one agent's outcome goes missing
+
+
+@pytest.mark.parametrize("kind", ["failed_timeout", "failed_http_5xx", "failed_other", "failed_connection"])
+def test_check_run_finds_a_failure_counted_under_the_wrong_kind(faulty_run, tmp_path, kind):
+    with pytest.raises(AssertionError, match="by kind"):
+        check_run(_tampered(faulty_run[0], tmp_path, kind, 1))
+
+
+@pytest.mark.parametrize("kind", ["timeout", "http_5xx", "http_429"])
+def test_check_run_compares_the_counts_with_the_injected_faults(faulty_run, kind):
+    run, injected = faulty_run
+    with pytest.raises(AssertionError, match=f"failed_{kind}"):
+        check_run(run, {**injected, kind: injected[kind] + 1})
 
 
 @pytest.mark.slow
@@ -150,15 +189,20 @@ def test_a_jobs_run_under_30_percent_faults(tmp_path):
 def test_the_http_path_through_the_fault_proxy(tmp_path):
     pytest.importorskip("openai", reason="the OpenAI engine needs the openai package (test extra)")
     from socius.bench.faults import http_fault_run
-    rec = http_fault_run(tmp_path, agents=200)
+    rec = http_fault_run(tmp_path, agents=200, runs=1)
     injected = rec["proxy_injected"]
     assert all(injected.get(k, 0) > 0 for k in ("timeout", "http_5xx", "http_429", "garbage", "truncated"))
-    assert rec["ok"] + rec["extracted"] + rec["fallback"] + rec["failed"] == rec["agents"] == 400
-    assert rec["ok"] > 0.7 * rec["agents"]  # retries recover most transport faults
+    assert rec["ok"] + rec["extracted"] + rec["fallback"] + rec["failed"] == rec["agent_decisions"] == 400
+    assert rec["ok"] > 0.7 * rec["agent_decisions"]  # retries recover most transport faults
+    assert rec["retries"] > 0
 
 
-def test_faulty_factory_builds_fault_engines_from_an_engine_config():
+def test_the_factory_builds_fault_engines_and_the_bench_records_them():
     from socius.llm.engines import factory
-    with faulty_factory():
+    plain = factory.make_engine
+    with recorded_fault_engines() as made:
         e = factory.make_engine("mock", policy=number_policy(0, 1), config={"faults": {"rate": 0.3}})
+        factory.make_engine("mock", policy=number_policy(0, 1), config={})
     assert isinstance(e, FaultEngine) and isinstance(e.inner, MockEngine)
+    assert made == [e]                     # only the fault engine, once
+    assert factory.make_engine is plain    # put back
