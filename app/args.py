@@ -18,7 +18,7 @@ from socius.errors import ConfigError, MissingExtraError
 from .config import build_config, load_config_file
 from .registry import ScenarioNotFound, get_scenario
 
-__all__ = ["EXIT_USAGE", "int_flag", "seed_flag", "resolve_scenario", "ranks_or_exit", "fail"]
+__all__ = ["EXIT_USAGE", "int_flag", "seed_flag", "add_verbose_argument", "resolve_scenario", "ranks_or_exit", "fail"]
 
 EXIT_USAGE = 2
 
@@ -48,6 +48,13 @@ def seed_flag(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+
+
+def add_verbose_argument(p: argparse.ArgumentParser) -> None:
+    """``--verbose``: third-party engine output (vLLM, torch, Triton, transformers) on the terminal
+    instead of the run's ``engine.log`` (:mod:`socius.app.quiet`)."""
+    p.add_argument("--verbose", action="store_true",
+                   help="show the engine's own warnings and logs (vLLM, torch, ...) here instead of engine.log")
 
 
 def resolve_scenario(args, parser: argparse.ArgumentParser, label: str):

@@ -31,7 +31,7 @@ from rich.markup import escape
 from socius.errors import ConfigError, EngineSetupError, MissingExtraError
 from socius.llm.engines.factory import ENGINES
 
-from .args import EXIT_USAGE, int_flag, seed_flag
+from .args import EXIT_USAGE, add_verbose_argument, int_flag, seed_flag
 from .commands import add_ui_arguments, cmd_list, cmd_run
 from .loop import add_correct_arguments
 from .registry import BUILTIN, Command, Scenario, registered_scenarios
@@ -67,6 +67,7 @@ def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.Argum
     r.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     r.add_argument("--replay", type=Path, help="answer every LLM call from this run directory's response log")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbose_argument(r)
     add_ui_arguments(r)
     add_correct_arguments(r)
     f = sub.add_parser("profile", help="profile a scenario: ticks/s, time and memory per system")

@@ -1,10 +1,42 @@
-"""The ``local`` engine on this CPU: tokens per second and completions per minute by batch size.
+"""The ``local`` engine on this CPU: the README's main job per dtype, and tokens/s by batch size.
 
 ::
 
+    python -m socius.bench.local_engine --dtype bfloat16 --dtype float32   # the main job per dtype
+    python -m socius.bench.local_engine --dtype float32 --isa-cap avx2     # as on an AVX2-only CPU
     python -m socius.bench.local_engine                     # batch 1 and 64 (needs the `local` extra)
     python -m socius.bench.local_engine --batches 1 8 64 --max-tokens 32 --repeats 5
     python -m socius.bench.local_engine --size small        # a quick smoke run
+
+**The main job** (``--dtype``, repeatable; ``auto``: what the engine chooses
+for this CPU) runs ``socius run guess --agents 300 --rounds 3 --seed 1 --engine
+local`` (``--agents``, ``--rounds``) in a fresh process per dtype and reads its
+run directory. One JSON line per dtype::
+
+    {"bench": "local_main_job", "agents": 300, "dtype": "float32", "completions_per_min": ...,
+     "s_per_round": ..., "s_per_completion": ..., "load_s": ..., "cpu_flags": [...],
+     "isa_cap": null, "peak_rss_mb": ..., "loadavg": [...], ...}
+
+``s_per_round``: the median over rounds of the round's decision time
+(``decisions.parquet``: ``wall_s``, or the sum of the stage columns where the
+pipeline writes none; engine time is almost all of it);
+``completions_per_min`` and ``s_per_completion``: completions over the rounds'
+``engine_s``; ``load_s``: the run's ``build_s`` (engine start, and the model
+conversion on a first run); ``loadavg`` (1, 5, 15 min) at the end of the case, ``loadavg_start`` at its start.
+``onednn_fallback``: the engine logged vLLM's "fallback to torch linear" (bf16
+on a CPU without native bf16). ``bench/local_budget.py`` compares a run with
+``s_per_completion``.
+
+``--isa-cap avx2`` runs the engine as an AVX2-only CPU would, on a CPU with
+AVX-512: ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN in torch and in vLLM),
+``ATEN_CPU_CAPABILITY=avx2`` (torch's vector kernels),
+``MKL_ENABLE_INSTRUCTIONS=AVX2`` (MKL), and a ``sitecustomize`` (on
+``PYTHONPATH``, so it runs in vLLM's spawned engine processes too) that makes
+``torch.cpu._is_avx512_supported``, ``_is_avx512_bf16_supported``,
+``_is_avx512_vnni_supported`` and ``_is_amx_tile_supported`` answer False: vLLM
+reads those (torch's cpuinfo, which no variable caps) to load its AVX2 kernel
+library (``vllm._C_AVX2``) instead of the AVX-512 one. Instruction set only: the
+emulation keeps this CPU's cores, caches and clock.
 
 One JSON line per batch size::
 
@@ -31,9 +63,15 @@ the largest sampled sum of RSS over the whole process tree (psutil, every
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -143,8 +181,98 @@ def run_one(batch: int, max_tokens: int, repeats: int, top_p: float = 1.0) -> di
             "max_tokens": max_tokens, "top_p": top_p, "repeats": repeats, "prepare_s": round(prepare_s, 1)}
 
 
+#: run at the start of every Python process of a capped case (engine children included)
+ISA_CAP_SITE = """import os
+if os.environ.get("SOCIUS_ISA_CAP", "").lower() == "avx2":
+    import torch.cpu as _cpu
+    for _name in ("_is_avx512_supported", "_is_avx512_bf16_supported", "_is_avx512_vnni_supported",
+                  "_is_amx_tile_supported", "_is_amx_fp16_supported"):
+        if hasattr(_cpu, _name):
+            setattr(_cpu, _name, lambda: False)
+"""
+
+
+def isa_cap_env(cap: str | None, folder: Path) -> dict[str, str]:
+    """Environment that runs a process tree as on a CPU with at most ISA ``cap`` (``avx2``); writes
+    ``folder/sitecustomize.py``. ``{}`` for no cap."""
+    if cap is None:
+        return {}
+    if cap != "avx2":
+        raise SystemExit(f"--isa-cap: only avx2 is supported, got {cap!r}")
+    (folder / "sitecustomize.py").write_text(ISA_CAP_SITE)
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)
+    return {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "SOCIUS_ISA_CAP": "avx2", "PYTHONPATH": path}
+
+
+#: the pipeline's stage columns in ``decisions.parquet`` (a newer pipeline writes the decision's ``wall_s``)
+STAGES = ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")
+
+
+def _round_figures(run_dir: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(run_dir / "decisions.parquet").to_pydict()
+    stages = ["wall_s"] if "wall_s" in t else [k for k in STAGES if k in t]
+    rounds: dict[int, list[float]] = {}
+    for i, tick in enumerate(t["tick"]):
+        r = rounds.setdefault(tick, [0.0, 0.0, 0, 0, 0])
+        r[0] += sum(t[k][i] for k in stages)
+        r[1] += t["engine_s"][i]
+        r[2] += t["requests"][i]
+        r[3] += t["completions"][i]
+        r[4] += t["output_tokens"][i]
+    per = [rounds[k] for k in sorted(rounds)]
+    engine_s, completions = sum(r[1] for r in per), sum(r[3] for r in per)
+    return {"s_per_round": round(median([r[0] for r in per]), 2),
+            "round_s": [round(r[0], 2) for r in per],
+            "completions_per_min": round(completions / engine_s * 60.0, 1) if engine_s else 0.0,
+            "s_per_completion": round(engine_s / completions, 4) if completions else 0.0,
+            "requests_per_round": [r[2] for r in per], "completions_per_round": [r[3] for r in per],
+            "output_tokens_per_round": [r[4] for r in per]}
+
+
+def run_main_job(dtype: str, agents: int, rounds: int, isa_cap: str | None, seed: int = 1) -> dict:
+    """The README's main job with the local engine in ``dtype`` (``auto``: the CPU's choice), in a fresh
+    process tree; the figures of its run directory (see the module docstring)."""
+    from socius.llm.engines.cpu import capped_flags, choose_dtype, read_cpu_flags, relevant_flags
+
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="socius-bench-") as tmp:
+        env = {**os.environ, **isa_cap_env(isa_cap, Path(tmp))}
+        run_dir = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "socius.app", "run", "guess", "--agents", str(agents), "--rounds", str(rounds),
+               "--seed", str(seed), "--engine", "local", "--out", str(run_dir), "--quiet"]
+        if dtype != "auto":
+            (Path(tmp) / "engine.toml").write_text(f"dtype = {json.dumps(dtype)}\n")
+            cmd += ["--engine-config", str(Path(tmp) / "engine.toml")]
+        with _TreeRSS() as tree:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f"main job ({dtype}, isa cap {isa_cap}) failed with exit code {proc.returncode}")
+        info = json.loads((run_dir / "run.json").read_text())
+        figures = _round_figures(run_dir)
+        log = run_dir / "engine.log"
+        fallback = log.is_file() and "fallback to torch linear" in log.read_text(errors="replace")
+    flags = read_cpu_flags()
+    chosen = choose_dtype(capped_flags(flags, env), None if dtype == "auto" else dtype)
+    return {"bench": "local_main_job", "agents": agents, "rounds": rounds, "dtype": chosen.dtype,
+            "dtype_reason": chosen.reason, **figures, "load_s": round(info["build_s"], 1),
+            "run_s": round(info["run_s"], 1), "onednn_fallback": fallback,
+            "cpu_flags": relevant_flags(flags), "isa_cap": isa_cap,
+            "peak_rss_mb": round(tree.peak_mb, 1), "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "loadavg_start": [round(x, 2) for x in load0],
+            "state_hash": info["state_hash"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dtype", action="append", choices=["auto", "bfloat16", "float32"],
+                    help="run the main job in this dtype (repeatable); without it: the batch-size bench")
+    ap.add_argument("--agents", type=int, default=300, help="main job: agents (default 300)")
+    ap.add_argument("--rounds", type=int, default=3, help="main job: rounds (default 3)")
+    ap.add_argument("--isa-cap", choices=["avx2"], help="main job: run as on a CPU with at most this ISA")
     ap.add_argument("--size", choices=sorted(SIZES), default="large")
     ap.add_argument("--batches", type=int, nargs="+", help="batch sizes (default: from --size)")
     ap.add_argument("--max-tokens", type=int)
@@ -152,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--top-p", type=float, default=1.0)
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one case here
     a = ap.parse_args(argv)
+    if a.dtype:
+        for dtype in a.dtype:
+            emit(run_main_job(dtype, a.agents, a.rounds, a.isa_cap))
+        return
     cfg = SIZES[a.size]
     max_tokens = a.max_tokens or cfg["max_tokens"]
     repeats = a.repeats or cfg["repeats"]

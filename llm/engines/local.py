@@ -27,6 +27,11 @@ Use (the engine starts a child process, so the calling script needs a
 The model is a *base* model: use few-shot completion prompts plus structured
 outputs (choice / JSON schema / regex). It is for real-engine tests and a CPU
 demo, not for meaningful agent behaviour.
+
+The dtype follows the CPU (:mod:`.cpu`): ``bfloat16`` where the CPU computes it
+natively (AVX-512 BF16, AMX), else ``float32`` — bf16 on an AVX2-only CPU takes
+vLLM's slow fallback kernels. A ``dtype`` override wins;
+:attr:`LocalEngine.dtype_choice` says which was taken and why.
 """
 from __future__ import annotations
 
@@ -39,7 +44,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from socius.errors import MissingExtraError
+from socius.errors import EngineSetupError, MissingExtraError
+from .cpu import DtypeChoice, choose_dtype, cpu_flags
 from .vllm import VLLMConfig, VLLMEngine
 
 #: Folder name of the converted model inside the cache.
@@ -64,9 +70,9 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
 
-#: CPU defaults measured on a 2-core machine (see shared/ENGINES.md).
+#: CPU defaults measured on a 2-core machine (``bench/local_engine.py``); the dtype
+#: is not among them: :func:`local_dtype` chooses it from the CPU.
 LOCAL_DEFAULTS = dict(
-    dtype="bfloat16",
     max_model_len=1024,
     max_num_seqs=64,
     enforce_eager=True,          # without it every start compiles for 2+ minutes
@@ -263,14 +269,22 @@ def set_cpu_env_defaults() -> dict[str, str]:
     return applied
 
 
+def local_dtype(config: Mapping[str, Any] | None = None) -> DtypeChoice:
+    """The local engine's dtype on this CPU and why: ``config["dtype"]`` if given, else from the
+    CPU's flags (:func:`~.cpu.choose_dtype`); a dtype vLLM would not take raises ``ValueError``."""
+    return choose_dtype(cpu_flags(), (config or {}).get("dtype"))
+
+
 def local_config(cache_dir: str | os.PathLike | None = None, **overrides: Any) -> VLLMConfig:
     """The :class:`VLLMConfig` of the local engine (converting the model if needed).
 
-    ``overrides`` replace any field (``max_num_seqs=8``, ``chat=True``, ...);
-    unknown keys go to ``engine_kwargs`` and on to ``vllm.LLM``.
+    ``overrides`` replace any field (``max_num_seqs=8``, ``chat=True``, ``dtype="float32"``, ...);
+    unknown keys go to ``engine_kwargs`` and on to ``vllm.LLM``. Without a ``dtype`` the CPU
+    chooses it (:func:`local_dtype`).
     """
+    dtype = local_dtype(overrides).dtype
     model_dir = prepare_local_model(cache_dir)
-    cfg = VLLMConfig.from_mapping({"model": str(model_dir), **LOCAL_DEFAULTS})
+    cfg = VLLMConfig.from_mapping({"model": str(model_dir), **LOCAL_DEFAULTS, "dtype": dtype})
     if overrides:
         fields = set(VLLMConfig.__dataclass_fields__)
         known = {k: v for k, v in overrides.items() if k in fields}
@@ -307,7 +321,7 @@ class LocalEngine(VLLMEngine):
     :class:`VLLMConfig`, used as is). Creating it converts the model on first
     use and loads the engine (~1 minute on 2 cores). The caller's script needs
     an ``if __name__ == "__main__":`` guard: vLLM runs the model in a child
-    process.
+    process. ``dtype_choice``: the dtype it runs in and why (:func:`local_dtype`).
     """
 
     name = "local"
@@ -318,6 +332,12 @@ class LocalEngine(VLLMEngine):
         check_torch_companions()
         if isinstance(config, VLLMConfig):
             cfg = replace(config, **overrides) if overrides else config
+            self.dtype_choice = DtypeChoice(cfg.dtype, f"{cfg.dtype}: set by the engine config", "config")
         else:
-            cfg = local_config(cache_dir, **{**dict(config or {}), **overrides})
+            merged = {**dict(config or {}), **overrides}
+            try:
+                self.dtype_choice = local_dtype(merged)
+            except ValueError as e:
+                raise EngineSetupError(f"local engine config: {e}") from None
+            cfg = local_config(cache_dir, **{**merged, "dtype": self.dtype_choice.dtype})
         super().__init__(cfg, _extra="local")

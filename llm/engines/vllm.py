@@ -21,11 +21,20 @@ vLLM is imported only when an engine is created, so this module imports
 without it; the request parameters come from the pure helpers of
 :mod:`.params`.
 
+Progress: while :attr:`VLLMEngine.progress` is set (the pipeline sets it for one
+call, see :mod:`.base`), ``generate`` reports ``progress(0, r)`` as it starts and
+``progress(done, r)`` as each request finishes (vLLM's ``use_tqdm`` hook,
+:mod:`.vllm_progress`; the batch stays one call). :attr:`VLLMEngine.around_call`
+(a context-manager factory, ``nullcontext`` unless the application sets it) wraps
+every ``LLM.generate`` call and the shutdown: the application sends third-party
+output to a log file with it.
+
 vLLM starts its model in a child process: scripts that create an engine need
 an ``if __name__ == "__main__":`` guard.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from dataclasses import dataclass, field, fields
@@ -38,6 +47,7 @@ from socius.errors import EngineSetupError, MissingExtraError
 
 from .base import CompletionBatch, RequestBatch
 from .params import sampling_kwargs
+from .vllm_progress import request_counter
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,9 @@ class VLLMEngine:
 
         self._vllm = vllm
         self._structured_cls = StructuredOutputsParams
+        self.progress = None                      # progress(done, total) during one call (see .base)
+        self.around_call = contextlib.nullcontext  # wraps each LLM.generate and the shutdown
+        self._tqdm: Any = False
         t0 = time.perf_counter()
         self._llm = vllm.LLM(**self.config.llm_kwargs())
         self.load_s = time.perf_counter() - t0
@@ -309,6 +322,16 @@ class VLLMEngine:
         if r == 0:
             return out
         params = self._params(batch)           # ValueError here = misuse, raised
+        report = self.progress
+        self._tqdm = False
+        if report is not None:
+            report(0, r)
+            done = [0]
+
+            def finished(_k: int) -> None:  # one per finished request, over every LLM.generate of this call
+                done[0] += 1
+                report(min(done[0], r), r)
+            self._tqdm = request_counter(finished)
         prompts = self._render(batch.prompts.tolist())
         errors = [""] * r
         lora: list[Any] = [None] * r
@@ -339,13 +362,14 @@ class VLLMEngine:
         il = idx.tolist()
         use_lora = any(lora[i] is not None for i in il)
         try:
-            results = self._llm.generate(
-                [prompts[i] for i in il], [params[i] for i in il],
-                lora_request=[lora[i] for i in il] if use_lora else None,
-                use_tqdm=False,
-                # chat templates emit BOS themselves, as in vLLM's chat API
-                tokenization_kwargs={"add_special_tokens": False} if self.config.chat else None,
-            )
+            with self.around_call():
+                results = self._llm.generate(
+                    [prompts[i] for i in il], [params[i] for i in il],
+                    lora_request=[lora[i] for i in il] if use_lora else None,
+                    use_tqdm=self._tqdm,
+                    # chat templates emit BOS themselves, as in vLLM's chat API
+                    tokenization_kwargs={"add_special_tokens": False} if self.config.chat else None,
+                )
         except Exception as e:  # noqa: BLE001 - isolate the failing request(s)
             if type(e).__name__ == "EngineDeadError":
                 # not a bad request: the engine process is gone and every later call would
@@ -388,7 +412,8 @@ class VLLMEngine:
         core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
             try:
-                core.shutdown()
+                with self.around_call():
+                    core.shutdown()
             except Exception:  # noqa: BLE001 - best effort at teardown
                 pass
         del llm

@@ -128,6 +128,26 @@ class TestCompletionMode:
         assert out.texts[1] == "" and out.texts[4] == ""
 
 
+    def test_progress_during_one_call(self, engine):
+        """The engine reports 0 at the start and each finished request, in one vLLM call."""
+        prompts = [FEW_SHOT.format(who=f"Agent {i}", post=f"Story {i}") for i in range(12)]
+        seen = []
+        engine.progress = lambda done, total: seen.append((done, total))
+        try:
+            out = engine.generate(RequestBatch(prompts, Sampling(temperature=0.8, max_tokens=4), "local",
+                                               n=np.ones(12), seeds=np.arange(12), entities=np.arange(12)))
+        finally:
+            engine.progress = None
+        assert (out.errors == "").all(), out.errors[:3]
+        assert seen[0] == (0, 12) and seen[-1] == (12, 12)
+        assert [d for d, _ in seen] == list(range(13))
+
+    def test_dtype_follows_the_cpu(self, engine):
+        from socius.llm.engines.local import local_dtype
+
+        assert engine.dtype_choice == local_dtype() and engine.config.dtype == engine.dtype_choice.dtype
+
+
 class TestChatMode:
     @pytest.fixture(scope="class")
     @classmethod
