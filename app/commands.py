@@ -9,9 +9,10 @@ and returns 2; Ctrl-C returns 130.
 ``run --ui`` (flags from :func:`add_ui_arguments`) serves the run live in the
 dashboard (:class:`socius.web.live.LiveRun` fed at each tick boundary, the
 server on a background thread) and keeps serving after the run until Ctrl-C
-(``--ui-exit``: stop with the run). ``--replay DIR`` and ``--resume DIR``
-re-schedule the interventions DIR recorded in ``interventions.jsonl`` at the
-tick boundaries they were made (:class:`socius.web.steer.Reapply`).
+(``--ui-exit``: stop with the run); under MPI rank 0 serves a read-only view.
+``--replay DIR`` and ``--resume DIR`` re-schedule the interventions DIR
+recorded in ``interventions.jsonl`` at the tick boundaries they were made
+(:class:`socius.web.steer.Reapply`).
 """
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from socius.ecs import SnapshotError
 from socius.errors import ConfigError, EngineSetupError, MissingExtraError
 
 from .args import EXIT_USAGE, fail, ranks_or_exit, resolve_scenario
-from .engines import engine_choice
+from .engines import engine_choice, engine_lines
 from .loop import correction_loop, with_loop
+from .progress_line import engine_progress
 from .registry import registered_scenarios
 from .run import SerialScenarioError, find_snapshot, run_scenario
 
@@ -90,13 +92,17 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     reapply = _reapply(args, console, ranks)
     console.print(f"[bold]socius run {scenario.name}[/] seed={args.seed} {scenario.unit}={args.steps} "
                   f"config={escape(str(cfg))}", highlight=False)
+    for line in engine_lines(engine, args.out, ranks.rank, getattr(args, "verbose", False)):
+        console.print(escape(line), highlight=False)
     progress = None
     bar = None
+    calls = None
     if not args.quiet:
-        bar = Progress(TextColumn(f"{scenario.unit}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TimeRemainingColumn(), console=console, transient=True)
-        task = bar.add_task("run", total=args.steps)
+        task = bar.add_task(scenario.unit, total=args.steps)
         progress = lambda w, total: bar.update(task, completed=w.tick)  # noqa: E731
+        calls = engine_progress(engine, bar, console)
         bar.start()
     progress = _boundary(progress, reapply, live)
     try:
@@ -130,6 +136,8 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
     finally:
         if loop is not None:
             loop.close()
+        if calls is not None:
+            calls.close()
         if bar:
             bar.stop()
     entities = len(res.world) if ranks.size == 1 else f"{len(res.world)} on rank 0 of {ranks.size}"
@@ -157,14 +165,14 @@ def cmd_run(args, console: Console, parser: argparse.ArgumentParser) -> int:
 
 
 def _start_ui(args, parser, scenario, cfg, engine, ranks, console):
-    """The live source and the dashboard thread (one rank only), the URL printed; exits 2 without the extra."""
+    """The live source and the dashboard thread (on rank 0 only; (None, None) on the others), the URL
+    printed; exits 2 without the extra. Under MPI the view is read-only (see :mod:`socius.web.live`)."""
     import time
     from pathlib import Path
 
     from .config import config_dict
-    if ranks.size > 1:
-        parser.error("argument --ui: a run over several MPI ranks is not served live yet; "
-                     "use `socius serve RUN_DIR` with --snapshot-every")
+    if ranks.size > 1 and args.out is None:
+        parser.error("argument --ui: a run over several MPI ranks needs --out (every rank writes there)")
     if not 0 <= args.port <= 65535:
         parser.error(f"argument --port: must be 0..65535, got {args.port}")
     for module in ("fastapi", "uvicorn"):
@@ -173,6 +181,8 @@ def _start_ui(args, parser, scenario, cfg, engine, ranks, console):
         except ImportError:
             raise SystemExit(fail(console, ranks, str(MissingExtraError("ui", module, "socius run --ui")),
                                   EXIT_USAGE)) from None
+    if ranks.rank != 0:  # rank 0 serves; the others write their decisions, figures and snapshot parts
+        return None, None
     LiveRun = _web("live").LiveRun
     DashboardThread, is_loopback = _web("server").DashboardThread, _web("server").is_loopback
     if args.out is None:
@@ -183,13 +193,16 @@ def _start_ui(args, parser, scenario, cfg, engine, ranks, console):
     meta = {"scenario": scenario.name, "config": config_dict(cfg), "seed": args.seed}
     if engine is not None and scenario.mock_policy is not None:
         meta["engine"] = {"kind": engine.kind, "config": engine.config}
-    live = LiveRun(args.out, scenario, args.steps, snapshot_every=args.snapshot_every, meta=meta)
+    live = LiveRun(args.out, scenario, args.steps, snapshot_every=args.snapshot_every, meta=meta, ranks=ranks.size)
     try:
         dash = DashboardThread({live.name: live}, host=args.host, port=args.port).__enter__()
     except ConfigError as e:
         parser.error(str(e))
     print(f"dashboard: open {dash.url}", flush=True)
     console.print(f"run directory: {args.out}")
+    if ranks.size > 1:
+        console.print(f"[yellow]note:[/] over {ranks.size} MPI ranks the dashboard is read-only (no steering); "
+                      "its agents come from the snapshots (--snapshot-every)")
     return live, dash
 
 

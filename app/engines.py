@@ -49,6 +49,10 @@ class EngineChoice:
     progress: Callable | None = None  # becomes LLM.progress(decision, kind, done, total)
 
 
+#: engine-config keys giving the price in dollars per million tokens (the dashboard's cost)
+PRICE_KEYS = ("price_prompt_per_mtok", "price_output_per_mtok")
+
+
 def engine_choice(args, parser, scenario, replay: Path | None = None) -> EngineChoice | None:
     """The engine for an LLM scenario from ``--engine`` / ``--engine-config`` (/ ``--replay``); None otherwise.
 
@@ -65,6 +69,11 @@ def engine_choice(args, parser, scenario, replay: Path | None = None) -> EngineC
     if replay is not None and not replay.exists():
         parser.error(f"argument --replay: no such run directory {replay}")
     kind = args.engine or "local"
+    for k in PRICE_KEYS:
+        v = econf.get(k)
+        if k in econf and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0):
+            parser.error(f"argument --engine-config: {k} must be a number >= 0 (dollars per million tokens), "
+                         f"got {v!r}")
     if kind == "local" and "dtype" in econf and replay is None:
         from socius.llm.engines.cpu import DTYPES
         if econf["dtype"] not in DTYPES:
@@ -167,6 +176,8 @@ def llm_resource(scenario, cfg, seed: int, engine: EngineChoice, out: Path | Non
     policy = scenario.mock_policy(cfg) if scenario.mock_policy is not None else None
     config = dict(engine.config)
     models = config.pop("models", {})
+    for k in PRICE_KEYS:  # read by the dashboard from run.json, not by the engines
+        config.pop(k, None)
     if not isinstance(models, dict):
         raise EngineSetupError("engine config: 'models' must be a table of name = {kind = ..., options...}")
     quiet = engine.output.redirect if engine.output is not None else nullcontext
@@ -175,7 +186,7 @@ def llm_resource(scenario, cfg, seed: int, engine: EngineChoice, out: Path | Non
         with quiet():
             engines[""] = factory.make_engine(engine.kind, seed=seed, policy=policy, config=config)
             for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
-                mconf = dict(mconf)
+                mconf = {k: v for k, v in mconf.items() if k not in PRICE_KEYS}
                 kind = mconf.pop("kind", engine.kind)
                 engines[name] = factory.make_engine(kind, seed=seed, policy=policy, config=mconf)
     except (EngineSetupError, MissingExtraError, ConfigError):

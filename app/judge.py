@@ -28,7 +28,7 @@ from socius.llm.engines.factory import ENGINES
 
 from .registry import Command
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "llm_judge_fn"]
 
 
 def add_arguments(p) -> None:
@@ -138,6 +138,21 @@ def _llm_judge(args, name: str, replies, world):
         tmp.write_text(json.dumps({"rounds": rounds + [entry]}, indent=2) + "\n")
         tmp.replace(manifest)
     return result
+
+
+def llm_judge_fn(run_dir: Path, name: str, engine, seed: int, revise: bool):
+    """``judge(rows, round) -> JudgeResult`` through the judge's own engine and log (``judges/<name>/``)."""
+    def judge(rows, rnd):
+        from socius.correct.judge_llm import LLMJudge, judge_policy
+        from .engines import llm_resource
+        shim = types.SimpleNamespace(name="judge", mock_policy=lambda cfg: judge_policy())
+        llm = llm_resource(shim, None, seed, engine, run_dir / "judges" / name)
+        model = "mock" if engine.kind == "mock" else Path(str(engine.config.get("model") or engine.kind)).name
+        try:
+            return LLMJudge(revise=revise, name=name).judge(rows, llm, model=model, seed=seed, round=rnd)
+        finally:
+            llm.close()
+    return judge
 
 
 def run(args) -> int:

@@ -3,7 +3,9 @@
 A run directory holds::
 
     run.json          scenario, config, seed, ticks, timings, final state_hash
-    metrics.parquet   the scenario's per-tick metrics (pandas/polars/DuckDB read it)
+    metrics.parquet   the scenario's per-tick metrics (pandas/polars/DuckDB read it); with
+                      decisions.parquet, rewritten at each snapshot and every few seconds
+    ranks/            under MPI: each rank's figures (entities, tick, busy and collective time, bytes routed)
     snapshot.socius   the world after the last completed tick (atomic; --resume takes it)
     snapshot.ranks/   the same for a run over several MPI ranks: one part per rank + manifest
 
@@ -46,6 +48,7 @@ SNAPSHOTS = "snapshots"  # kept periodic snapshots: snapshots/tick-XXXXXXXX.soci
 
 SNAPSHOT = "snapshot.socius"
 SNAPSHOT_RANKS = "snapshot.ranks"
+TABLES_EVERY_S = 5.0  # metrics/decisions (and per-rank figures) rewritten at most this often between snapshots
 
 
 class SerialScenarioError(ValueError):
@@ -120,7 +123,8 @@ def restore_world(world: World, path: Path, ranks=None) -> None:
 
 
 def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]:
-    """Write ``metrics.parquet``; returns the last row as a summary."""
+    """Write ``metrics.parquet`` atomically (the run loop: at each snapshot, every :data:`TABLES_EVERY_S`
+    and at the end; ``metrics(world)`` is a per-tick history, cheap at any size); returns the last row."""
     if scenario.metrics is None:
         return {}
     cols = scenario.metrics(world)
@@ -133,10 +137,11 @@ def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]
     return {k: table.column(k)[table.num_rows - 1].as_py() for k in table.column_names}
 
 
-def write_decisions(world: World, out: Path, ranks=None) -> None:
+def write_decisions(world: World, out: Path, ranks=None, done: dict | None = None) -> None:
     """Per tick and decision: ok / extracted / fallback / failed, tokens, stage times → decisions.parquet.
 
-    Under MPI each rank writes its own calls: ``decisions/rank-0000R.parquet``.
+    Under MPI each rank writes its own calls: ``decisions/rank-0000R.parquet``. ``done``: a dict kept
+    by the caller between calls, holding the rows converted so far: only new rows are converted.
     """
     from socius.llm import DecisionStats
 
@@ -146,9 +151,35 @@ def write_decisions(world: World, out: Path, ranks=None) -> None:
         if ranks is not None and ranks.size > 1:
             (out / "decisions").mkdir(exist_ok=True)
             target = out / "decisions" / f"rank-{ranks.rank:05d}.parquet"
+        done = {} if done is None else done
+        n, table = (done.get("rows", 0), done.get("table")) if done.get("rows", 0) <= len(stats.rows) else (0, None)
+        if n < len(stats.rows):
+            new = pa.Table.from_pylist(stats.rows[n:])
+            table = new if table is None else pa.concat_tables([table, new], promote_options="permissive")
+            done.update(rows=len(stats.rows), table=table)
         tmp = target.with_name(f".{target.name}.tmp")
-        pq.write_table(stats.table(), tmp)
+        pq.write_table(table, tmp)
         tmp.replace(target)
+
+
+def write_rank_figures(world: World, out: Path, ranks, clock: dict) -> None:
+    """Under MPI: this rank's figures (those ``socius profile`` reports) → ``ranks/rank-0000R.json``, atomically:
+    ``entities``; per tick timed (boundaries left out) ``tick_s``, ``comm_s`` by category, ``busy_s`` (the
+    rest), ``route_bytes``, ``route_wall_s``. ``clock``: the run loop's sums ``{ticks, tick_s, comm}``."""
+    from .profile.ranks import COMM
+    k = clock["ticks"]
+    if not k:
+        return
+    per = {key: v / k for key, v in clock["comm"].items()}
+    row = {"rank": ranks.rank, "ranks": ranks.size, "host": platform.node(), "tick": int(world.tick),
+           "entities": len(world), "ticks": k, "tick_s": clock["tick_s"] / k, "comm_s": {c: per[c] for c in COMM},
+           "busy_s": clock["tick_s"] / k - sum(per[c] for c in COMM), "route_bytes": per["route_bytes"],
+           "route_wall_s": per["route_wall"], "updated": time.time()}
+    target = out / "ranks" / f"rank-{ranks.rank:05d}.json"
+    target.parent.mkdir(exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(row) + "\n")
+    tmp.replace(target)
 
 
 def run_scenario(scenario: Scenario, cfg, *, out: Path | None, ranks=None, **kw) -> RunResult:
@@ -194,15 +225,42 @@ def _run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path |
         restore_world(world, resume, ranks)
     build_s = time.perf_counter() - t0
 
+    from .profile.ranks import comm_totals
+    tables = {"at": time.perf_counter(), "decisions": {}}  # when the tables were last written, rows done
+    clock = {"ticks": 0, "tick_s": 0.0, "comm": {}, "at": None, "c_at": comm_totals(world) or {}}
+
+    def timed(w: World, start: bool) -> None:  # tick time and collectives inside ticks, boundaries left out
+        now, c = time.perf_counter(), (comm_totals(w) or {}) if distributed else {}
+        if start and clock["at"] is not None:
+            clock["ticks"] += 1
+            clock["tick_s"] += now - clock["at"]
+            for key, v in c.items():
+                clock["comm"][key] = clock["comm"].get(key, 0) + v - clock["c_at"].get(key, 0)
+        clock["at"], clock["c_at"] = (None, c) if start else (now, c)
+
+    def write_tables(w: World) -> dict:  # as the run goes too: a killed run keeps them, `socius serve` charts them
+        summary = write_metrics(scenario, w, out) if lead else {}
+        write_decisions(w, out, ranks, tables["decisions"])
+        if distributed:
+            write_rank_figures(w, out, ranks, clock)
+        tables["at"] = time.perf_counter()
+        return summary
+
     def on_tick(w: World) -> None:
+        timed(w, True)
         if progress is not None and lead:  # first: what it changes at this boundary belongs in the snapshot
             progress(w, ticks)
-        if out is not None and snapshot_every and w.tick % snapshot_every == 0:
+        snap = out is not None and snapshot_every and w.tick % snapshot_every == 0
+        if snap:
             _save(w, out, ranks)  # World.save flushes the response log first
             if lead:
                 keep_snapshot(out, w.tick)
+        if out is not None and (snap or time.perf_counter() - tables["at"] >= TABLES_EVERY_S):
+            write_tables(w)
+        timed(w, False)
 
     t1 = time.perf_counter()
+    timed(world, False)
     start_tick = world.tick
     remaining = max(0, ticks - world.tick)
     try:
@@ -210,8 +268,7 @@ def _run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path |
     finally:
         run_s = time.perf_counter() - t1
         if out is not None:
-            summary = write_metrics(scenario, world, out) if lead else {}
-            write_decisions(world, out, ranks)
+            summary = write_tables(world)
         llm = _get_llm(world)
         if llm is not None:
             llm.close()

@@ -10,11 +10,14 @@ Modules: ``labels`` (the label store), ``responses`` (a run's logged replies,
 one row per completion), ``sampling`` (which replies to label),
 ``importing`` (labels from CSV/Parquet), ``judge_base`` / ``judges`` /
 ``judge_llm`` (rule judges and the LLM judge, batched through the decision
-pipeline), ``switch`` (adapters loaded into the running engines and agents
-moved to them at a tick boundary, recorded for replay and resume),
-``datasets`` (labels → SFT / KTO / DPO rows), ``train`` / ``trainer_main``
-(LoRA training with TRL + PEFT in a child process), ``adapters`` (versioned
-adapter folders and their manifests).
+pipeline), ``switch`` / ``switch_rows`` (adapters loaded into the running
+engines and agents moved to them at a tick boundary, recorded for replay and
+resume), ``rank_switch`` (a switch decided on rank 0 reaching every rank at
+the same tick), ``datasets`` (labels → SFT / KTO / DPO rows), ``train`` /
+``trainer_main`` (LoRA training with TRL + PEFT in a child process),
+``adapters`` (versioned adapter folders and their manifests), ``placeholder``
+(adapters that learn nothing, for the mock), ``loop`` (the online loop),
+``experiment`` (the correction experiment's split, scores and plot).
 """
 from socius.correct.adapters import AdapterError, latest_adapter, load_manifest
 from socius.correct.datasets import build_training_set

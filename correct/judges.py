@@ -7,7 +7,9 @@ and ``error``, ``[m]`` rows) and returns a label table
 that also counts what it could not label.
 
 * :class:`RuleJudge` — a scenario's plain-Python rule over columns:
-  ``fn(replies, world) -> (score [m] int8 1..5, rationale [m] str)``.
+  ``fn(replies, world) -> (score [m] int8 1..5, rationale [m] str[, revision [m] str])``
+  (a rule that can also rewrite a reply returns the rewrite, ``""`` where it has none:
+  SFT and DPO targets without an LLM).
   Everything an agent decided on is in its logged prompt, so most rules
   read the prompt and the completion with Arrow regex kernels; a rule that
   needs more (``world=True``) gets the run's final world, restored from its
@@ -47,7 +49,8 @@ __all__ = ["JudgeResult", "RuleJudge", "LLMJudge", "judge_policy", "judgeable", 
 
 @dataclass(frozen=True)
 class RuleJudge:
-    """A scenario's rule: ``fn(replies, world) -> (score [m] int8 1..5, rationale [m] str)``.
+    """A scenario's rule: ``fn(replies, world) -> (score [m] int8 1..5, rationale [m] str)``, or with a
+    third ``revision [m] str`` (``""``: none for that row) for a rule that also rewrites replies.
 
     ``name``: the label source is ``rule:<name>``; ``decisions``: the
     decision names (or globs, ``speak*``) it judges; ``world``: whether it
@@ -71,7 +74,9 @@ class RuleJudge:
         m = rows.num_rows
         if m == 0:
             return JudgeResult(self.source, LABEL_SCHEMA.empty_table(), {})
-        score, rationale = self.fn(rows, world if self.world else None)
+        out = self.fn(rows, world if self.world else None)
+        score, rationale = out[0], out[1]
+        revision = _revisions(out[2], m, self.name) if len(out) > 2 else None
         score = np.asarray(score)
         rationale = np.asarray(rationale, dtype=STR)
         if score.shape != (m,) or rationale.shape != (m,):
@@ -79,6 +84,14 @@ class RuleJudge:
                              f"shape {rationale.shape} for {m} replies")
         if score.dtype.kind not in "iu" or ((score < 1) | (score > 5)).any():
             raise LabelError(f"rule judge {self.name}: scores must be integers 1..5")
-        labels = make_labels(rows, self.source, score=score.astype(np.int8),
+        labels = make_labels(rows, self.source, score=score.astype(np.int8), revision=revision,
                              rationale=pa.array(rationale.astype(object), pa.large_string()))
         return JudgeResult(self.source, labels, count_rows(rows.column("decision"), np.ones(m, dtype=bool)))
+
+
+def _revisions(revision, m: int, name: str) -> pa.Array:
+    """``[m]`` large_string, null where the rule wrote ``""`` (no revision)."""
+    rev = np.asarray(revision, dtype=STR)
+    if rev.shape != (m,):
+        raise LabelError(f"rule judge {name}: returned revisions of shape {rev.shape} for {m} replies")
+    return pa.array(rev.astype(object), pa.large_string(), mask=rev == "")

@@ -32,6 +32,13 @@ tick), ``failed`` (stage and error: the run keeps its adapter and goes on),
 Resume: a loop over a run directory that already has rounds starts its
 next round after the last recorded tick; the recorded switches themselves
 come back through ``switches.json`` (:mod:`.switch`). Replay: no loop.
+
+Several MPI ranks: the loop runs on rank 0 (the runner's boundary hook) and
+*queues* its switches (:mod:`.rank_switch`); every rank adds them to its
+schedule at the start of the next tick, so all switch at the tick one rank
+would. Each round reads only the log files of the ticks since the last round
+(``load_replies(since_tick=…)``); under MPI up to the tick before the
+boundary, whose files every rank has flushed by then.
 """
 from __future__ import annotations
 
@@ -50,7 +57,8 @@ import pyarrow.compute as pc
 from socius.errors import ConfigError
 
 from .labels import LabelStore
-from .switch import schedule_switch
+from .placeholder import PlaceholderTraining, placeholder_trainer
+from .switch import SwitchLog, queue_switch, schedule_switch
 
 __all__ = ["CORRECTION_LOG", "CorrectionLoop", "LoopSettings", "PlaceholderTraining", "placeholder_trainer",
            "read_rounds", "sft_targets"]
@@ -152,9 +160,11 @@ class CorrectionLoop:
         self.sources: set[str] = set()
         done = read_rounds(self.run_dir)
         self.round = 1 + max((r["round"] for r in done), default=-1)
-        self.since = max((int(r.get("tick", 0)) for r in done), default=0)  # replies of ticks >= since are new
+        # replies of ticks >= since are new (``until``: where a round under MPI stopped reading)
+        self.since = max((int(r.get("until", r.get("tick", 0))) for r in done), default=0)
         self.sources.update(r["source"] for r in done if r.get("source"))
         self.switches = sum("switch" in r["events"] for r in done)
+        self.ranks = 1
 
     # -- the log ------------------------------------------------------------------------------------
     def _log(self, event: str, rnd: int, **fields) -> dict:
@@ -167,6 +177,11 @@ class CorrectionLoop:
 
     # -- the boundary -------------------------------------------------------------------------------
     def __call__(self, world, total: int) -> None:
+        from socius.mpi import world_ranks
+        self.ranks = world_ranks(world).size
+        log = world.get_resource(SwitchLog)
+        if log is not None and self.ranks > 1:
+            log.flush = True  # every rank writes its log each tick, so this rank can read them all
         if self.job is not None and (self.s.wait or self.job[1].poll()):
             self._finish(world, total)
         if self.job is None and world.tick % self.s.every == 0 and self.since < world.tick < total:
@@ -178,14 +193,14 @@ class CorrectionLoop:
         from .responses import load_replies
         rnd, tick = self.round, world.tick
         self.round += 1
+        until = tick if self.ranks == 1 else tick - 1  # other ranks' files of the last tick may be unwritten
         try:
             world.flush()
-            replies = load_replies(self.run_dir)
-            replies = replies.filter(pc.greater_equal(replies.column("tick"), self.since))
-            self.since = tick
+            replies = load_replies(self.run_dir, since_tick=self.since, before_tick=until)
+            self.since = until
             rows = self._sample(replies)
-            results = [j.judge(rows, self.world_for_rules(world) if j.world else None)
-                       for j in self.rules] if self.rules else [self.llm_judge(rows, rnd)]
+            results = [j.judge(*self._for_rule(j, rows, world)) for j in self.rules] if self.rules \
+                else [self.llm_judge(rows, rnd)]
         except Exception as e:  # noqa: BLE001 - a failed round is logged; the run goes on
             self._fail(rnd, tick, "judge", e)
             return
@@ -198,7 +213,7 @@ class CorrectionLoop:
                 scores.append(res.labels.column("score").drop_null().to_numpy(zero_copy_only=False))
                 self.sources.add(res.source)
         s = np.concatenate(scores) if scores else np.zeros(0)
-        self._log("labelled", rnd, tick=tick, replies=rows.num_rows, labels=made,
+        self._log("labelled", rnd, tick=tick, until=until, replies=rows.num_rows, labels=made,
                   mean_score=float(s.mean()) if s.size else None, source=",".join(r.source for r in results))
         try:
             labels = store.read(latest=True)
@@ -212,6 +227,16 @@ class CorrectionLoop:
             return
         self.job = (rnd, handle)
         self._log("training", rnd, job=str(getattr(handle, "job_dir", "")), train_labels=labels.num_rows)
+
+    def _for_rule(self, judge, rows: pa.Table, world) -> tuple:
+        """``(rows, world)`` for a rule judge: one that reads the world gets it, and under MPI only the rows
+        of the agents this rank holds (the others' rows are in no world here)."""
+        if not judge.world:
+            return rows, None
+        if self.ranks > 1:
+            ids = rows.column("entity").to_numpy(zero_copy_only=False)
+            rows = rows.filter(pa.array(world.is_alive(ids)))
+        return rows, self.world_for_rules(world)
 
     def _sample(self, replies: pa.Table) -> pa.Table:
         ok = pc.and_(pc.equal(replies.column("kind"), "answer"), pc.equal(replies.column("error").fill_null(""), ""))
@@ -235,7 +260,8 @@ class CorrectionLoop:
             self._log("unused", rnd, adapter=self.s.name, path=path, reason="the run ended")
             return
         try:
-            schedule_switch(world, tick=world.tick, adapter=self.s.name, path=path, where=self.s.cohort)
+            (schedule_switch if self.ranks == 1 else queue_switch)(world, tick=world.tick, adapter=self.s.name,
+                                                                  path=path, where=self.s.cohort)
         except Exception as e:  # noqa: BLE001
             self._fail(rnd, world.tick, "switch", e)
             return
@@ -265,42 +291,3 @@ def _loss(manifest: dict):
     """The training's last logged loss, else its mean (None for a placeholder)."""
     loss = manifest.get("loss") or {}
     return loss.get("final") if loss.get("final") is not None else loss.get("mean")
-
-
-@dataclass
-class PlaceholderTraining:
-    """A finished "training" whose adapter learned nothing (``wait()`` gives its manifest)."""
-
-    manifest: dict
-    job_dir: Path | None = None
-
-    def poll(self) -> bool:
-        return True
-
-    def wait(self, timeout=None) -> dict:
-        return self.manifest
-
-
-def placeholder_trainer(run_dir, name, method, *, labels, base=None, chat=None, **hp) -> PlaceholderTraining:
-    """For engines without weights (mock): publish ``adapters/<name>-vN`` with a placeholder adapter and a
-    full manifest, at once — it exercises labelling, switching and replay, not learning."""
-    from .adapters import file_hashes, publish, write_json
-    from .datasets import build_training_set
-    from .labels import LabelStore as _Store
-    tset = build_training_set(labels, method)
-    root = Path(run_dir) / "adapters" / ".jobs"
-    tmp = root / f"{name}-placeholder-{os.getpid()}-{time.time_ns()}"
-    tmp.mkdir(parents=True)
-    write_json(tmp / "adapter_config.json", {"peft_type": "LORA", "placeholder": True, "base_model_name_or_path": ""})
-    (tmp / "adapter_model.safetensors").write_bytes(b"")
-    tset.write(tmp / "dataset.parquet")
-    files = ("adapter_config.json", "adapter_model.safetensors", "dataset.parquet")
-    write_json(tmp / "manifest.json", {
-        "name": name, "method": method, "placeholder": True, "base": {"path": str(base or ""), "hash": ""},
-        "hyperparameters": dict(hp), "labels": {"fingerprint": _Store(run_dir).fingerprint(tset.labels),
-                                                "size": tset.labels.num_rows, "rows": len(tset)},
-        "loss": {"first": None, "final": None, "mean": None}, "steps": 0, "wall_s": 0.0, "versions": {},
-        "files": file_hashes(tmp, files)})
-    folder = publish(tmp, run_dir, name)
-    from .adapters import load_manifest
-    return PlaceholderTraining(load_manifest(folder))

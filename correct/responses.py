@@ -13,9 +13,16 @@ got this reply).
 Rows come in log order: by file name (tick, decision, kind), then request,
 then completion; across ranks, rank by rank — so the table is the same
 however often it is read.
+
+``since_tick`` / ``before_tick`` keep the ticks ``since <= tick < before``
+and choose the *files* by the tick in their name
+(``tick-XXXXXXXX-<decision>-<kind>.parquet``), so a correction round reads
+only the files of the ticks since the last round, not the whole log again.
+A range that no file falls in gives an empty table (:data:`REPLY_SCHEMA`).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +32,22 @@ import pyarrow.parquet as pq
 
 from .labels import LabelError
 
-__all__ = ["load_replies", "response_files"]
+__all__ = ["REPLY_SCHEMA", "load_replies", "response_files"]
+
+#: one row per logged completion (what :func:`load_replies` returns)
+REPLY_SCHEMA = pa.schema([("run", pa.string()), ("tick", pa.int64()), ("decision", pa.string()),
+                          ("kind", pa.string()), ("entity", pa.int64()), ("prompt_hash", pa.int64()),
+                          ("prompt", pa.large_string()), ("completion", pa.large_string()), ("model", pa.string()),
+                          ("adapter", pa.string()), ("seed", pa.int64()), ("completion_index", pa.int64()),
+                          ("error", pa.string())])
+_TICK = re.compile(r"^tick-(\d+)-")
 
 
-def response_files(run_dir: str | Path) -> list[Path]:
-    """The response-log files of a run directory (or of a ``responses`` folder itself)."""
+def response_files(run_dir: str | Path, since_tick: int | None = None,
+                   before_tick: int | None = None) -> list[Path]:
+    """The response-log files of a run directory (or of a ``responses`` folder itself), those of ticks
+    ``since_tick <= tick < before_tick`` by their name when either is given (a file whose name has no
+    tick is kept: its rows are filtered after reading)."""
     root = Path(run_dir)
     base = root / "responses" if (root / "responses").is_dir() else root
     if not base.is_dir():
@@ -37,15 +55,22 @@ def response_files(run_dir: str | Path) -> list[Path]:
     files = sorted(base.glob("tick-*.parquet")) + sorted(base.glob("rank-*/tick-*.parquet"))
     if not files:
         raise LabelError(f"{base}: the response log is empty")
-    return files
+    lo = -1 if since_tick is None else int(since_tick)
+    hi = None if before_tick is None else int(before_tick)
+    ticks = [_TICK.match(f.name) for f in files]
+    return [f for f, m in zip(files, ticks)
+            if m is None or (int(m.group(1)) >= lo and (hi is None or int(m.group(1)) < hi))]
 
 
-def load_replies(run_dir: str | Path, decisions: tuple[str, ...] | None = None) -> pa.Table:
-    """``[m]`` rows, one per logged completion (see the module docstring); ``decisions`` filters by name."""
+def load_replies(run_dir: str | Path, decisions: tuple[str, ...] | None = None, since_tick: int | None = None,
+                 before_tick: int | None = None) -> pa.Table:
+    """``[m]`` rows (:data:`REPLY_SCHEMA`), one per logged completion (see the module docstring);
+    ``decisions`` filters by name, ``since_tick``/``before_tick`` by tick (an empty range: no rows)."""
     root = Path(run_dir)
     run = root.name if (root / "responses").is_dir() else root.parent.name
+    ranged = since_tick is not None or before_tick is not None
     parts = []
-    for f in response_files(run_dir):
+    for f in response_files(run_dir, since_tick, before_tick):
         try:
             t = pq.read_table(f)
         except Exception as e:  # noqa: BLE001 - a corrupt file is named
@@ -53,9 +78,16 @@ def load_replies(run_dir: str | Path, decisions: tuple[str, ...] | None = None) 
         if decisions is not None and t.num_rows and t.column("decision")[0].as_py() not in decisions:
             continue
         parts.append(_flatten(t, run, f))
-    if not parts:
+    if not parts and not ranged:
         raise LabelError(f"{run_dir}: no logged replies" + (f" for decisions {list(decisions)}" if decisions else ""))
-    return pa.concat_tables(parts)
+    out = pa.concat_tables(parts) if parts else REPLY_SCHEMA.empty_table()
+    if ranged:  # the rows too: a file named without its tick, or one a rename left behind
+        t = out.column("tick")
+        keep = pc.greater_equal(t, -1 if since_tick is None else int(since_tick))
+        if before_tick is not None:
+            keep = pc.and_(keep, pc.less(t, int(before_tick)))
+        out = out.filter(keep)
+    return out
 
 
 def _flatten(t: pa.Table, run: str, where: Path) -> pa.Table:

@@ -38,9 +38,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
@@ -49,14 +49,15 @@ from socius.ecs import STR, Resource, system, world_of
 from socius.ecs.storage import find_rows
 from socius.errors import ConfigError, EngineSetupError
 from socius.llm import LLM
-from socius.systems.targets import find_agents, is_condition
+from socius.systems.targets import find_agents
+
+from .switch_rows import _FIELDS, AdapterSwitch, parse_switches
 
 __all__ = ["AdapterSchedule", "AdapterSwitch", "SWITCH_LOG", "SwitchLog", "apply_adapter_switches",
-           "install_switch", "parse_switches", "read_switches", "schedule_switch", "schedule_switches"]
+           "install_switch", "parse_switches", "queue_switch", "read_switches", "schedule_switch", "schedule_switches"]
 
 #: the file in a run directory that records its switches (a JSON list of schedule rows)
 SWITCH_LOG = "switches.json"
-_FIELDS = ("tick", "adapter", "path", "where", "ids", "model")
 
 
 class AdapterSchedule(Resource):
@@ -70,74 +71,18 @@ class AdapterSchedule(Resource):
         return any(it["adapter"] == adapter and (path is None or it["path"] == str(path)) for it in self.items)
 
 
-@dataclass(frozen=True)
-class AdapterSwitch:
-    """One switch: at ``tick``, agents selected by ``where``/``ids`` (and ``model``) use ``adapter``."""
-
-    tick: int
-    adapter: str
-    path: str = ""
-    where: Any = None
-    ids: tuple | None = None
-    model: str | None = None
-
-    def row(self) -> dict:
-        where = self.where if self.where is None or isinstance(self.where, str) else list(self.where)
-        return {"tick": self.tick, "adapter": self.adapter, "path": self.path, "where": where,
-                "ids": None if self.ids is None else [int(i) for i in self.ids], "model": self.model, "status": ""}
-
-
 class SwitchLog:
     """Where the schedule is recorded and what a source run recorded (a plain resource: not saved).
 
     ``path``: ``<run>/switches.json`` or None; ``pending``: rows to merge at the next tick;
-    ``written``: the JSON last written (rank 0 rewrites the file only when the schedule changed)."""
+    ``written``: the JSON last written (rank 0 rewrites the file only when the schedule changed);
+    ``queued``/``flush``: rows rank 0 decided for every rank, and whether every rank should flush
+    its response log each tick (:mod:`.rank_switch`)."""
 
     def __init__(self, path: Path | None = None, pending: list | None = None, lead: bool = True):
         self.path, self.pending, self.lead, self.written = path, list(pending or []), lead, None
-
-
-def parse_switches(raw, where: str = "adapter_switches") -> list[AdapterSwitch]:
-    """Switches from config tables (``[[adapter_switches]]``: ``tick``, ``adapter``, ``path``, optional
-    ``where``, ``ids``, ``model``) or :class:`AdapterSwitch` values; errors raise ``ConfigError``
-    naming ``<where>[i].<field>``."""
-    if raw is None:
-        return []
-    if not isinstance(raw, (list, tuple)):
-        raise ConfigError(f"{where}: expected a list of tables, got {type(raw).__name__}")
-    out = []
-    for i, item in enumerate(raw):
-        at = f"{where}[{i}]"
-        if isinstance(item, AdapterSwitch):
-            item = {k: getattr(item, k) for k in _FIELDS}
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{at}: expected a table with tick, adapter, path")
-        unknown = set(item) - {*_FIELDS, "status"}
-        if unknown:
-            raise ConfigError(f"{at}.{sorted(unknown)[0]}: unknown field (use {', '.join(_FIELDS)})")
-        tick, adapter, path = item.get("tick"), item.get("adapter"), item.get("path") or ""
-        if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
-            raise ConfigError(f"{at}.tick: must be an int >= 0, got {tick!r}")
-        if not isinstance(adapter, str) or adapter != adapter.strip():
-            raise ConfigError(f"{at}.adapter: must be an adapter name (\"\" = the base model), got {adapter!r}")
-        if not isinstance(path, (str, os.PathLike)) or bool(adapter) != bool(str(path)):
-            raise ConfigError(f"{at}.path: an adapter needs its folder (and the base model, \"\", none), "
-                              f"got adapter {adapter!r} with path {path!r}")
-        w = item.get("where")
-        conds = [w] if isinstance(w, str) else w
-        if w is not None and (not isinstance(conds, (list, tuple)) or not all(is_condition(c) for c in conds)):
-            raise ConfigError(f"{at}.where: expected '<Component>.<column> <op> <literal>' or a list of them, "
-                              f"got {w!r}")
-        ids = item.get("ids")
-        if ids is not None and (not isinstance(ids, (list, tuple)) or
-                                not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ids)):
-            raise ConfigError(f"{at}.ids: expected a list of entity IDs, got {ids!r}")
-        model = item.get("model")
-        if model is not None and not isinstance(model, str):
-            raise ConfigError(f"{at}.model: expected a model name, got {model!r}")
-        out.append(AdapterSwitch(tick, adapter, str(path), w if w is None or isinstance(w, str) else tuple(w),
-                                 None if ids is None else tuple(int(x) for x in ids), model))
-    return out
+        self.queued: list = []
+        self.flush = False
 
 
 def schedule_switches(ctx, raw, where: str = "adapter_switches") -> list[AdapterSwitch]:
@@ -164,6 +109,21 @@ def schedule_switch(ctx, tick: int, adapter: str, path: str | os.PathLike = "", 
     row = {"tick": tick, "adapter": adapter, "path": str(path), "where": where,
            "ids": None if ids is None else [int(i) for i in np.asarray(ids).reshape(-1)], "model": model}
     return schedule_switches(ctx, [row], "switch")[0]
+
+
+def queue_switch(world, tick: int, adapter: str, path="", where=None, ids=None, model=None) -> AdapterSwitch:
+    """:func:`schedule_switch` decided on one rank (rank 0's online loop): queued in the :class:`SwitchLog`
+    and added to every rank's schedule at the start of ``tick`` (:mod:`.rank_switch`)."""
+    row = {"tick": tick, "adapter": adapter, "path": str(path), "where": where,
+           "ids": None if ids is None else [int(i) for i in np.asarray(ids).reshape(-1)], "model": model}
+    (it,) = parse_switches([row], "switch")
+    log = world.get_resource(SwitchLog)
+    if it.tick < world.tick or log is None:
+        raise ConfigError(f"switch.tick: tick {it.tick} has already run (the world is at {world.tick})"
+                          if log is not None else "queue_switch: the world has no switch system (install_switch)")
+    log.queued.append(it.row())
+    _write_log(world)
+    return it
 
 
 def read_switches(run_dir: str | os.PathLike) -> list[dict]:
@@ -208,9 +168,10 @@ def _merge(world, log: SwitchLog) -> None:
 
 def _write_log(world) -> None:
     log, sched = world.get_resource(SwitchLog), world.get_resource(AdapterSchedule)
-    if log is None or log.path is None or not log.lead or sched is None:
+    if log is None or log.path is None or not log.lead or (sched is None and not log.queued):
         return
-    text = json.dumps(sched.items, indent=1, sort_keys=True) + "\n"
+    sched = sched if sched is not None else AdapterSchedule()
+    text = json.dumps(sched.items + log.queued, indent=1, sort_keys=True) + "\n"
     if text == log.written:
         return
     log.path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,14 +241,20 @@ def apply_adapter_switches(ctx):
 
     world = world_of(ctx)
     log = ctx.get_resource(SwitchLog)
+    llm = ctx.get_resource(LLM)
+    live = llm is not None and llm.replay is None
+    ranks = world_ranks(ctx)
+    if log is not None and live and ranks.size > 1:  # what rank 0's online loop decided, on every rank
+        from .rank_switch import share_queued
+        log.pending.extend(share_queued(log, llm, ranks))
+    elif log is not None and log.queued:
+        log.pending.extend(log.queued)
+        log.queued = []
     if log is not None and log.pending:
         _merge(world, log)
     sched = ctx.get_resource(AdapterSchedule)
     if sched is None or not sched.items:
         return
-    llm = ctx.get_resource(LLM)
-    live = llm is not None and llm.replay is None
-    ranks = world_ranks(ctx)
     now = ctx.tick
     # adapters that took effect earlier: a resumed run's fresh engines lack them (a no-op once loaded)
     held: dict[tuple, str] = {}

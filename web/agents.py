@@ -15,12 +15,15 @@ Sorting uses an order over ``B`` computed once per column and cached
 through the mask and sliced — O(n) per request, never a sort, and only the
 page's rows leave the server. Histograms count the masked values of one
 numeric column. At 10⁶ agents a filtered, sorted page takes tens of
-milliseconds once the column's order is cached (``bench/dashboard.py``).
+milliseconds once the column's order is cached (``bench/dashboard.py``). The
+last :data:`ANSWERS` pages and histograms are kept (a table's world never
+changes), so a page polling the same query costs a lookup.
 """
 from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -29,6 +32,7 @@ from socius.ecs import STR
 __all__ = ["AgentTable", "QueryError", "split_where"]
 
 MAX_LIMIT = 500
+ANSWERS = 64  # pages and histograms kept per table: a polling page costs a lookup
 _AND = re.compile(r"""\s+and\s+(?=(?:[^'"]*(?:'[^']*'|"[^"]*"))*[^'"]*$)""")
 
 
@@ -57,6 +61,7 @@ class AgentTable:
                 if col.kind in ("scalar", "string"):
                     self._cols[f"{c.__name__}.{name}"] = (c, name, col.kind)
         self._cache: dict = {}
+        self._answers: OrderedDict = OrderedDict()  # the last ANSWERS pages and histograms (a world never changes)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ columns
@@ -76,6 +81,18 @@ class AgentTable:
         with self._lock:
             return self._cache.setdefault(key, value)
 
+    def _answer(self, key, make):
+        with self._lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        value = make()
+        with self._lock:
+            self._answers[key] = value
+            while len(self._answers) > ANSWERS:
+                self._answers.popitem(last=False)
+        return value
+
     def _spec(self, name: str):
         if name not in self._cols:
             raise QueryError(f"no column {name!r} (columns: {', '.join(self._cols)})")
@@ -85,15 +102,15 @@ class AgentTable:
         """``(values [n], present [n] bool)`` of column ``name`` aligned with ``B`` (cached)."""
         def make():
             comp, col, kind = self._spec(name)
-            holders = self.world.ids_of(comp)
-            data = self.world.get(comp, col)
+            view = self.world.query(comp)  # read-only, zero-copy views: this table's world is never written
+            holders, data = view.ids, view[comp][col]
             if holders.shape == self.base.shape and np.array_equal(holders, self.base):
                 return data, np.ones(self.n, bool)
             pos = np.searchsorted(holders, self.base)
             pos_c = np.minimum(pos, max(holders.shape[0] - 1, 0))
             present = (pos < holders.shape[0]) & (holders[pos_c] == self.base) if holders.shape[0] else \
                 np.zeros(self.n, bool)
-            out = np.full(self.n, "", STR) if kind == "string" else np.zeros(self.n, data.dtype)
+            out = np.zeros(self.n, STR if kind == "string" else data.dtype)  # "" for strings
             out[present] = data[pos_c[present]]
             return out, present
         return self._memo(("col", name), make)
@@ -150,6 +167,10 @@ class AgentTable:
         names = list(columns) if columns else self.default_columns()
         for c in names:
             self._spec(c)
+        return self._answer(("page", where, q, sort, bool(desc), offset, limit, tuple(names)),
+                            lambda: self._page(where, q, sort, desc, offset, limit, names))
+
+    def _page(self, where, q, sort, desc, offset, limit, names) -> dict:
         mask = self.mask(where, q)
         total = int(mask.sum())
         if sort:
@@ -176,6 +197,9 @@ class AgentTable:
             raise QueryError(f"histogram: {column} is not a numeric column")
         if not 1 <= bins <= 200:
             raise QueryError(f"histogram: bins must be 1..200, got {bins}")
+        return self._answer(("hist", column, where, q, bins), lambda: self._histogram(column, where, q, bins))
+
+    def _histogram(self, column: str, where: str, q: str, bins: int) -> dict:
         values, present = self.column(column)
         mask = self.mask(where, q)
         v = values[mask & present].astype(np.float64)

@@ -6,7 +6,9 @@ Routes (JSON; ``{run}`` is a run's name in ``GET /api/runs``)::
     GET  /api/runs/{run}                        run.json + tick, snapshot_tick, status, version
     GET  /api/runs/{run}/metrics                {columns: {name: [per-tick values]}}
     GET  /api/runs/{run}/decisions              per tick: requests, agents, dedup_ratio, tokens,
-                                                ok/extracted/fallback/failed, engine_s, own_s
+                                                ok/extracted/fallback/failed, engine_s, own_s; cost
+    GET  /api/runs/{run}/cost                   tokens so far, and $ where the engine config has a price
+    GET  /api/runs/{run}/ranks                  under MPI, per rank: entities, tick/busy/comm s, bytes routed
     GET  /api/runs/{run}/agents/columns         [{name, kind, dtype, numeric}]
     GET  /api/runs/{run}/agents                 ?where=&q=&sort=&desc=&offset=&limit=&columns=a,b
     GET  /api/runs/{run}/agents/histogram       ?column=&where=&q=&bins=
@@ -24,26 +26,34 @@ Live runs (``socius run … --ui``, :class:`~socius.web.live.LiveRun`; a run ser
     POST /api/runs/{run}/pause | resume | snapshot
     POST /api/runs/{run}/fork                   {at, out} → a new run dir branched at a kept tick
 
-Security (see :mod:`socius.web.server`): every ``/api/`` request needs the
+Security (:mod:`socius.web.guard`, :mod:`socius.web.server`): every ``/api/`` request needs the
 token — the ``socius_token…`` cookie that ``/?token=…`` sets, or an
 ``Authorization: Bearer`` header — else 401; a POST from another origin is
 refused (403). Bad queries and labels answer 400 with the message, unknown
 runs and agents 404. Text written by agents is returned raw, as JSON
 strings; the page renders it as text.
+
+Answers are encoded with :func:`json.dumps` (NaN as null); the polled ones (metrics, decisions,
+cost, ranks) once per version of the run, and a live run's in-memory answers are served on the
+event loop: a polling page costs the simulation little (``bench/dashboard.py --overhead``).
 """
 from __future__ import annotations
 
 import hmac
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["STATIC", "create_app", "table_columns"]
+from .cost import cost_so_far
+from .guard import Guard
+
+__all__ = ["STATIC", "create_app", "json_response", "table_columns"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 RECENT_DECISIONS = 20
@@ -66,6 +76,34 @@ def table_columns(t: pa.Table | None) -> dict:
     return out
 
 
+def _finite(v):
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)  # paths, datetimes
+
+
+def json_response(obj) -> Response:
+    """``obj`` as a JSON response, encoded by :func:`json.dumps` (FastAPI's per-value encoder costs
+    milliseconds per answer on the live run's GIL); NaN and infinities become null."""
+    try:
+        body = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_plain)
+    except ValueError:
+        body = json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False, default=_plain)
+    return Response(body, media_type="application/json")
+
+
 def create_app(runs: dict, token: str, cookie: str = "socius_token"):
     """The ASGI app serving ``runs`` (``{name: RunSource}``) to holders of ``token``."""
     from socius.correct import LabelError
@@ -78,29 +116,16 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
 
     app = FastAPI(title="Socius dashboard", docs_url=None, redoc_url=None, openapi_url=None)
 
-    def authorised(request: Request) -> bool:
-        given = request.cookies.get(cookie, "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+    app.add_middleware(Guard, token=token, cookie=cookie)
+    bodies: dict[tuple, tuple[str, bytes]] = {}  # (route, run) -> (version, the encoded answer)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path.startswith("/api/"):
-            if not authorised(request):
-                return JSONResponse({"detail": "missing or wrong token: open the URL that `socius serve` "
-                                               "printed (it ends in ?token=…)"}, status_code=401)
-            origin = request.headers.get("origin")
-            if request.method not in ("GET", "HEAD") and origin is not None:
-                host = request.headers.get("host", "")
-                if origin.split("://", 1)[-1] != host:
-                    return JSONResponse({"detail": f"cross-origin request from {origin} refused"}, status_code=403)
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
-                                                       "style-src 'self' 'unsafe-inline'; object-src 'none'")
-        return response
+    def cached(route: str, run: str, src, make) -> Response:
+        """The JSON answer of ``make()``, encoded once per version of the run (polling costs a lookup)."""
+        version = src.version()
+        hit = bodies.get((route, run))
+        if hit is None or hit[0] != version:
+            hit = bodies[(route, run)] = (version, json_response({"version": version, **make()}).body)
+        return Response(hit[1], media_type="application/json")
 
     @app.exception_handler(NotLive)
     async def not_live(request, exc):
@@ -140,21 +165,42 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
 
     @app.get("/api/runs")
     def list_runs():
-        return [{k: v for k, v in src.info().items() if k != "run"} for src in runs.values()]
+        return json_response([{k: v for k, v in src.info().items() if k != "run"} for src in runs.values()])
+
+    async def answer(src, fn):
+        """``fn()`` on the event loop for a source held in memory (a live run: no thread hop, the
+        simulation's GIL is taken once), else on a worker thread (it reads files)."""
+        from starlette.concurrency import run_in_threadpool
+        return fn() if getattr(src, "in_memory", False) else await run_in_threadpool(fn)
 
     @app.get("/api/runs/{run}")
-    def run_info(run: str):
-        return run_of(run).info()
+    async def run_info(run: str):
+        src = run_of(run)
+        return await answer(src, lambda: json_response(src.info()))
 
     @app.get("/api/runs/{run}/metrics")
-    def metrics(run: str):
+    async def metrics(run: str):
         src = run_of(run)
-        return {"version": src.version(), "columns": table_columns(src.metrics())}
+        return await answer(src, lambda: cached("metrics", run, src, lambda: {"columns": table_columns(src.metrics())}))
 
     @app.get("/api/runs/{run}/decisions")
-    def decisions(run: str):
+    async def decisions(run: str):
         src = run_of(run)
-        return {"version": src.version(), "columns": table_columns(src.decisions())}
+
+        def make():
+            table = src.decisions()
+            return {"columns": table_columns(table), "cost": cost_so_far(src, table)}
+        return await answer(src, lambda: cached("decisions", run, src, make))
+
+    @app.get("/api/runs/{run}/ranks")
+    async def ranks(run: str):
+        src = run_of(run)
+        return await answer(src, lambda: cached("ranks", run, src, lambda: {"ranks": src.ranks()}))
+
+    @app.get("/api/runs/{run}/cost")
+    async def cost(run: str):
+        src = run_of(run)
+        return await answer(src, lambda: cached("cost", run, src, lambda: cost_so_far(src)))
 
     @app.get("/api/runs/{run}/agents/columns")
     def agent_columns(run: str):
@@ -166,7 +212,7 @@ def create_app(runs: dict, token: str, cookie: str = "socius_token"):
     def agents(run: str, where: str = "", q: str = "", sort: str = "", desc: bool = False, offset: int = 0,
                limit: int = 50, columns: str = ""):
         cols = [c.strip() for c in columns.split(",") if c.strip()] or None
-        return run_of(run).agents().page(where, q, sort or None, desc, offset, limit, cols)
+        return json_response(run_of(run).agents().page(where, q, sort or None, desc, offset, limit, cols))
 
     @app.get("/api/runs/{run}/agents/histogram")
     def histogram(run: str, column: str, where: str = "", q: str = "", bins: int = 20):

@@ -7,10 +7,17 @@ of :func:`socius.app.run.run_scenario`). There, and only there, the world is rea
   appended to plain lists (the rows since the last boundary: O(new rows));
 * queued jobs run in the order they came: interventions (scheduled for the next tick, see
   :mod:`socius.web.steer`), interviews (out of band: state hash unchanged unless stored), snapshot now;
-* when the page asked for agents, a consistent copy of the world (a snapshot in memory, restored)
-  is taken — at most once per ``max(min_copy_s, copy_cost × COPY_RATIO)`` seconds so copies cost
-  under 1/COPY_RATIO of the run, at once after an intervention took effect;
+* when the page asked for agents, a consistent copy of the world (its arrays copied in memory,
+  :func:`~socius.web.world_copy.copy_world`) is taken — at most once per
+  ``max(min_copy_s, copy_cost × COPY_RATIO)`` seconds so copies cost under 1/COPY_RATIO of the run,
+  at once after an intervention took effect;
 * while paused, the thread waits here, still serving jobs.
+
+Under MPI (``ranks > 1``) rank 0's share of the world feeds it: the scenario's metrics (world-wide
+on rank 0), the tick, ticks/s and ETA. The pipeline and the per-rank rows come from the files every
+rank writes as it goes (``decisions/rank-*.parquet``, ``ranks/rank-*.json``: at each snapshot and
+every few seconds), the agents from the latest snapshot (``--snapshot-every``). Such a run is served
+read-only: steering would need every rank at the boundary (:mod:`socius.web.live_steer`).
 
 The HTTP threads only read what the boundary published (under one lock) or wait for a job's
 result; they never touch a column the systems are writing. Everything else (response log,
@@ -19,53 +26,54 @@ labels, forks) comes from the run directory's files, as for :class:`~socius.web.
 from __future__ import annotations
 
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from .live_steer import WAIT_S, LiveSteering, NotLive
 from .runs import RunFiles, RunUnavailable, aggregate_decisions
-from .steer import SteerError, check_intervention, schedule_ui_intervention
 
 __all__ = ["COPY_RATIO", "LiveRun", "NotLive"]
 
 #: a world copy for the agents pages costs at most 1/COPY_RATIO of the run's time
-COPY_RATIO = 100
-WAIT_S = 60.0
+COPY_RATIO = 200
 
 
-class NotLive(RunUnavailable):
-    """A steering request the run cannot take now (finished, or not served live); the API answers 409."""
-
-
-class LiveRun(RunFiles):
+class LiveRun(LiveSteering, RunFiles):
     """The live view of the run writing ``path`` (see the module docstring)."""
 
     def __init__(self, path, scenario, ticks: int, name: str | None = None, snapshot_every: int = 0,
-                 min_copy_s: float = 2.0, meta: dict | None = None):
+                 min_copy_s: float = 2.0, meta: dict | None = None, ranks: int = 1):
         Path(path).mkdir(parents=True, exist_ok=True)
         super().__init__(path, name)
         self.scenario, self.ticks, self.snapshot_every = scenario, int(ticks), int(snapshot_every)
+        self.n_ranks = int(ranks)  # > 1: rank 0 of an MPI run, fed its share of the world (see the module docstring)
         self.min_copy_s = float(min_copy_s)
         self._lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue()
         self._resume = threading.Event()
         self._resume.set()
-        self._tick, self._start_tick, self._status, self._hash = 0, None, "starting", None
+        self._tick, self._start_tick, self._status, self._hash, self._entities = 0, None, "starting", None, None
         self._times: deque = deque(maxlen=32)
         self._metrics: dict[str, list] = {}
         self._metric_rows = 0
         self._decisions: list[dict] = []
         self._table = None
         self._want_copy = False
-        self._copy_at, self._copy_cost, self._force_copy_at = 0.0, 0.0, None
+        self._copy_at, self.copy_cost_s, self._force_copy_at = 0.0, 0.0, None
+        self.copies = 0  # world copies taken (bench/dashboard.py reports them)
         self._steered = 0
+        self._memo: dict[str, tuple] = {}  # what the HTTP threads built, under the version it was built for
         self.meta = dict(meta or {})  # scenario, config, seed, engine: run.json before the run writes it
+
+    @property
+    def in_memory(self) -> bool:
+        """The API may answer from the event loop: on one rank, what the boundary published is in memory."""
+        return self.n_ranks == 1
 
     def provisional_run_json(self) -> dict:
         """What ``run.json`` will say, for a fork made while the run goes on."""
@@ -80,9 +88,10 @@ class LiveRun(RunFiles):
         if self._start_tick is None:
             self._start_tick = tick - 1
         metrics = self._new_metric_rows(world)
-        decisions = self._new_decision_rows(world)
+        decisions = self._new_decision_rows(world) if self.n_ranks == 1 else []
         with self._lock:
             self._tick, self._status = tick, "running"
+            self._entities = len(world) if self.n_ranks == 1 else None
             self._times.append((tick, now))
             for k, v in metrics.items():
                 self._metrics.setdefault(k, []).extend(v)
@@ -124,29 +133,30 @@ class LiveRun(RunFiles):
                 except BaseException as e:  # noqa: BLE001 - handed to the waiting request
                     fut.set_exception(e)
         force = self._force_copy_at is not None and world.tick >= self._force_copy_at
-        due = time.perf_counter() - self._copy_at >= max(self.min_copy_s, self._copy_cost * COPY_RATIO)
-        if self._want_copy and (force or due or self._table is None):
+        due = time.perf_counter() - self._copy_at >= max(self.min_copy_s, self.copy_cost_s * COPY_RATIO)
+        if force or (self._want_copy and (due or self._table is None)):
             self._copy(world)
 
     def _copy(self, world) -> None:
-        from socius.ecs.snapshot import load, save
-
         from .agents import AgentTable
+        from .world_copy import copy_world
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="socius-live-") as d:
-            save(world, Path(d) / "copy.socius")
-            table = AgentTable(load(Path(d) / "copy.socius"))
+        table = AgentTable(copy_world(world))
         with self._lock:
-            self._table, self._want_copy, self._force_copy_at = table, False, None
+            self._table, self._want_copy = table, False
+            if self._force_copy_at is not None and world.tick >= self._force_copy_at:
+                self._force_copy_at = None  # (a copy while paused, before the intervention's tick, keeps it)
         self._copy_at = time.perf_counter()
-        self._copy_cost = self._copy_at - t0
+        self.copy_cost_s, self.copies = self._copy_at - t0, self.copies + 1
 
     def finish(self, world, state_hash: str | None = None) -> None:
-        """After the run: the final world serves the agents pages; steering answers 409."""
+        """After the run: the final world serves the agents pages (under MPI: the final snapshot's files);
+        steering answers 409."""
         from .agents import AgentTable
         with self._lock:
             self._status, self._hash, self._tick = "finished", state_hash, int(world.tick)
-            self._table = AgentTable(world)
+            if self.n_ranks == 1:
+                self._table = AgentTable(world)
         self._resume.set()
         self._fail_jobs("the run has finished")
 
@@ -163,88 +173,6 @@ class LiveRun(RunFiles):
                 return
             fut.set_exception(NotLive(why))
 
-    # ---------------------------------------------------------------- requests
-    def submit(self, fn, wait: float | None = WAIT_S):
-        """Run ``fn(world)`` on the tick thread at the next boundary; its result (or ``Future`` when
-        ``wait`` is None). Raises :class:`NotLive` once the run has ended."""
-        with self._lock:
-            if self._status in ("finished", "stopped"):
-                raise NotLive(f"run {self.name} has {self._status}: it can no longer be steered")
-        fut: Future = Future()
-        self._jobs.put((fn, fut))
-        if wait is None:
-            return fut
-        return fut.result(wait)
-
-    def intervene(self, body, wait: float = 10.0) -> dict:
-        """Check ``body`` against the latest copy, then schedule it at the next boundary (see :mod:`.steer`)."""
-        row = check_intervention(self.agents().world, body)
-
-        def job(world):
-            checked = check_intervention(world, {k: row[k] for k in ("set", "value", "where", "ids")})
-            item = schedule_ui_intervention(world, checked, self.path)
-            self._force_copy_at = world.tick + 1
-            self._want_copy = True
-            if self.snapshot_every and world.tick % self.snapshot_every == 0 and world.tick:
-                self._save_now(world)  # the snapshot of this boundary was written before the row
-            with self._lock:
-                self._steered += 1
-            return {**item, "matched": checked["matched"], "status": "scheduled"}
-        fut = self.submit(job, wait=None)
-        try:
-            return fut.result(wait)
-        except TimeoutError:
-            return {**{k: row[k] for k in ("set", "value", "where", "ids", "matched")}, "status": "queued"}
-
-    def interview(self, ids, question: str, store: bool = False) -> dict:
-        from socius.systems import interview
-        if not isinstance(question, str) or not question.strip():
-            raise SteerError("question: give a non-empty string")
-        try:
-            ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        except (TypeError, ValueError):
-            raise SteerError(f"ids: expected entity IDs, got {ids!r}") from None
-        if not 1 <= ids.size <= 100:
-            raise SteerError(f"ids: give 1 to 100 agents, got {ids.size}")
-
-        def job(world):
-            alive = world.is_alive(ids)
-            if not alive.all():
-                raise SteerError(f"ids: entity {int(ids[~alive][0])} is not alive")
-            before = None if store else world.state_hash()
-            res = interview(world, ids, question, store=bool(store))
-            if store:
-                self._force_copy_at, self._want_copy = world.tick, True
-            return {"tick": int(world.tick), "ids": ids.tolist(), "answers": [str(a) for a in res.answers],
-                    "outcome": res.outcome.tolist(), "stored": bool(store),
-                    "state_hash_unchanged": None if store else before == world.state_hash()}
-        return self.submit(job)
-
-    def snapshot_now(self) -> dict:
-        def job(world):
-            return self._save_now(world)
-        return self.submit(job)
-
-    def _save_now(self, world) -> dict:
-        from socius.app.run import SNAPSHOT, keep_snapshot
-        world.save(self.path / SNAPSHOT)
-        kept = keep_snapshot(self.path, world.tick)
-        return {"tick": int(world.tick), "path": str(kept)}
-
-    def pause(self) -> dict:
-        self._check_live()
-        self._resume.clear()
-        return self.live()
-
-    def resume(self) -> dict:
-        self._resume.set()
-        return self.live()
-
-    def _check_live(self) -> None:
-        with self._lock:
-            if self._status in ("finished", "stopped"):
-                raise NotLive(f"run {self.name} has {self._status}")
-
     # ---------------------------------------------------------------- RunSource
     def live(self) -> dict:
         with self._lock:
@@ -260,32 +188,61 @@ class LiveRun(RunFiles):
                 "eta_s": eta, "paused": not self._resume.is_set(), "interventions": self._steered}
 
     def version(self) -> str:
+        """Changes at each boundary, pause, intervention and world copy (on one rank no file is read)."""
         live = self.live()
         with self._lock:
             copy_tick = None if self._table is None else self._table.tick
-        return f"{live['tick']}-{live['status']}-{live['interventions']}-{copy_tick}-{len(self.response_files())}"
+        files = RunFiles.version(self) if self.n_ranks > 1 else ""  # other ranks' decisions and figures
+        return f"{live['tick']}-{live['status']}-{live['interventions']}-{copy_tick}-{files}"
 
     def info(self) -> dict:
-        out = super().info()
-        live = self.live()
-        out.update(live, version=self.version())
+        version = self.version()
+        hit = self._memo.get("info")
+        if hit is None or hit[0] != version:  # the files' part is read once per version
+            out = super().info()
+            for k in ("scenario", "seed"):  # before the run writes run.json
+                out[k] = out.get(k) if out.get(k) is not None else self.meta.get(k)
+            out["scenario"] = out["scenario"] or getattr(self.scenario, "name", None)
+            out["ranks"] = self.n_ranks
+            hit = self._memo["info"] = (version, out)
+        out = {**hit[1], **self.live(), "version": version}
+        if out.get("entities") is None:  # before run.json: the world's (under MPI: the ranks' figures)
+            rows = self.ranks() if self.n_ranks > 1 else []
+            out["entities"] = self._entities if self.n_ranks == 1 else (sum(r.get("entities", 0) for r in rows)
+                                                                         if rows else None)
         if self._hash is not None:
             out["state_hash"] = self._hash
-        out["scenario"] = out.get("scenario") or getattr(self.scenario, "name", None)
         return out
 
     def metrics(self) -> pa.Table | None:
         with self._lock:
+            n = self._metric_rows
+            hit = self._memo.get("metrics")
+            if hit is not None and hit[0] == n:
+                return hit[1]
             cols = {k: list(v) for k, v in self._metrics.items()}
-        return pa.table(cols) if cols else None
+        table = pa.table(cols) if cols else None
+        self._memo["metrics"] = (n, table)
+        return table
 
     def decisions(self) -> pa.Table | None:
+        if self.n_ranks > 1:
+            return RunFiles.decisions(self)  # every rank's decisions/rank-*.parquet, as the run writes them
         with self._lock:
+            n = len(self._decisions)
+            hit = self._memo.get("decisions")
+            if hit is not None and hit[0] == n:
+                return hit[1]
             rows = list(self._decisions)
-        return aggregate_decisions(pa.Table.from_pylist(rows)) if rows else None
+        table = aggregate_decisions(pa.Table.from_pylist(rows)) if rows else None
+        self._memo["decisions"] = (n, table)
+        return table
 
     def agents(self):
-        """The latest consistent copy; asks the tick thread for a fresher one (waits only for the first)."""
+        """The latest consistent copy; asks the tick thread for a fresher one (waits only for the first).
+        Under MPI, the latest snapshot (``--snapshot-every``), as ``socius serve`` reads it."""
+        if self.n_ranks > 1:
+            return RunFiles.agents(self)
         with self._lock:
             table, tick, status = self._table, self._tick, self._status
         if table is not None and (table.tick >= tick or status in ("finished", "stopped")):

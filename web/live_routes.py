@@ -43,7 +43,7 @@ def add_live_routes(app, run_of) -> None:
     forks: dict[str, list[dict]] = {}
 
     @app.get("/api/runs/{run}/live")
-    def live(run: str):
+    async def live(run: str):  # in memory, no lock held for long: on the event loop
         return _live(run_of(run)).live()
 
     @app.get("/api/runs/{run}/interventions")

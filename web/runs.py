@@ -5,7 +5,8 @@ source for ``info()``, ``metrics()``, ``decisions()``, ``agents()`` (an
 :class:`~socius.web.agents.AgentTable` over one consistent world) and
 ``replies()`` (the response log, one row per completion). :class:`RunFiles`
 answers from the files a run writes — ``run.json``, ``metrics.parquet``,
-``decisions.parquet`` (or ``decisions/rank-*.parquet``), ``responses/``,
+``decisions.parquet`` (or ``decisions/rank-*.parquet``), ``ranks/rank-*.json``
+(per-rank figures under MPI), ``responses/``,
 ``snapshot.socius`` / ``snapshot.ranks/`` — so a finished run and a running
 one (whose files grow between requests) are served the same way, and the
 server never slows the simulation: it only reads files the run has already
@@ -91,6 +92,7 @@ class RunSource:
     def decisions(self) -> pa.Table | None: ...
     def agents(self): ...
     def replies(self) -> pa.Table: ...
+    def ranks(self) -> list[dict]: ...
     def version(self) -> str: ...
 
 
@@ -126,9 +128,12 @@ class RunFiles(RunSource):
         one = self.path / "decisions.parquet"
         return [one] if one.is_file() else sorted((self.path / "decisions").glob("rank-*.parquet"))
 
+    def _rank_files(self) -> list[Path]:
+        return sorted((self.path / "ranks").glob("rank-*.json"))
+
     def _watched(self) -> list[Path]:
         snap = self._snapshot()
-        return ([self.path / "run.json", self.path / "metrics.parquet", *self._decision_files()]
+        return ([self.path / "run.json", self.path / "metrics.parquet", *self._decision_files(), *self._rank_files()]
                 + (self._snapshot_files(snap) if snap else []) + self.response_files()[-1:])
 
     def version(self) -> str:
@@ -183,6 +188,22 @@ class RunFiles(RunSource):
             return aggregate_decisions(pa.concat_tables([_read_parquet(f) for f in files],
                                                         promote_options="permissive"))
         return self.cache.get("decisions", files, make)
+
+    def ranks(self) -> list[dict]:
+        """Under MPI, one row per rank (``ranks/rank-0000R.json``, rewritten by each rank as the run goes):
+        ``rank``, ``entities``, ``tick`` and per tick ``tick_s``, ``busy_s``, ``comm_s`` by category,
+        ``route_bytes``; [] for a run on one rank."""
+        files = self._rank_files()
+
+        def make():
+            rows = []
+            for f in files:
+                try:
+                    rows.append(json.loads(f.read_text()))
+                except (OSError, ValueError):
+                    continue  # being replaced: the next poll has it
+            return sorted(rows, key=lambda r: r.get("rank", 0))
+        return self.cache.get("ranks", files, make)
 
     def agents(self):
         """The :class:`~socius.web.agents.AgentTable` over the latest snapshot (restored once per file)."""

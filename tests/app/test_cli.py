@@ -139,3 +139,19 @@ def test_missing_extra_message_names_the_extra(monkeypatch, capsys):
     code = main(["run", "guess", "--agents", "10", "--rounds", "1", "--quiet"])
     out = capsys.readouterr().out
     assert code == 2 and "socius[local]" in out
+
+
+def test_engine_config_prices_reach_run_json_and_bad_prices_exit_2(tmp_path, capsys):
+    good = tmp_path / "good.toml"
+    good.write_text("price_prompt_per_mtok = 0.5\nprice_output_per_mtok = 2\n")
+    out = tmp_path / "run"
+    assert main(["run", "guess", "--agents", "20", "--rounds", "1", "--engine", "mock", "--engine-config", str(good),
+                 "--out", str(out), "--quiet"]) == 0
+    assert '"price_output_per_mtok": 2' in (out / "run.json").read_text()
+    for bad in ('price_prompt_per_mtok = "x"', "price_output_per_mtok = -1", "price_prompt_per_mtok = true"):
+        cfg = tmp_path / "bad.toml"
+        cfg.write_text(bad + "\n")
+        with pytest.raises(SystemExit) as e:
+            main(["run", "guess", "--agents", "20", "--rounds", "1", "--engine", "mock", "--engine-config", str(cfg)])
+        assert e.value.code == 2
+        assert "dollars per million tokens" in capsys.readouterr().err

@@ -75,3 +75,52 @@ def test_the_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         _run_command(bad.scenario_command, bad, Console())
     assert e.value.code == 2
+
+
+def test_the_judges_must_differ(tmp_path):
+    from socius.errors import ConfigError
+    for train, score in (("rule:guess_number", "rule"), ("llm", "llm"), ("rule", "rule:guess_outcome")):
+        with pytest.raises(ConfigError, match="circular"):
+            run_experiment(tmp_path / "x", agents=8, train_judge=train, score_judge=score, say=lambda *a: None)
+    with pytest.raises(ConfigError, match="no rule judge 'nope'"):
+        run_experiment(tmp_path / "x", agents=8, train_judge="rule:nope", say=lambda *a: None)
+
+
+def test_rule_labels_scored_by_another_rule(tmp_path):
+    out = tmp_path / "exp"
+    results, _ = run_experiment(out, agents=10, labels=(0, 6), methods=("sft", "dpo"), rounds=2, every=1, seeds=(3,),
+                                train_judge="rule:guess_number", score_judge="rule:guess_outcome", say=lambda *a: None)
+    rows = results.to_pylist()
+    assert all(r["n"] > 0 and 1 <= r["score"] <= 5 for r in rows)    # DPO has targets: the rule rewrites
+    from socius.correct import LabelStore
+    sources = set(LabelStore(out / "seed-3" / "base").read().column("source").to_pylist())
+    assert sources == {"rule:guess_number"}                          # the scoring judge made no training label
+    import json
+    meta = json.loads((out / "experiment.json").read_text())
+    assert meta["score_judge"] == "rule:guess_outcome" and meta["wall_s"] > 0
+    # round 1 is the single round's 0-label point and its largest point of the first method: not run twice
+    assert not (out / "seed-3" / "off-0").exists() and not (out / "seed-3" / "on-0").exists()
+    one = {(r["part"], r["round"], r["labels"], r["arm"]): (r["score"], r["n"]) for r in rows if r["method"] == "sft"}
+    first = [v for k, v in one.items() if k[:2] == ("rounds", 1)]
+    assert sorted(first) == sorted([one[("single", 0, 0, "off")], one[("single", 0, 6, "on")]])
+
+
+def test_a_lent_engine_outlives_its_runs(tmp_path):
+    from socius.app.experiment import LentEngine, lend_engine
+    from socius.llm import MockEngine, number_policy
+    from socius.llm.engines import factory
+    engine = MockEngine(number_policy(0, 10))
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    engine.load_adapter("kept", folder)
+    make = factory.make_engine
+    with lend_engine("local", engine):
+        lent = factory.make_engine("local", seed=0, policy=None, config={})
+        assert isinstance(lent, LentEngine) and factory.make_engine("mock", policy=number_policy(0, 1)) is not lent
+        lent.load_adapter("fix", folder)
+        lent.progress = "set"                                          # attributes reach the engine
+        assert engine.progress == "set" and set(engine.adapters()) == {"kept", "fix"}
+        lent.close()
+    assert factory.make_engine is make
+    assert set(engine.adapters()) == {"kept"}                         # what the run loaded is gone, not the rest

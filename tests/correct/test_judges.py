@@ -128,7 +128,8 @@ def test_cli_judge_end_to_end(run_dir, capsys):
     before = store.read().num_rows
     assert main(["correct", "judge", str(run_dir), "--judge", "rule:all"]) == 0
     rule = store.read()
-    assert rule.num_rows > before and set(rule.column("source").to_pylist()) == {"rule:guess_number"}
+    assert rule.num_rows > before
+    assert set(rule.column("source").to_pylist()) == {"rule:guess_number", "rule:guess_outcome"}
     assert main(["correct", "judge", str(run_dir), "--judge", "llm", "--engine", "mock", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "judge:mock" in out and "fell back" in out

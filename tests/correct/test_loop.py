@@ -63,7 +63,7 @@ def test_loop_labels_trains_and_switches(tmp_path):
     rounds = read_rounds(out)
     assert [r["tick"] for r in rounds] == [2, 4, 6]
     assert all({"labelled", "training", "switch"} <= set(r["events"]) for r in rounds)
-    assert rounds[0]["labels"] > 0 and rounds[0]["source"] == "rule:guess_number"
+    assert rounds[0]["labels"] > 0 and rounds[0]["source"] == "rule:guess_number,rule:guess_outcome"
     assert [r["switch_tick"] for r in rounds] == [3, 5, 7]  # ready at once, seen at the next boundary
     assert [r["path"].rsplit("-v", 1)[1] for r in rounds] == ["1", "2", "3"]
     labels = LabelStore(out).read()

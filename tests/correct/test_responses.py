@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from socius.app.cli import main
 from socius.correct import LabelError, load_replies, response_files
@@ -138,3 +139,33 @@ def test_corrupt_and_missing_logs_are_named(guess_run, tmp_path):
     pq.write_table(pa.table({"tick": [0]}), wrong / "tick-00000000-g-answer.parquet")
     with pytest.raises(LabelError, match="missing"):
         load_replies(wrong.parent)
+
+
+@pytest.fixture(scope="module")
+def five_ticks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ticks") / "guess"
+    assert main(["run", "guess", "--engine", "mock", "--agents", "9", "--rounds", "5", "--seed", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.one_of(st.none(), st.integers(-2, 7)), st.one_of(st.none(), st.integers(-2, 7)))
+def test_a_tick_range_is_the_filter_of_the_whole_log(five_ticks, lo, hi):
+    whole = load_replies(five_ticks)
+    t = whole.column("tick").to_numpy()
+    keep = (t >= (lo if lo is not None else -1)) & (t < (hi if hi is not None else 1 << 40))
+    part = load_replies(five_ticks, since_tick=lo, before_tick=hi)
+    assert part.to_pylist() == whole.filter(pa.array(keep)).to_pylist()    # the same rows, in log order
+    assert part.schema.equals(whole.schema)                                 # an empty range too
+
+
+def test_a_tick_range_skips_files_before_reading(five_ticks, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(five_ticks, run)
+    (run / "responses" / "tick-00000001-guess-answer.parquet").write_bytes(b"not parquet")
+    with pytest.raises(LabelError, match="tick-00000001"):
+        load_replies(run)
+    later = load_replies(run, since_tick=2)            # the broken file of tick 1 is never opened
+    assert sorted(set(later.column("tick").to_pylist())) == [2, 3, 4]
+    assert [f.name[:13] for f in response_files(run, 3, 4)] == ["tick-00000003"]

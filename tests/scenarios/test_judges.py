@@ -52,7 +52,7 @@ def _guess_prompt(game="classic", style=""):
 
 def test_guess_judge():
     from socius.scenarios.guess.judges import JUDGES
-    (judge,) = JUDGES
+    judge = next(j for j in JUDGES if j.name == "guess_number")   # guess_outcome is tested in tests/correct
     direct = str(_guess_prompt())
     got = scores(judge, rows("guess", [direct], [' {"number": 20}', ' {"number": 150}', ' {"number": 80}',
                                                  "I would go with 20", ' {"number": 40}', "no idea"]))

@@ -127,3 +127,21 @@ def test_agent_view_has_memories_as_text_newest_first():
     assert "embedding" not in str(view["components"])
     with pytest.raises(KeyError):
         agent_view(w, 999)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cols=columns, queries=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 20), st.booleans()),
+                                      min_size=1, max_size=80))
+def test_kept_answers_equal_fresh_ones_and_stay_bounded(cols, queries):
+    from socius.web.agents import ANSWERS
+    ages, jobs, incomes = cols
+    table = AgentTable(world_of(ages, jobs, incomes))
+    fresh = AgentTable(world_of(ages, jobs, incomes))
+    for cut, offset, desc in queries + queries[::-1]:  # asked again: from the kept answers
+        args = dict(where=f"Profile.age >= {cut}", sort="Profile.income", desc=desc, offset=offset, limit=5)
+        assert table.page(**args) == fresh._page(args["where"], "", "Profile.income", desc, offset, 5,
+                                                 fresh.default_columns())
+        fresh._answers.clear()
+        assert table.histogram("Profile.age", where=f"Profile.age >= {cut}", bins=5) == \
+            fresh._histogram("Profile.age", f"Profile.age >= {cut}", "", 5)
+    assert len(table._answers) <= ANSWERS

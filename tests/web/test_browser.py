@@ -49,6 +49,9 @@ def test_dashboard_end_to_end(browser, run_dir, tmp_path):
         assert page.locator("#metrics .chart").count() >= 5
         assert page.locator("#tick").text_content() == "3"
         page.wait_for_selector("#decisions .chart canvas")
+        expect(page.locator("#tokens")).to_have_text(re.compile(r"^[1-9][0-9,]*$"))  # the cost so far, in tokens
+        assert page.locator("#cost").get_attribute("title").startswith("no price")
+        assert page.locator("#ranks-table").count() == 0  # a run on one rank has no per-rank rows
         page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
         page.click("nav >> text=agents")
@@ -93,3 +96,31 @@ def label_three(page, expect) -> None:
         page.keyboard.press("Enter")
         expect(page.locator("#item")).not_to_have_attribute("data-reply", reply)
     expect(page.locator("#saved")).to_have_text("3 saved")
+
+
+def test_per_rank_rows_on_the_overview(browser, tmp_path):
+    """A run over two ranks (threads standing in for MPI) served from its files: one row per rank."""
+    from socius.app.config import build_config
+    from socius.app.engines import EngineChoice
+    from socius.app.registry import get_scenario
+    from socius.app.run import run_scenario
+    from socius.mpi import run_ranks
+    from socius.web.runs import discover_runs
+    from socius.web.server import DashboardThread
+
+    sc = get_scenario("social")
+    cfg = build_config(sc.config, {"agents": 300})
+    out = tmp_path / "two"
+    run_ranks(2, lambda ctx: run_scenario(sc, cfg, seed=1, ticks=3, out=out, snapshot_every=3,
+                                          engine=EngineChoice("mock"), ranks=ctx))
+    browser, sync_api = browser
+    with DashboardThread(discover_runs([out])) as dash:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dash.url)
+        page.click("#runs tr.row")
+        page.wait_for_selector("#ranks-table")
+        rows = page.locator("#ranks-table tr[data-rank]")
+        assert rows.count() == 2
+        entities = [int(rows.nth(i).locator("td").nth(2).text_content()) for i in range(2)]
+        assert sum(entities) == 300
+        page.screenshot(path=str(tmp_path / "ranks.png"), full_page=True)

@@ -171,3 +171,21 @@ def test_snapshot_now_pause_and_fork(live, tmp_path):
 def test_a_run_served_from_files_cannot_be_steered(client):
     r = client.post("/api/runs/social/interventions", json=SET)
     assert r.status_code == 409 and "--ui" in r.json()["detail"]
+
+
+def test_a_copy_taken_while_paused_keeps_the_copy_owed_to_an_intervention(live):
+    """An intervention asks for a world copy at the tick it takes effect; a copy taken earlier (while
+    paused at the boundary) must not cancel it."""
+    src, client, th, done, out = live
+    copied = []
+    take = src._copy
+    src._copy = lambda w: (copied.append(int(w.tick)), take(w))[1]
+    src.min_copy_s = 0.0  # copies are due at once while paused
+    assert client.post("/api/runs/live/interventions", json=SET).json()["status"] == "scheduled"
+    before = len(copied)
+    src._want_copy = True  # the page asks again: a copy at tick 2, while paused, after the intervention
+    _wait(lambda: len(copied) > before, "a copy while paused")
+    assert copied[-1] == 2
+    src.min_copy_s = 1e9  # from now on only an owed copy is taken
+    _finish(src, th, done)
+    assert 3 in copied, copied  # the tick the intervention took effect

@@ -66,6 +66,7 @@ def test_live_dashboard_end_to_end(browser, live_run, tmp_path):  # noqa: F811
     first = int(page.locator("#tick").text_content())
     expect(page.locator("#tick")).not_to_have_text(str(first), timeout=30000)
     page.wait_for_selector("#metrics .chart canvas", timeout=30000)
+    expect(page.locator("#agents")).to_have_text("2,000")
     api = f"/api/runs/{out.name}"
     base = url.split("/?")[0]
     n1 = len(page.request.get(base + api + "/metrics").json()["columns"]["tick"])
@@ -96,12 +97,13 @@ def test_live_dashboard_end_to_end(browser, live_run, tmp_path):  # noqa: F811
     expect(page.locator("#tick")).not_to_have_text(str(paused_at), timeout=30000)
     page.click("nav >> text=agents")
     astronauts = f"#/run/{out.name}/agents?where=" + "Profile.occupation+%3D%3D+%27astronaut%27"
+    page.goto(url.split("?")[0] + astronauts)
     for _ in range(60):  # the next tick's copy of the world shows it
-        page.goto(url.split("?")[0] + astronauts)
         page.wait_for_selector("#total")
         if page.locator("#total").text_content().startswith(f"{matched} agents"):
             break
         page.wait_for_timeout(500)
+        page.reload()  # the same address: a reload asks again
     assert page.locator("#total").text_content().startswith(f"{matched} agents")
     assert set(page.locator("#agent-table tr.row td").all_text_contents()) & {"astronaut"}
     page.screenshot(path=str(shots / "agents.png"), full_page=True)

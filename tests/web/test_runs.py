@@ -23,6 +23,8 @@ def test_discover_a_folder_of_runs_with_unique_names(mock_run, tmp_path):
 def test_a_run_without_run_json_is_running_and_its_tick_comes_from_its_files(run_dir):
     (run_dir / "run.json").unlink()
     (run_dir / "metrics.parquet").unlink()
+    for f in run_dir.rglob("*"):  # written just now (the session's run may be minutes old)
+        f.touch()
     info = RunFiles(run_dir).info()
     assert info["status"] == "running" and info["tick"] == 3 and info["scenario"] is None
     assert RunFiles(run_dir).metrics() is None

@@ -103,8 +103,18 @@ async function pageRuns(m) {
 // ---------------------------------------------------------------- overview
 function card(k, v, id) { return el("div", { class: "card" }, el("div", { class: "k" }, k), el("div", { class: "v", id }, text(v))); }
 
+function compact(v) {
+  if (v === null || v === undefined) return "";
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${+(v / 1e9).toPrecision(3)}G`;
+  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
+  return `${+v.toPrecision(4)}`;
+}
+
 function lineChart(target, title, x, series) {
   const opts = { title, width: 380, height: 200, scales: { x: { time: false } }, legend: { show: series.length > 1 },
+                 axes: [{}, { size: 52, values: (u, splits) => splits.map(compact) }],
                  series: [{ label: "tick" }].concat(series.map((s, i) => ({ label: s.label, stroke: ["#2f6fdd", "#e67e22", "#27ae60", "#c0392b", "#8e44ad"][i % 5], width: 1.5 }))) };
   const box = el("div", { class: "chart", "data-chart": title });
   target.append(box);
@@ -119,9 +129,13 @@ async function pageOverview(m, run) {
   const meta = info.run || {};
   const rate = meta.run_s ? meta.ticks / meta.run_s : null;
   m.append(el("div", { class: "cards" }, card("tick", info.live ? `${info.tick}` : info.tick, "tick"), card("status", info.status, "run-status"),
-    card("ticks/s", rate, "rate"), card("agents", info.entities, null), card("seed", info.seed, null),
-    card("tokens", null, "tokens"), card("state hash", info.state_hash ? info.state_hash.slice(0, 12) : null, null)));
-  if (info.live) m.append(liveControls(run, info));
+    card("ticks/s", rate, "rate"), card("agents", info.entities, "agents"), card("seed", info.seed, null),
+    card("tokens", null, "tokens"), card("cost", null, "cost"),
+    card("state hash", info.state_hash ? info.state_hash.slice(0, 12) : null, null)));
+  if (info.live && (info.ranks || 1) > 1) m.append(el("p", { class: "muted", id: "read-only" }, `live over ${info.ranks} MPI ranks: read-only (no steering); agents from the latest snapshot`));
+  else if (info.live) m.append(liveControls(run, info));
+  const ranksBox = el("div", { id: "ranks" });
+  m.append(ranksBox);
   m.append(el("h2", {}, "Metrics"));
   const metricsBox = el("div", { class: "charts", id: "metrics" });
   m.append(metricsBox);
@@ -132,6 +146,7 @@ async function pageOverview(m, run) {
   async function refresh() {
     const now = await api(`runs/${enc(run)}`);
     document.getElementById("tick").textContent = text(now.tick);
+    if (now.entities !== null && now.entities !== undefined) document.getElementById("agents").textContent = now.entities.toLocaleString("en-US");
     document.getElementById("run-status").textContent = now.status;
     if (now.live) {
       document.getElementById("rate").textContent = text(now.ticks_per_s);
@@ -146,16 +161,21 @@ async function pageOverview(m, run) {
     setStatus(`updated ${new Date().toLocaleTimeString()}`);
     if (now.version === version) return;
     version = now.version;
-    const [met, dec] = await Promise.all([api(`runs/${enc(run)}/metrics`), api(`runs/${enc(run)}/decisions`)]);
+    const [met, dec, rk] = await Promise.all([api(`runs/${enc(run)}/metrics`), api(`runs/${enc(run)}/decisions`),
+                                              api(`runs/${enc(run)}/ranks`)]);
     for (const c of state.charts) c.destroy();
     state.charts = [];
     metricsBox.replaceChildren(); decBox.replaceChildren();
     drawMetrics(metricsBox, met.columns);
     drawDecisions(decBox, dec.columns);
+    drawCost(dec.cost);
+    drawRanks(ranksBox, rk.ranks);
   }
   await refresh();
   state.timer = setInterval(() => refresh().catch(err => setStatus(err.message)), POLL_MS);
 }
+
+function steerable(info) { return info.live && (info.ranks || 1) === 1 && !["finished", "stopped"].includes(info.status); }
 
 function post(path, body) {
   return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
@@ -178,7 +198,7 @@ function parseValue(v) { try { return JSON.parse(v); } catch (e) { return v; } }
 
 function drawMetrics(box, cols) {
   const names = Object.keys(cols);
-  if (!names.length) { box.append(el("p", { class: "muted" }, "No metrics.parquet yet (a run writes it when it ends).")); return; }
+  if (!names.length) { box.append(el("p", { class: "muted" }, "No metrics yet (a run writes metrics.parquet at each snapshot and every few seconds).")); return; }
   const n = cols[names[0]].length;
   const x = cols.tick ? cols.tick : Array.from({ length: n }, (_, i) => i);
   for (const name of names) {
@@ -195,9 +215,27 @@ function drawDecisions(box, cols) {
   lineChart(box, "tokens", x, pick("prompt_tokens", "output_tokens"));
   lineChart(box, "parse outcomes", x, pick("ok", "extracted", "fallback", "failed"));
   lineChart(box, "seconds: engine vs ours", x, pick("engine_s", "own_s"));
-  const total = (cols.prompt_tokens || []).concat(cols.output_tokens || []).reduce((a, b) => a + (b || 0), 0);
-  const t = document.getElementById("tokens");
-  if (t) t.textContent = text(total);
+}
+
+function drawCost(cost) {
+  const t = document.getElementById("tokens"), c = document.getElementById("cost");
+  if (!cost) return;
+  if (t) { t.textContent = cost.tokens.toLocaleString("en-US"); t.title = `${cost.prompt_tokens} prompt + ${cost.output_tokens} output`; }
+  if (c) { c.textContent = cost.usd === null ? "—" : `$${cost.usd.toFixed(cost.usd < 1 ? 4 : 2)}`; c.title = cost.note || "from the engine config's prices per million tokens"; }
+}
+
+function drawRanks(box, rows) {
+  box.replaceChildren();
+  if (!rows || !rows.length) return;
+  const ms = v => v === null || v === undefined ? "—" : (1000 * v).toFixed(1);
+  const comm = r => Object.values(r.comm_s || {}).reduce((a, b) => a + b, 0);
+  box.append(el("h2", {}, `Ranks (${rows.length})`), el("table", { id: "ranks-table" },
+    el("tr", {}, ["rank", "host", "entities", "tick", "tick ms", "busy ms", "comm ms", "halo / route / reduce ms", "bytes routed / tick"].map(h => el("th", {}, h))),
+    rows.map(r => el("tr", { "data-rank": r.rank }, el("td", { class: "num" }, String(r.rank)), el("td", {}, text(r.host)),
+      el("td", { class: "num" }, text(r.entities)), el("td", { class: "num" }, text(r.tick)), el("td", { class: "num" }, ms(r.tick_s)),
+      el("td", { class: "num" }, ms(r.busy_s)), el("td", { class: "num" }, ms(comm(r))),
+      el("td", { class: "num" }, ["halo", "route", "reduce"].map(k => ms((r.comm_s || {})[k])).join(" / ")),
+      el("td", { class: "num" }, text(Math.round(r.route_bytes || 0)))))));
 }
 
 // ---------------------------------------------------------------- agents
@@ -228,7 +266,7 @@ async function pageAgents(m, run, params) {
     el("button", { id: "apply", onclick: () => go({ offset: 0 }) }, "filter")));
   m.append(el("div", { class: "toolbar" }, el("label", {}, "columns ", cols), el("span", { class: "muted" }, "all: " + meta.columns.map(c => c.name).join(", "))));
   const info = await api(`runs/${enc(run)}`);
-  if (info.live) {
+  if (steerable(info)) {
     const target = el("input", { type: "text", id: "iv-set", placeholder: "Profile.occupation" });
     const value = el("input", { type: "text", id: "iv-value", placeholder: "value (JSON or text)" });
     const ivMsg = el("span", { id: "iv-msg", class: "muted" });
@@ -283,7 +321,7 @@ async function pageAgent(m, run, id) {
         : el("p", { class: "muted" }, "empty"));
   }
   const info = await api(`runs/${enc(run)}`);
-  if (info.live) {
+  if (steerable(info)) {
     const question = el("input", { type: "text", class: "wide", id: "question", placeholder: "ask this agent something" });
     const store = el("input", { type: "checkbox", id: "store" });
     const answer = el("pre", { class: "text", id: "answer" });
