@@ -13,7 +13,7 @@ containing ``BAD`` fails its whole request with 400 (as vLLM does for a prompt
 over the context length); ``--flaky-lists K`` answers 503 to the first ``K``
 list requests; ``--first-only`` answers only a list's first prompt (a server that
 ignores lists). ``GET /stats`` gives counts of requests, list requests and
-prompts per model::
+prompts per model, and the most requests it held at once (``max_in_flight``)::
 
     python -m socius.bench.dummy_server --port 8765 --delay 1.0
 """
@@ -37,7 +37,8 @@ class DummyServer:
     def __init__(self, delay: float, refuse_lists: bool = False, flaky_lists: int = 0, first_only: bool = False):
         self.delay, self.refuse_lists, self.flaky_left = delay, refuse_lists, flaky_lists
         self.first_only = first_only
-        self.stats = {"requests": 0, "list_requests": 0, "prompts": 0, "models": {}}
+        self.stats = {"requests": 0, "list_requests": 0, "prompts": 0, "models": {}, "in_flight": 0,
+                      "max_in_flight": 0}
 
     async def answer(self, path: str, body: dict) -> tuple[int, dict]:
         chat = path.endswith("/chat/completions")
@@ -60,7 +61,12 @@ class DummyServer:
             return 400, {"error": {"message": "prompt is too long", "type": "BadRequestError", "code": 400}}
         st["prompts"] += len(prompts)
         st["models"][model] = st["models"].get(model, 0) + len(prompts)
-        await asyncio.sleep(self.delay)
+        st["in_flight"] += 1
+        st["max_in_flight"] = max(st["max_in_flight"], st["in_flight"])
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            st["in_flight"] -= 1
         n = int(body.get("n") or 1)
         sampled = float(body.get("temperature") or 0.0) > 0.0
         choices = []

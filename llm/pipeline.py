@@ -9,7 +9,7 @@ per agent per reply field, and an outcome code per agent::
 
 The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
 
-1. **render** prompts from columns;
+1. **render** prompts from columns, once per distinct combination of field values (:mod:`.plan`);
 2. **route** agents to engines by their model (mixture of LLMs) and adapter;
 3. **deduplicate**: identical prompts on the same adapter become one request —
    greedy ones get a single completion fanned out to every agent that asked;
@@ -19,8 +19,10 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    shared), then by adapter; requests go in the order of their first agent's
    ID (the engine's prefix cache finds the shared template prefix whatever
    the order);
-4. **call** the engine once per model with the whole batch; per-request seeds
-   are derived from (seed, decision, tick, first agent's ID), so they never
+4. **call** the engine once per model with the whole batch — or, for an engine
+   that streams (:mod:`.stream`), with the same requests in chunks, each sent
+   when final, beside the rendering and parsing of the rest; per-request seeds
+   are derived from (seed, decision, tick, first agent's ID) (:mod:`.plan`), so they never
    depend on batch order or size; a decision with ``cache=True`` takes hits
    from the :class:`~.cache.ResponseCache` first. What the engine returns
    must fit the batch (:func:`check_completions`), else
@@ -31,7 +33,9 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    fallback and counts as failed, and is never sent to extraction. Counts of
    ok / extracted / fallback / failed agents go to :class:`~.resource.DecisionStats`,
    with the failed requests by kind (``failed_timeout``, ``failed_http_5xx``, ...:
-   :data:`~.engines.base.ERROR_KINDS`) and the engine's ``retries``;
+   :data:`~.engines.base.ERROR_KINDS`), the engine's ``retries`` and the overlap:
+   ``wall_s``, ``engine_s`` (a call out), ``wait_s`` (the pipeline blocked on it),
+   ``our_s = wall_s - wait_s`` and ``overlap_s = engine_s - wait_s``;
 6. **log** every request and reply to the :class:`~.log.ResponseLog`
    (``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``);
    :class:`~.engines.replay.ReplayEngine` answers from such a log with no LLM
@@ -49,30 +53,27 @@ import pyarrow.compute as pc
 
 from socius.ecs import STR, SystemContext, World, world_of
 from socius.ecs.ragged import gather_index
-from socius.ecs.rng import EntityRng
-from socius.text.hashing import hash_strings, strings_equal
+from socius.text.hashing import hash_strings
 from socius.text.strings import arrow_strings
 
 from .cache import ResponseCache
 from .decision import Decision, DecisionResult, Outcome
-from .engines.base import (ERROR_KINDS, CompletionBatch, Engine, RequestBatch, Sampling, check_completions,
-                           error_kinds)
+from .engines.base import ERROR_KINDS, CompletionBatch, Engine, RequestBatch, Sampling, check_completions, error_kinds
+from .plan import Asks, Prompts
 from .replies import fill_fallback
 from .resource import LLM, DecisionStats
-
-
-def _seeds(seed: int, decision: str, kind: str, tick: int, first: np.ndarray) -> np.ndarray:
-    return (EntityRng(seed, f"llm:{decision}:{kind}", tick).bits(first) >> np.uint64(1)).astype(np.int64)
+from .stream import chunk_size, concat_completions, stream_call
 
 
 @dataclass
 class _Call:
-    """One engine call's bookkeeping for the agents it served."""
+    """One model's engine calls, for the agents they served."""
 
     req_of: np.ndarray     # [n_m] request index of each agent (within this call)
     comp_of: np.ndarray    # [n_m] completion index of each agent
     comp: CompletionBatch
     texts: pa.Array        # comp.texts in Arrow
+    parsed: tuple | None = None   # (ok [c], {field: [c]}) per completion, when parsed as the replies came
 
 
 def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None, progress=None) -> CompletionBatch:
@@ -93,14 +94,7 @@ def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None, progr
                 engine.progress = None
         if progress is not None:
             progress(min(lo + size, r), r)
-    if len(parts) == 1:
-        return parts[0]
-    attempts = None
-    if any(p.attempts is not None for p in parts):
-        attempts = np.concatenate([p.attempts if p.attempts is not None else np.ones(len(p.errors), np.int32)
-                                   for p in parts])
-    return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                             ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")), attempts=attempts)
+    return concat_completions(parts)
 
 
 def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: int | None,
@@ -134,125 +128,89 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
     return out
 
 
-def _groups(keys: pa.Array, hashes: np.ndarray) -> np.ndarray:
-    """``[n]`` group code of each key: equal keys, equal codes. Keys are grouped by their 64-bit
-    hash; the keys of a group with several members are compared with its first one, and on a true
-    hash collision (never seen in practice) Arrow's exact dictionary encoding decides."""
-    _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
-    codes = codes.reshape(-1)
-    if first.shape[0] < codes.shape[0]:
-        shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
-        if not strings_equal(keys, shared, first[codes[shared]]).all():
-            codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes
-
-
-def _merge_adapters(codes: np.ndarray, adapters: np.ndarray | None) -> np.ndarray:
-    """``[n]`` group codes of (prompt group, adapter) pairs: identical prompts on different LoRA adapters
-    are different requests (``adapters``: ``[n]`` names, ``""`` the base model)."""
-    if adapters is None or not (adapters != "").any():
-        return codes
-    _, a_codes = np.unique(adapters, return_inverse=True)
-    a_codes = a_codes.reshape(-1).astype(np.int64)
-    return np.unique(codes * (int(a_codes.max()) + 1) + a_codes, return_inverse=True)[1].reshape(-1)
-
-
-def _call(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, model: str,
-          ids: np.ndarray, prompts: pa.Array, adapters: np.ndarray | None,
-          stats: dict, dedup: bool = True, batch_size: int | None = None) -> _Call:
-    """Deduplicate ``prompts`` of agents ``ids`` (all on ``model``; ``adapters``: ``[n]`` or None) and run
-    one engine call.
-
-    Agents share a request when their prompts and adapters are equal. Requests go in the order of
-    their first (lowest-ID) agent, so the batch does not depend on the order of storage; when every
-    request is distinct and ``ids`` ascend, the rendered prompts are the batch as they are (no copy)."""
-    t0 = time.perf_counter()
-    n = ids.shape[0]
-    hashes = hash_strings(prompts)
-    codes = _merge_adapters(_groups(prompts, hashes), adapters) if dedup else np.arange(n)
-    g = int(codes.max()) + 1 if n else 0
-    if g == n and (n < 2 or (np.diff(ids) > 0).all()):  # distinct prompts, IDs in order: as rendered
-        req_of = agent_order = np.arange(n)
+def _call(world: World, llm: LLM, decision: Decision, asks: Asks, ids: np.ndarray, src: Prompts,
+          rows: np.ndarray, adapters: np.ndarray | None, stats: dict, dedup: bool, batch_size: int | None,
+          size: int, progress) -> _Call:
+    """One model's requests for agents ``ids`` (at ``rows`` of ``src``): streamed in calls of ``size``
+    (:func:`~.stream.stream_call`), or planned whole and sent in one call (``batch_size`` parts), then logged."""
+    t0, render0 = time.perf_counter(), src.render_s
+    engine = llm.engine(asks.model)
+    if size:
+        s = stream_call(engine, asks, ids, src, rows, adapters, dedup, size, hash_strings,
+                        lambda texts: _parse_unique(decision.schema, texts), progress)
+        batch, comp, texts, wait, parse_s = s.batch, s.comp, s.texts, s.feed.wait_s, s.parse_s
+        stats["engine_s"] += s.feed.engine_s
+        stats["stream_calls"] += len(s.feed)
+        out = _Call(s.req_of, s.comp_of, comp, texts, (s.ok, s.values))
     else:
-        by_group = np.lexsort((ids, codes))               # agents by group, ID order inside
-        counts_g = np.bincount(codes, minlength=g)
-        starts_g = np.zeros(g + 1, np.int64)
-        np.cumsum(counts_g, out=starts_g[1:])
-        rank = np.empty(g, np.int64)
-        rank[np.argsort(ids[by_group[starts_g[:-1]]], kind="stable")] = np.arange(g)
-        req_of = rank[codes]                              # [n] request of each agent
-        agent_order = np.lexsort((ids, req_of))           # agents grouped by request, ID order inside
-    counts = np.bincount(req_of, minlength=g)
-    starts = np.zeros(counts.shape[0] + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    firsts_pos = agent_order[starts[:-1]]
-    first = ids[firsts_pos]
-    as_rendered = g == n and bool((firsts_pos == np.arange(n)).all())
-    req_prompts = prompts if as_rendered else prompts.take(pa.array(firsts_pos))
-    if sampling.greedy:
-        n_req = np.ones(counts.shape[0], np.int32)
-        entities = first
-        comp_of = req_of
-    else:
-        n_req = counts.astype(np.int32)
-        entities = ids[agent_order]
-        comp_of = np.empty(n, np.int64)
-        comp_of[agent_order] = np.arange(n)
-    req_adapters = adapters[firsts_pos] if adapters is not None else None
-    batch = RequestBatch(prompts=req_prompts, sampling=sampling,
-                         model=model, n=n_req, seeds=_seeds(world.seed, decision.name, kind, world.tick, first),
-                         entities=entities, adapters=req_adapters, tick=world.tick,
-                         prompt_hash=hashes[firsts_pos])
-    t1 = time.perf_counter()
-    progress = None
-    if llm.progress is not None:
-        progress = lambda done, total: llm.progress(decision.name, kind, done, total)  # noqa: E731
-    if decision.cache and llm.cache is not None and llm.replay is None:
-        comp = _cached_generate(llm, decision.name, batch, batch_size, model, progress)
-    else:
-        comp = _generate(llm.engine(model), batch, batch_size, progress)
+        prompts, inverse = src.distinct(rows)
+        batch, req_of, comp_of = asks.whole(ids, prompts, hash_strings(prompts), adapters, dedup, inverse)
+        t1 = time.perf_counter()
+        if decision.cache and llm.cache is not None and llm.replay is None:
+            comp = _cached_generate(llm, decision.name, batch, batch_size, asks.model, progress)
+        else:
+            comp = _generate(engine, batch, batch_size, progress)
+        wait, parse_s = time.perf_counter() - t1, 0.0
+        stats["engine_s"] += wait
+        texts = arrow_strings(comp.texts)
+        out = _Call(req_of, comp_of, comp, texts)
     t2 = time.perf_counter()
-    texts = arrow_strings(comp.texts)
     if llm.log is not None:
-        llm.log.write(world.tick, decision.name, kind, batch, comp, texts)
-    t3 = time.perf_counter()
-    stats["dedup_s"] += t1 - t0
-    stats["engine_s"] += t2 - t1
-    stats["log_s"] += t3 - t2
-    stats["requests"] += len(batch)
-    stats["completions"] += batch.completions
-    stats["prompt_tokens"] += int(comp.prompt_tokens.sum())
-    stats["output_tokens"] += int(comp.output_tokens.sum())
-    stats["retries"] += comp.retries
-    for k, v in error_kinds(comp.errors).items():
-        stats[f"failed_{k}"] += v
-    return _Call(req_of, comp_of, comp, texts)
+        llm.log.write(asks.tick, decision.name, asks.kind, batch, comp, texts)
+    stats["log_s"] += time.perf_counter() - t2
+    stats["wait_s"] += wait
+    if asks.kind == "answer":  # an extraction's parse counts in extract_s
+        stats["parse_s"] += parse_s
+    stats["dedup_s"] += (t2 - t0) - wait - parse_s - (src.render_s - render0)
+    for k, v in (("requests", len(batch)), ("completions", batch.completions), ("retries", comp.retries),
+                 ("prompt_tokens", int(comp.prompt_tokens.sum())), ("output_tokens", int(comp.output_tokens.sum())),
+                 *((f"failed_{k}", v) for k, v in error_kinds(comp.errors).items())):
+        stats[k] += v
+    return out
 
 
 def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampling, ids: np.ndarray,
-         prompts: pa.Array, models: np.ndarray | None, adapters: np.ndarray | None,
-         stats: dict, **opts) -> tuple[pa.Array, np.ndarray]:
-    """Texts ``[n]`` and failed mask ``[n]`` for agents ``ids`` asking ``prompts``, split by model."""
+         src: Prompts, models: np.ndarray | None, adapters: np.ndarray | None, stats: dict, dedup: bool = True,
+         batch_size: int | None = None, stream: bool | None = None,
+         stream_chunk: int | None = None) -> tuple[pa.Array, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Texts ``[n]``, failed mask ``[n]``, parse ok ``[n]`` and values for agents ``ids`` asking ``src``'s
+    prompts, split by model; each model's engine streams or takes the whole batch (:func:`~.stream.chunk_size`)."""
     n = ids.shape[0]
     if models is None:
         groups = [("", np.arange(n))]
     else:
         names, inv = np.unique(np.asarray(models, dtype=STR), return_inverse=True)
         groups = [(str(m), np.flatnonzero(inv == k)) for k, m in enumerate(names)]
-    texts_parts, idx_parts, failed = [], [], np.zeros(n, dtype=bool)
+    texts_parts, failed, ok, values = [], np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), {}
+    cached = decision.cache and llm.cache is not None and llm.replay is None
+    progress = None
+    if llm.progress is not None:
+        progress = lambda done, total: llm.progress(decision.name, kind, done, total)  # noqa: E731
     for model, rows in groups:
-        sub_prompts = prompts if rows.shape[0] == n else prompts.take(pa.array(rows))
         sub_adapters = None if adapters is None else np.asarray(adapters, dtype=STR)[rows]
-        call = _call(world, llm, decision, kind, sampling, model, ids[rows], sub_prompts, sub_adapters, stats, **opts)
-        texts_parts.append(call.texts.take(pa.array(call.comp_of)))
-        idx_parts.append(rows)
+        size = chunk_size(llm.engine(model), stream, stream_chunk, batch_size, cached)
+        asks = Asks(world.seed, decision.name, kind, world.tick, model, sampling)
+        call = _call(world, llm, decision, asks, ids[rows], src, rows, sub_adapters, stats, dedup, batch_size,
+                     size, progress)
+        texts = call.texts.take(pa.array(call.comp_of))
+        if call.parsed is None:
+            t0 = time.perf_counter()
+            g_ok, g_vals = _parse_unique(decision.schema, texts)
+            if kind == "answer":
+                stats["parse_s"] += time.perf_counter() - t0
+        else:
+            g_ok, g_vals = call.parsed[0][call.comp_of], {k: v[call.comp_of] for k, v in call.parsed[1].items()}
+        if len(groups) == 1:
+            return texts, call.comp.failed[call.req_of], g_ok, g_vals
+        texts_parts.append(texts)
         failed[rows] = call.comp.failed[call.req_of]
-    if len(groups) == 1:
-        return texts_parts[0], failed
-    rows = np.concatenate(idx_parts)
+        ok[rows] = g_ok
+        for k, v in g_vals.items():
+            values.setdefault(k, np.empty(n, dtype=v.dtype))[rows] = v
+    rows = np.concatenate([r for _, r in groups])
     inv = np.empty(n, np.int64)
     inv[rows] = np.arange(n)
-    return pa.concat_arrays(texts_parts).take(pa.array(inv)), failed
+    return pa.concat_arrays(texts_parts).take(pa.array(inv)), failed, ok, values
 
 
 def _parse_unique(schema, texts: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -265,7 +223,8 @@ def _parse_unique(schema, texts: pa.Array) -> tuple[np.ndarray, dict[str, np.nda
 
 def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fields: Mapping[str, Any],
            models: np.ndarray | None = None, adapters: np.ndarray | None = None, *,
-           dedup: bool = True, batch_size: int | None = None) -> DecisionResult:
+           dedup: bool = True, batch_size: int | None = None, stream: bool | None = None,
+           stream_chunk: int | None = None) -> DecisionResult:
     """Ask the LLM for ``decision`` on behalf of agents ``ids`` (see the module docstring).
 
     ``ctx``: the calling system's context — the system must declare
@@ -274,9 +233,15 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
     ``fields``: the template's values (``[n]`` columns aligned with ``ids``, or
     scalars). ``models``/``adapters``: ``[n]`` engine and LoRA names per agent.
     ``dedup=False`` sends every agent its own request; ``batch_size`` caps
-    the requests per engine call.
+    the requests per engine call. ``stream``: None streams into engines that
+    declare ``stream_chunk`` (unless ``Decision.stream`` is False), False never,
+    True always; ``stream_chunk`` sets the requests per streamed call (and
+    streams unless ``stream`` is False; :mod:`.stream`). Streaming changes no
+    request, reply or log row.
     """
-    opts = {"dedup": dedup, "batch_size": batch_size}
+    if stream is None:
+        stream = getattr(decision, "stream", None)
+    opts = {"dedup": dedup, "batch_size": batch_size, "stream": stream, "stream_chunk": stream_chunk}
     llm: LLM = ctx.resource(LLM)
     world = world_of(ctx)  # the pipeline's own bookkeeping (DecisionStats) comes with the LLM it declared
     stats_res = world.get_resource(DecisionStats)
@@ -285,31 +250,30 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
         world.insert_resource(stats_res)
     ids = np.asarray(ids, dtype=np.int64)
     n = ids.shape[0]
-    st = {k: 0 for k in ("requests", "completions", "prompt_tokens", "output_tokens", "retries")}
+    st = {k: 0 for k in ("requests", "completions", "prompt_tokens", "output_tokens", "retries", "stream_calls")}
     st.update({f"failed_{k}": 0 for k in ERROR_KINDS})
-    st.update({k: 0.0 for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")})
-    t0 = time.perf_counter()
-    prompts = decision.template.render_arrow(fields, n)
-    st["render_s"] = time.perf_counter() - t0
+    st.update({k: 0.0 for k in ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s", "wait_s")})
+    t_start = time.perf_counter()
+    src = Prompts(decision.template, fields, n)
     outcome = np.full(n, Outcome.OK, dtype=np.int8)
     if n == 0:
+        src.render(np.arange(0))  # the template still checks its fields
         texts = pa.array([], type=pa.large_string())
         ok, values = decision.schema.parse(np.zeros(0, dtype=STR))
         return DecisionResult(ids, values, outcome, texts)
-    texts, failed = _run(world, llm, decision, "answer", decision.sampling, ids, prompts, models, adapters, st, **opts)
-    t1 = time.perf_counter()
-    ok, values = _parse_unique(decision.schema, texts)
-    st["parse_s"] = time.perf_counter() - t1
+    texts, failed, ok, values = _run(world, llm, decision, "answer", decision.sampling, ids, src, models, adapters,
+                                     st, **opts)
+    st["render_s"] = src.render_s
     bad = ~ok & ~failed
     if bad.any() and decision.extract is not None:
         t2 = time.perf_counter()
         rows = np.flatnonzero(bad)
-        hint = decision.hint()
-        ex_prompts = decision.extract.render_arrow({"format": hint, "reply": texts.take(pa.array(rows))}, rows.shape[0])
-        ex_texts, ex_failed = _run(world, llm, decision, "extract", decision.extract_sampling, ids[rows], ex_prompts,
-                                   None if models is None else np.asarray(models, dtype=STR)[rows],
-                                   None if adapters is None else np.asarray(adapters, dtype=STR)[rows], st, **opts)
-        ex_ok, ex_vals = _parse_unique(decision.schema, ex_texts)
+        ex_src = Prompts(decision.extract, {"format": decision.hint(), "reply": texts.take(pa.array(rows))},
+                          rows.shape[0])
+        _, ex_failed, ex_ok, ex_vals = _run(world, llm, decision, "extract", decision.extract_sampling, ids[rows],
+                                            ex_src, None if models is None else np.asarray(models, dtype=STR)[rows],
+                                            None if adapters is None else np.asarray(adapters, dtype=STR)[rows],
+                                            st, **opts)
         ex_ok &= ~ex_failed
         good = rows[ex_ok]
         for k in values:
@@ -323,9 +287,11 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
     outcome[failed] = Outcome.FAILED
     fill_fallback(decision.schema, values, outcome >= Outcome.FALLBACK, decision.fallback)
     counts = np.bincount(outcome, minlength=4)
+    wall = time.perf_counter() - t_start
     stats_res.rows.append({"tick": world.tick, "decision": decision.name, "agents": n,
                            "ok": int(counts[0]), "extracted": int(counts[1]), "fallback": int(counts[2]),
                            "failed": int(counts[3]),
-                           "dedup_ratio": (n / st["requests"]) if st["requests"] else 0.0, **st})
+                           "dedup_ratio": (n / st["requests"]) if st["requests"] else 0.0, **st,
+                           "wall_s": wall, "our_s": wall - st["wait_s"],
+                           "overlap_s": max(0.0, st["engine_s"] - st["wait_s"])})
     return DecisionResult(ids, values, outcome, texts)
-

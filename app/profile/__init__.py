@@ -24,7 +24,9 @@ under :class:`socius.ecs.profiler.Profiler`. The report:
   rows each system's ``decide`` calls added during the profiled ticks):
   engine time against our own time, split into render / dedup / parse / log
   and *apply & other* (the system's wall time minus all of those: querying,
-  preparing fields, the extraction prompts and their parse, writing results);
+  preparing fields, the extraction prompts and their parse, writing results),
+  and the overlap: engine time hidden behind our own work when the decision
+  streams into its engine (``overlap = engine - wait``; ``ours = wall - wait``);
   requests, completions, prompt and output tokens, dedup ratio (agents per
   request) and parse outcomes (ok / extracted / fallback / failed);
 * **components**: bytes per agent of every component table (string columns

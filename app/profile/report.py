@@ -4,8 +4,12 @@
 (ticks/s, per system time, share, agents, memory), per LLM decision system
 the figures of its :class:`~socius.llm.DecisionStats` rows (engine time
 against our own stages, tokens, dedup, parse outcomes), component bytes and
-the run's context. Format ``socius-profile/1``; NaN and infinities become
-``null``.
+the run's context. A decision that streams into its engine (:mod:`socius.llm.stream`)
+overlaps the engine with our own work: ``engine`` is the time a call was out,
+``wait`` the time the system waited for it, ``overlap = engine - wait`` the engine
+time hidden behind our work, ``ours = wall - wait`` (rows from before streaming
+have no ``wait_s``: it is their ``engine_s``). Format ``socius-profile/1``; NaN and
+infinities become ``null``.
 """
 from __future__ import annotations
 
@@ -25,10 +29,11 @@ from socius.ecs.profiler import Profiler
 
 from ..config import config_dict
 
-__all__ = ["FORMAT", "STAGES", "COUNTS", "finite", "build_report", "to_json"]
+__all__ = ["FORMAT", "STAGES", "OVERLAP", "COUNTS", "finite", "build_report", "to_json"]
 
 FORMAT = "socius-profile/1"
 STAGES = ("render_s", "dedup_s", "parse_s", "log_s")     # our own, non-overlapping stage times of decide()
+OVERLAP = ("wait_s", "overlap_s", "wall_s")               # decide()'s wait on the engine, the overlap, its wall
 COUNTS = ("calls", "agents", "requests", "completions", "prompt_tokens", "output_tokens",
           "ok", "extracted", "fallback", "failed")
 
@@ -51,9 +56,9 @@ def _llm_figures(sys_seconds: dict[int, float], rows: list[tuple[int, dict]]) ->
     per_tick: dict[int, dict[str, float]] = {}
     per_decision: dict[str, dict[str, Any]] = {}
     for i, r in rows:
-        t = per_tick.setdefault(i, {k: 0.0 for k in ("engine_s", "extract_s", *STAGES)})
+        t = per_tick.setdefault(i, {k: 0.0 for k in ("engine_s", "extract_s", *STAGES, *OVERLAP)})
         for k in t:
-            t[k] += float(r.get(k, 0.0))
+            t[k] += float(r.get(k, r.get("engine_s", 0.0) if k == "wait_s" else 0.0))
         d = per_decision.setdefault(r["decision"], {k: 0 for k in COUNTS} | {"ticks": set()})
         d["calls"] += 1
         d["ticks"].add(i)
@@ -61,8 +66,8 @@ def _llm_figures(sys_seconds: dict[int, float], rows: list[tuple[int, dict]]) ->
             d[k] += int(r.get(k, 0))
     ticks = sorted(per_tick)
     wall = np.array([sys_seconds.get(i, float("nan")) for i in ticks])
-    col = {k: np.array([per_tick[i][k] for i in ticks]) for k in ("engine_s", "extract_s", *STAGES)}
-    ours = wall - col["engine_s"]
+    col = {k: np.array([per_tick[i][k] for i in ticks]) for k in ("engine_s", "extract_s", *STAGES, *OVERLAP)}
+    ours = wall - col["wait_s"]
     other = ours - sum(col[k] for k in STAGES)
 
     def med(a):
@@ -73,6 +78,7 @@ def _llm_figures(sys_seconds: dict[int, float], rows: list[tuple[int, dict]]) ->
         "decisions": sorted(per_decision),
         "ticks": len(ticks),
         "median_s": {"wall": med(wall), "engine": med(col["engine_s"]), "ours": med(ours),
+                     "wait": med(col["wait_s"]), "overlap": med(col["overlap_s"]), "decide_wall": med(col["wall_s"]),
                      **{k[:-2]: med(col[k]) for k in STAGES}, "apply_other": med(other),
                      "extract_total": med(col["extract_s"])},
         "engine_share": med(col["engine_s"] / np.where(wall > 0, wall, np.nan)),

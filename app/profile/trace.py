@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .measure import ProfileRun
-from .report import FORMAT, STAGES, finite
+from .report import FORMAT, OVERLAP, STAGES, finite
 
 __all__ = ["chrome_trace"]
 
@@ -50,8 +50,8 @@ def chrome_trace(run: ProfileRun) -> dict[str, Any]:
             args: dict[str, Any] = {"phase": rec.phase, "agents": a, "peak_mem_growth_bytes": m}
             for r in llm_rows.get((i, name), []):
                 args[f"llm:{r['decision']}"] = {k: r.get(k) for k in ("agents", "requests", "engine_s", *STAGES,
-                                                                       "prompt_tokens", "output_tokens", "ok",
-                                                                       "extracted", "fallback", "failed")}
+                                                                       *OVERLAP, "prompt_tokens", "output_tokens",
+                                                                       "ok", "extracted", "fallback", "failed")}
             ev.append({"ph": "X", "name": name, "cat": "system", "pid": pid, "tid": tid, "ts": ts,
                        "dur": max(dur, 0.0), "args": args})
     meta = [e for e in ev if e["ph"] == "M"]

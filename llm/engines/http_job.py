@@ -21,7 +21,7 @@ class BatchJob:
     """One :meth:`OpenAIEngine.generate` call's state on the private loop: the batch as Python
     lists (what the HTTP bodies are built from) and the output columns being filled."""
 
-    def __init__(self, cfg: Any, batch: RequestBatch, out: CompletionBatch):
+    def __init__(self, cfg: Any, batch: RequestBatch, out: CompletionBatch, sem: asyncio.Semaphore | None = None):
         self.base = sampling_kwargs(batch.sampling)          # ValueError = misuse, raised
         self.base.pop("structured_outputs")
         self.extra = {**structured_extra_body(batch.sampling, cfg.structured_mode), **cfg.extra_body}
@@ -29,14 +29,15 @@ class BatchJob:
         self.adapters = batch.adapters.tolist()
         self.model = cfg.model or batch.model
         self.greedy = batch.sampling.greedy
-        self.prompts = batch.prompts.tolist()
+        self.prompts = batch.prompts_arrow.to_pylist()       # straight from Arrow (the pipeline's form)
         self.ns = batch.n.tolist()
         self.seeds = batch.seeds.tolist()
         self.offsets = batch.offsets.tolist()
+        self.prompt_bytes = batch.prompt_bytes()             # [r] int64, once (chunk planning, token split)
         self.texts = np.full(batch.completions, "", dtype=object)
         self.errors = [""] * len(batch)
         self.attempts = np.zeros(len(batch), dtype=np.int32)
-        self.sem = asyncio.Semaphore(cfg.concurrency)
+        self.sem = sem if sem is not None else asyncio.Semaphore(cfg.concurrency)  # the engine's, shared
 
     def fill_chunk(self, rows: np.ndarray, got: list[str], n: int, usage: Mapping[str, Any],
                    latency_s: float) -> None:
@@ -51,7 +52,7 @@ class BatchJob:
             self.texts[slots] = np.repeat(got_arr, want)      # greedy: one completion, n copies
         else:
             self.texts[slots] = got_arr
-        ptok = split_count(int(usage.get("prompt_tokens") or 0), batch.prompt_bytes()[rows])
+        ptok = split_count(int(usage.get("prompt_tokens") or 0), self.prompt_bytes[rows])
         lens = np.fromiter((len(t) for t in got), dtype=np.int64, count=len(got))
         ctok = split_count(int(usage.get("completion_tokens") or 0), lens)
         out.prompt_tokens[rows] = ptok

@@ -18,6 +18,14 @@ batch takes as long as its slowest request — AgentScope's dummy model that
 sleeps 1 s per call. ``fail_rate`` makes that fraction of requests fail
 (deterministically) to exercise the failure paths.
 
+Streaming (:mod:`socius.llm.stream`): the mock takes streamed calls — up to
+``concurrent_calls`` at once from different threads; every call's reply
+depends on its requests alone, so chunks change nothing but the wall time,
+and their latencies overlap as a server's would. It streams when asked
+(``decide(stream=True)``) or given ``stream_chunk > 0``; by default it takes
+whole batches: ``bench/dummy_latency.py --stream on,off`` measured no gain
+beyond the noise, even for greedy calls with a 1-s latency model.
+
 Adapters: :meth:`MockEngine.load_adapter` records ``name -> folder`` (the folder
 must exist, as for a real engine; a failed load changes nothing), a request
 naming an adapter that is not loaded fails alone with the name in its error,
@@ -27,6 +35,7 @@ a switched cohort's replies really change.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +68,14 @@ class MockEngine:
     """Deterministic replies from ``policy``; see the module docstring."""
 
     def __init__(self, policy: Policy, seed: int = 0, latency: Latency = Latency(), fail_rate: float = 0.0,
-                 name: str = "mock", sleep: Callable[[float], None] = time.sleep):
+                 name: str = "mock", sleep: Callable[[float], None] = time.sleep, stream_chunk: int = 0,
+                 concurrent_calls: int = 64):
         self.policy, self.seed, self.latency, self.fail_rate = policy, int(seed), latency, float(fail_rate)
         self.name = name
         self._sleep = sleep
+        self.stream_chunk = int(stream_chunk)       # requests per streamed call; 0: whole batches unless asked
+        self.concurrent_calls = int(concurrent_calls)
+        self._lock = threading.Lock()   # the counters below, under concurrent calls
         self.calls = 0
         self.requests = 0
         self._adapters: dict[str, str] = {}
@@ -86,8 +99,9 @@ class MockEngine:
     def generate(self, batch: RequestBatch) -> CompletionBatch:
         t0 = time.perf_counter()
         out = CompletionBatch.empty_for(batch)
-        self.calls += 1
-        self.requests += len(batch)
+        with self._lock:
+            self.calls += 1
+            self.requests += len(batch)
         if len(batch) == 0:
             return out
         asked = batch

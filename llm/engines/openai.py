@@ -39,6 +39,10 @@ its runtime endpoint (``POST /v1/load_lora_adapter`` with ``lora_name`` and
 The engine owns a private event loop on a daemon thread, so the synchronous
 :meth:`OpenAIEngine.generate` works whether or not the calling thread already
 runs an event loop; async callers can ``await engine.agenerate(batch)``.
+:meth:`OpenAIEngine.submit` starts a call and returns a future: the decision
+pipeline streams chunks of a batch this way (``stream_chunk`` requests each,
+:mod:`socius.llm.stream`), several calls out at once on the one loop, all
+within one ``concurrency`` bound (the semaphore belongs to the engine).
 ``openai`` is imported when an engine is created, not with this module.
 """
 from __future__ import annotations
@@ -66,6 +70,9 @@ from .vllm import unknown_adapter_error
 #: A batch smaller than ``LIST_SPREAD * max_batch_prompts`` still goes out as about this many
 #: list requests (at least 16 prompts each), so that they travel in parallel.
 LIST_SPREAD = 8
+#: Requests per streamed call by default: 0, whole batches (``bench/dummy_latency.py --stream on,off``:
+#: streaming was slower — the engine's event loop and the pipeline share one GIL).
+STREAM_CHUNK = 0
 
 
 class OpenAIEngine:
@@ -73,8 +80,11 @@ class OpenAIEngine:
 
     ``config`` is an :class:`OpenAIConfig`, a mapping of its fields, or ``None``
     (all defaults and the environment). After each :meth:`generate`:
-    ``last_attempts`` (``[r] int32``, calls made per request) and the running
-    totals in ``stats`` (``requests``, ``attempts``, ``retries``, ``failed``).
+    ``last_attempts`` (``[r] int32``, calls made per request; with calls
+    streamed, the last call to finish) and the running totals in ``stats``
+    (``requests``, ``attempts``, ``retries``, ``failed``). ``stream_chunk``:
+    requests per streamed call (0, the default: the pipeline sends whole
+    batches unless a decision asks to stream).
     ``latency_s`` of a request is the wall time from its first call to its
     final answer, retries and backoff included (not the time queued behind
     the concurrency limit).
@@ -99,6 +109,8 @@ class OpenAIEngine:
         self._lists: bool | None = {"on": True, "off": False}.get(self.config.prompt_lists)
         self.last_attempts = np.zeros(0, dtype=np.int32)
         self.progress = None   # progress(done, total), set by the pipeline for one call (see .base)
+        self.stream_chunk = STREAM_CHUNK
+        self._sem: asyncio.Semaphore | None = None   # HTTP calls in flight, over every call (on the loop)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="socius-openai-engine",
                                         daemon=True)
@@ -170,6 +182,12 @@ class OpenAIEngine:
         """Async form of :meth:`generate`, for callers on their own event loop."""
         return await asyncio.wrap_future(self._submit(self._generate(batch)))
 
+    def submit(self, batch: RequestBatch, progress=None):
+        """Start answering ``batch``; returns a ``concurrent.futures.Future`` of its
+        :class:`CompletionBatch`. ``progress(done, total)`` hears this call's requests finish
+        (instead of :attr:`progress`). Safe from any thread, several calls at once."""
+        return self._submit(self._generate(batch, progress))
+
     def close(self) -> None:
         """Close the HTTP client and stop the private loop. Idempotent."""
         loop = getattr(self, "_loop", None)
@@ -201,20 +219,23 @@ class OpenAIEngine:
 
     # -- the work, on the private loop -------------------------------------
 
-    async def _generate(self, batch: RequestBatch) -> CompletionBatch:
+    async def _generate(self, batch: RequestBatch, progress=None) -> CompletionBatch:
         out = CompletionBatch.empty_for(batch)
         r = len(batch)
-        self.last_attempts = np.zeros(r, dtype=np.int32)
         if r == 0:
+            self.last_attempts = np.zeros(0, dtype=np.int32)
             return out
-        job = BatchJob(self.config, batch, out)
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.config.concurrency)
+        job = BatchJob(self.config, batch, out, self._sem)
         done = [0]
+        report = progress if progress is not None else self.progress
 
         async def unit(coro, k: int) -> None:       # a request or a chunk, reported when it is over
             await coro
             done[0] += k
-            if self.progress is not None:
-                self.progress(done[0], r)
+            if report is not None:
+                report(done[0], r)
         if self.config.chat or self._lists is False:
             await asyncio.gather(*(unit(self._one(job, i), 1) for i in range(r)))
         else:
@@ -222,7 +243,7 @@ class OpenAIEngine:
             n_eff = np.ones(r, dtype=np.int32) if greedy else batch.n
             by_seed = not greedy and self.config.list_seeds == "group"
             chunks = plan_chunks(batch.adapters, n_eff, batch.seeds if by_seed else None,
-                                 batch.prompt_bytes(), self.config.max_batch_prompts,
+                                 job.prompt_bytes, self.config.max_batch_prompts,
                                  self.config.max_batch_chars,
                                  spread=min(self.config.concurrency, LIST_SPREAD))
             await asyncio.gather(*(unit(self._chunk(job, rows), len(rows)) for rows in chunks))

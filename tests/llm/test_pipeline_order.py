@@ -136,3 +136,27 @@ def test_dedup_then_fan_out_is_undeduplicated_for_every_agent(n, groups, seed, t
     np.testing.assert_array_equal(a.values["number"], b.values["number"])
     assert row["requests"] == np.unique(group).shape[0]
     assert (np.diff(batch.entities[batch.offsets[:-1]]) > 0).all()
+
+
+@pytest.mark.parametrize("temp", [0.0, 0.9])
+def test_streamed_calls_are_the_whole_batch_cut_in_order(temp):
+    """Thousands of agents in shuffled order, streamed in calls of 500 requests (greedy: planned chunk
+    by chunk while rendering): the calls, end to end, are exactly the whole-batch call."""
+    from socius.llm.stream import concat_requests
+    n, groups = 6000, 900
+    ids, fields, _ = population(n, groups, 7)
+    perm = np.random.default_rng(8).permutation(n)
+    sids, sfields = shuffled(ids, fields, perm)
+    whole_res, whole, _ = run(sids, sfields, temp)
+    w = World(seed=7)
+    w.spawn(n)
+    eng = Recording(entity_policy)
+    w.insert_resource(LLM({"": eng}))
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": -1.0}, sampling=Sampling(temperature=temp), extract=None)
+    res = decide(w, d, sids, sfields, stream_chunk=500)
+    assert len(eng.batches) > 1 and all(0 < len(b) <= 500 for b in eng.batches)
+    joined = concat_requests(eng.batches, eng.batches[0])
+    assert joined.prompts.tolist() == whole.prompts.tolist()
+    for col in ("n", "seeds", "entities", "offsets", "adapters"):
+        np.testing.assert_array_equal(getattr(joined, col), getattr(whole, col), err_msg=col)
+    np.testing.assert_array_equal(res.values["number"], whole_res.values["number"])
