@@ -59,11 +59,21 @@ def result_rows(rows: list[dict]) -> pa.Table:
 
 
 def summarise(results: pa.Table) -> pa.Table:
-    """Mean, std (ddof 0) and count of ``score`` over seeds per (part, method, labels, round, arm)."""
+    """Mean, std (ddof 0) and count of ``score`` over seeds per point: (part, method, labels, round, arm)
+    in the single round; (part, method, round, arm) over rounds, where the labels trained on so far differ
+    from seed to seed (``labels``: their mean over seeds, rounded)."""
     keys = ["part", "method", "labels", "round", "arm"]
-    g = results.filter(pc.is_valid(results.column("score"))).group_by(keys).aggregate(
-        [("score", "mean"), ("score", "stddev"), ("score", "count"), ("n", "sum")])
-    g = g.rename_columns(keys + ["score_mean", "score_std", "seeds", "replies"])
+    ok = results.filter(pc.is_valid(results.column("score")))
+    single = pc.equal(ok.column("part"), "single")
+    point = pc.if_else(single, ok.column("labels"), pa.scalar(-1, pa.int64()))   # rounds: not a key
+    ok = ok.append_column("point", point)
+    g = ok.group_by(["part", "method", "point", "round", "arm"]).aggregate(
+        [("score", "mean"), ("score", "stddev"), ("score", "count"), ("n", "sum"), ("labels", "mean")])
+    labels = pc.cast(pc.round(g.column("labels_mean")), pa.int64())
+    g = pa.table({"part": g.column("part"), "method": g.column("method"), "labels": labels,
+                  "round": g.column("round"), "arm": g.column("arm"), "score_mean": g.column("score_mean"),
+                  "score_std": g.column("score_stddev"), "seeds": g.column("score_count"),
+                  "replies": g.column("n_sum")})
     return g.sort_by([(k, "ascending") for k in keys])
 
 
@@ -79,6 +89,7 @@ def plot_results(summary: pa.Table, path, plt, title: str = "") -> None:
         if pts:
             x, y, e = map(np.array, zip(*pts))
             a.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
+    a.set_xticks(sorted({r["labels"] for r in rows if r["part"] == "single"}))
     a.set(xlabel="labels (train agents)", ylabel="score on held-out agents (1-5)", title="(a) single round")
     a.legend()
     for arm in ("off", "on"):
@@ -87,6 +98,7 @@ def plot_results(summary: pa.Table, path, plt, title: str = "") -> None:
         if pts:
             x, y, e = map(np.array, zip(*pts))
             b.errorbar(x, y, yerr=e, marker="o", capsize=3, label=f"correction {arm}")
+    b.set_xticks(sorted({r["round"] for r in rows if r["part"] == "rounds"}))
     b.set(xlabel="round", ylabel="score on held-out agents (1-5)", title="(b) multi-round")
     b.legend()
     if title:

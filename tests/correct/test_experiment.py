@@ -124,3 +124,13 @@ def test_a_lent_engine_outlives_its_runs(tmp_path):
         lent.close()
     assert factory.make_engine is make
     assert set(engine.adapters()) == {"kept"}                         # what the run loaded is gone, not the rest
+
+
+def test_rounds_are_one_point_whatever_the_labels_per_seed():
+    rows = [dict(part="rounds", method="sft", labels=lab, round=2, arm="on", seed=s, score=v, n=40)
+            for s, (lab, v) in enumerate([(102, 4.0), (104, 5.0), (102, 4.5)])]
+    rows += [dict(part="single", method="sft", labels=lab, round=0, arm="on", seed=0, score=3.0, n=40) for lab in (32, 64)]
+    s = summarise(result_rows(rows)).to_pylist()
+    rounds = [r for r in s if r["part"] == "rounds"]
+    assert len(rounds) == 1 and rounds[0]["seeds"] == 3 and rounds[0]["labels"] == 103 and rounds[0]["replies"] == 120
+    assert sorted(r["labels"] for r in s if r["part"] == "single") == [32, 64]
