@@ -7,19 +7,21 @@ import sys
 
 import pytest
 
+# Derandomized, and three draws in four rejected: ``gave_up`` is sure to be counted, not
+# left to the luck of a handful of random draws (CI once drew 5 even numbers in a row).
 SUITE = '''
 from hypothesis import assume, given, settings, strategies as st
 
-@settings(max_examples={a}, database=None)
+@settings(max_examples={a}, database=None, derandomize=True)
 @given(st.integers())
 def test_a(x):
     assert x == x
 
-@settings(max_examples={b}, database=None)
+@settings(max_examples={b}, database=None, derandomize=True)
 @given(st.integers(0, 10 ** 6))
-def test_b_rejects_odd(x):
-    assume(x % 2 == 0)
-    assert x % 2 == 0 and {cond}
+def test_b_rejects_most(x):
+    assume(x % 4 == 0)
+    assert x % 4 == 0 and {cond}
 
 def test_plain():
     assert True
@@ -40,9 +42,9 @@ def _count(tmp_path, source: str) -> tuple[int, dict]:
 def test_inputs_are_counted_per_test_from_the_budgets(tmp_path, a, b):
     rc, rec = _count(tmp_path, SUITE.format(a=a, b=b, cond="x >= 0"))
     assert rc == 0 and rec["ok"] and rec["pytest_rc"] == 0
-    assert rec["by_test"] == {"test_a": a, "test_b_rejects_odd": b}  # the plain test tries no fuzzed input
+    assert rec["by_test"] == {"test_a": a, "test_b_rejects_most": b}  # the plain test tries no fuzzed input
     assert rec["tests"] == 2 and rec["inputs"] == a + b and rec["failed"] == 0
-    assert rec["gave_up"] > 0  # odd draws were rejected by assume, not counted as inputs
+    assert rec["gave_up"] > 0  # draws not divisible by 4 were rejected by assume, not counted as inputs
 
 
 def test_a_failing_input_is_counted_and_fails_the_run(tmp_path):
