@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from socius.tests.web.live_proc import dashboard_url, stop
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,13 +48,9 @@ def start_run(agents: int, steps: int, cwd: Path, name: str) -> tuple[subprocess
                              "--snapshot-every", "10", "--quiet", "--seed", "1"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
-    end = time.monotonic() + 300
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if line.startswith("dashboard: open "):
-            return proc, line.split("open ", 1)[1].strip()
-        if not line and proc.poll() is not None:
-            break
+    url, _ = dashboard_url(proc, 300)
+    if url is not None:
+        return proc, url
     proc.kill()
     raise SystemExit("the run printed no dashboard URL")
 
@@ -96,11 +93,7 @@ def main(argv=None) -> None:
                 print(f"dashboard-agents.png: {save_png(page, args.out / 'dashboard-agents.png')} bytes")
                 browser.close()
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 if __name__ == "__main__":

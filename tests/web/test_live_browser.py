@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from .live_proc import dashboard_url, stop
 from .test_browser import browser, label_three  # noqa: F401 - browser: the fixture
 
 pytestmark = pytest.mark.browser
@@ -28,26 +27,14 @@ def live_run(tmp_path):
                              "--engine", "mock", "--engine-config", str(eng), "--ui", "--port", "0", "--out", str(out),
                              "--quiet", "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
-    url, seen = None, []
-    end = time.monotonic() + 120
-    while time.monotonic() < end and url is None:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if line.startswith("dashboard: open "):
-            url = line.split("open ", 1)[1].strip()
+    url, seen = dashboard_url(proc)
     if url is None:
         proc.kill()
         pytest.fail("no dashboard URL printed:\n" + "".join(seen))
     try:
         yield url, out
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_live_dashboard_end_to_end(browser, live_run, tmp_path):  # noqa: F811

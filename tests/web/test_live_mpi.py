@@ -9,6 +9,8 @@ import time
 import httpx
 import pytest
 
+from .live_proc import dashboard_url
+
 pytestmark = pytest.mark.slow
 
 
@@ -25,15 +27,7 @@ def test_rank_0_serves_the_run_of_two_ranks(tmp_path):
                                         "--snapshot-every", "2", "--ui-exit", "--quiet", "--seed", "1"]),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
     try:
-        url, seen = None, []
-        end = time.monotonic() + 120
-        while url is None and time.monotonic() < end:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            seen.append(line)
-            if line.startswith("dashboard: open "):
-                url = line.split("open ", 1)[1].strip()
+        url, seen = dashboard_url(proc)
         assert url is not None, "".join(seen)
         assert sum(line.startswith("dashboard: open") for line in seen) == 1  # rank 0 only
         base, token = url.split("/?token=")
