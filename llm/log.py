@@ -1,7 +1,9 @@
 """The response log: every request and reply an engine saw, as Parquet files.
 
-One file per (tick, decision, call kind), ``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``,
-one row per request: prompt hash, prompt, sampling, model, adapter, seed, completions
+One file per (tick, decision, call kind, model), ``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``
+— with ``-<model>`` before ``.parquet`` when the call went to a named model of a mixture
+(``decide(models=…)`` calls each model's engine apart; without the name each model's file would
+replace the one before) — one row per request: prompt hash, prompt, sampling, model, adapter, seed, completions
 (a list per request) and ``entities`` (a list aligned with ``completions``: the agent each
 completion went to — a sampled request's agents in ID order; a greedy request's one
 completion, shared by every agent that asked, under its first agent, also ``first_entity``),
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +34,14 @@ from socius.text.strings import arrow_strings, repeat_string
 from .engines.base import CompletionBatch, RequestBatch
 
 _UNIQUE = ("prompt", "completions")
+
+
+def log_file_name(tick: int, decision: str, kind: str, model: str = "") -> str:
+    """``tick-XXXXXXXX-<decision>-<kind>[-<model>].parquet``: the model (characters other than
+    letters, digits and ``_.-`` made ``_``) only for a named model of a mixture; readers find
+    files by ``tick-*.parquet`` and the tick in the name's second field either way."""
+    suffix = f"-{re.sub(r'[^A-Za-z0-9_.-]+', '_', model)}" if model else ""
+    return f"tick-{tick:08d}-{decision}-{kind}{suffix}.parquet"
 
 
 class ResponseLog:
@@ -112,7 +123,7 @@ class ResponseLog:
             "latency_s": pa.array(comp.latency_s),
             "error": arrow_strings(comp.errors).cast(pa.string()),
         })
-        name = f"tick-{tick:08d}-{decision}-{kind}.parquet"
+        name = log_file_name(tick, decision, kind, batch.model)
         if self._pool is None:
             self._write_file(table, name)
             return

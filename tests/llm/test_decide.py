@@ -212,6 +212,29 @@ def test_mixture_routes_by_model():
     assert a.requests > 0 and b.requests > 0
 
 
+def test_a_mixture_logs_every_models_requests_and_replays(tmp_path):
+    import pyarrow.parquet as pq
+    d = Decision("g", TEMPLATE, SCHEMA, {"number": 50.0})
+    w = World(seed=2)
+    a, b = MockEngine(number_policy(0, 10), seed=2), MockEngine(number_policy(90, 100), seed=2)
+    w.insert_resource(LLM({"small": a, "big/v2": b}, default="small", log_dir=tmp_path / "log"))
+    ids = w.spawn(400)
+    models = np.where(ids % 2 == 0, "small", "big/v2").astype(STR)
+    res = decide(w, d, ids, fields_for(ids), models=models)
+    w.resource(LLM).close()
+    files = sorted(p.name for p in (tmp_path / "log").glob("tick-*.parquet"))
+    assert files == ["tick-00000000-g-answer-big_v2.parquet", "tick-00000000-g-answer-small.parquet"]
+    logged = {f: pq.read_table(tmp_path / "log" / f) for f in files}
+    assert {f: set(t.column("model").to_pylist()) for f, t in logged.items()} == {
+        files[0]: {"big/v2"}, files[1]: {"small"}}
+    assert [t.num_rows for t in logged.values()] == [b.requests, a.requests]
+    w2 = World(seed=2)
+    w2.insert_resource(LLM({}, replay=ReplayEngine(tmp_path / "log")))
+    w2.spawn(400)
+    again = decide(w2, d, ids, fields_for(ids), models=models)
+    np.testing.assert_array_equal(again.values["number"], res.values["number"])
+
+
 def test_untrusted_text_is_delimited_and_defused():
     w = world_with(echo_policy)
     ids = w.spawn(2)
