@@ -6,7 +6,7 @@
     socius run NAME --agents N --steps T --seed S --out DIR [--config FILE]
                     [--snapshot-every K] [--resume DIR_OR_FILE] [--quiet]
     mpiexec -n 4 socius run NAME ...        (one world over 4 MPI ranks; same state_hash)
-    socius profile SCENARIO --agents N --ticks T [--engine E] [--json] [--trace FILE] [--out DIR]
+    socius profile SCENARIO --agents N --ticks T [--engine E] [--json] [--trace FILE] [--out DIR] [--verbose]
     socius experiment fluctuation ...       (a command the recommender scenario adds)
 
 ``--rounds`` is a synonym of ``--steps``. The last line printed by ``run`` is
@@ -84,6 +84,7 @@ def make_parser(commands: list[tuple[Command, Scenario]] = ()) -> argparse.Argum
                    help="also write a Chrome trace / Perfetto JSON of the ticks to FILE")
     f.add_argument("--out", metavar="DIR", type=Path,
                    help="where to save the report (default runs/profile-<scenario>-<time>)")
+    add_verbose_argument(f)
     _add_commands(sub, commands)
     return p
 

@@ -158,9 +158,12 @@ class EngineProgress:
 def engine_progress(engine, bar, console) -> EngineProgress | None:
     """Set ``engine.progress`` (an :class:`~.engines.EngineChoice`; None: no LLM calls, returns None) to an
     :class:`EngineProgress` showing long calls as rows of ``bar`` on a terminal, as plain lines through
-    ``console`` otherwise; the caller closes it when the run ends."""
+    ``console`` otherwise or when there is no ``bar``; the caller closes it when the run ends."""
     if engine is None:
         return None
-    view = RichView(bar) if console.is_terminal else LineView(lambda text: console.print(text, highlight=False))
+    if bar is not None and console.is_terminal:
+        view = RichView(bar)
+    else:
+        view = LineView(lambda text: console.print(text, highlight=False))
     engine.progress = EngineProgress(view)
     return engine.progress

@@ -3,7 +3,10 @@
 A copy is always saved: ``profile.json`` and ``profile.txt`` in ``--out DIR``
 or ``runs/profile-<scenario>-<YYYYmmdd-HHMMSS>``; ``--json`` prints the JSON
 on stdout (status lines go to stderr); ``--trace FILE`` also writes the
-Chrome trace. Under MPI every rank profiles, rank 0 prints and saves.
+Chrome trace. Under MPI every rank profiles, rank 0 prints and saves. As in
+``socius run``, an in-process engine's third-party output goes to ``DIR/engine.log``
+(``--verbose``: the terminal), and engine calls longer than 2 s show their progress as
+plain lines on stderr.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from rich.console import Console
 from socius.errors import EngineSetupError, MissingExtraError
 
 from ..args import EXIT_USAGE, fail, ranks_or_exit, resolve_scenario
-from ..engines import engine_choice
+from ..engines import engine_choice, engine_lines
+from ..progress_line import engine_progress
 from ..registry import Scenario
 from ..run import SerialScenarioError
 from .measure import profile_scenario
@@ -60,6 +64,10 @@ def cmd_profile(args, console: Console, parser) -> int:
         if args.out is None:
             out = default_out(scenario, stamp)
     err = Console(stderr=True, highlight=False, quiet=not lead)
+    if scenario.mock_policy is not None:  # an LLM scenario: third-party output to engine.log, calls' progress
+        for line in engine_lines(engine, out, ranks.rank, args.verbose):
+            err.print(line, style="dim", highlight=False, soft_wrap=True)
+    calls = engine_progress(engine if scenario.mock_policy is not None else None, None, err)
     try:
         run = profile_scenario(scenario, cfg, seed=args.seed, ticks=args.ticks, engine=engine, out=out,
                                status=lambda text: err.print(text, style="dim"),
@@ -70,6 +78,9 @@ def cmd_profile(args, console: Console, parser) -> int:
         return fail(err, ranks, f"--engine: {e}", EXIT_USAGE)
     except SerialScenarioError as e:
         return fail(err, ranks, str(e), EXIT_USAGE)
+    finally:
+        if calls is not None:
+            calls.close()
     if not lead:
         return 130 if run.report.get("interrupted") else 0
     rep = run.report

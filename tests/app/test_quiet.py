@@ -5,6 +5,7 @@ pipes, so what reached the "terminal" is exactly what the pipes caught.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -226,3 +227,47 @@ def test_a_dead_engine_names_its_log(tmp_path, monkeypatch):
     llm = llm_resource(scenario, cfg, 1, EngineChoice("local", output=out), None)
     with pytest.raises(EngineSetupError, match="Illegal instruction in the worker"):
         llm.engines[""].generate(None)
+
+
+PROFILE_CHILD = textwrap.dedent("""
+    import contextlib, os, sys, time
+    from socius.llm import MockEngine
+    from socius.llm.engines import factory
+
+    class Noisy(MockEngine):  # an in-process engine as vLLM is: third-party output on fd 2, progress reports
+        around_call = staticmethod(contextlib.nullcontext)   # the run sets its redirection here
+        progress = None
+        slow = True
+
+        def generate(self, batch):
+            with self.around_call():
+                os.write(2, b"third-party noise\\n")
+                if self.slow and self.progress is not None:   # the first call lasts past the 2-s threshold
+                    Noisy.slow = False
+                    self.progress(len(batch) // 2, len(batch))
+                    time.sleep(2.6)
+                return super().generate(batch)
+
+    factory.make_engine = lambda kind, **kw: Noisy(kw["policy"], seed=kw["seed"])
+    from socius.app.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_profile_is_quiet_and_shows_engine_progress(tmp_path, verbose):
+    out = tmp_path / "prof"
+    argv = ["profile", "guess", "--agents", "20", "--ticks", "1", "--engine", "local", "--out", str(out)]
+    env = {**__import__("os").environ, "SOCIUS_CACHE": str(tmp_path / "cache")}
+    p = subprocess.run([sys.executable, "-c", PROFILE_CHILD, *argv, *(["--verbose"] if verbose else [])],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (out / "profile.json").is_file()
+    assert "engine: local" in p.stderr                                   # the header, as socius run prints it
+    assert re.search(r"^guess answer: \d+/\d+ requests, [23] s$", p.stderr, re.M)  # the long call's progress
+    if verbose:
+        assert "third-party noise" in p.stderr and not (out / "engine.log").exists()
+    else:
+        assert "third-party noise" not in p.stderr + p.stdout
+        assert f"engine log: {out / 'engine.log'}" in p.stderr
+        assert "third-party noise" in (out / "engine.log").read_text()
