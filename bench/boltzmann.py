@@ -5,6 +5,7 @@
     python -m socius.bench.boltzmann                      # sweep 1k, 10k, 100k, 1M
     python -m socius.bench.boltzmann --agents 100000 --steps 20 --vs-mesa
     python -m socius.bench.boltzmann --size small --vs-mesa --match
+    python -m socius.bench.boltzmann --cold --agents 100000 --vs-mesa   # a user's 10-step run, compile included
 
 One JSON line per size: ``{"bench": "boltzmann", "agents", "steps", "init_s",
 "steps_per_s", "gini", "peak_rss_mb", "load_1m", "load_1m_end"}`` (the 1-minute load
@@ -15,6 +16,19 @@ timed one by one and the median is reported (the machine is noisy); Mesa runs at
 most ``mesa_max_steps`` steps per size (its steps cost seconds at 100k+). Each
 size runs in a fresh process so ``peak_rss_mb`` is its own (taken before Mesa's
 model is built).
+
+``--cold`` measures what a user of ``socius run boltzmann --steps 10`` waits for instead of the
+warm step: each size twice in a fresh interpreter, first with an empty numba cache
+(``NUMBA_CACHE_DIR`` a new folder: every kernel compiles, as on a first run) and then with the cache
+that run filled (as every later run), ``{"bench": "boltzmann_cold", "agents", "steps", "numba_cache":
+"empty" | "filled", "import_s", "init_s", "first_step_s", "steps_s", "steps_per_s", "step_ms",
+"threads", "run_s", "peak_rss_mb", "load_1m", "load_1m_end"}`` — ``import_s`` importing the
+scenario, ``init_s`` building the world, ``steps_s`` the ``--steps`` steps (default 10) with
+whatever they compile, load or probe, ``steps_per_s`` = steps / ``steps_s``, ``step_ms`` each step's
+time and ``threads`` the threads each used; ``run_s`` is the whole ``socius run boltzmann --agents N
+--steps S --quiet`` command in its own process on a cache in the same state (interpreter start,
+imports, build, steps, report). With ``--vs-mesa``, Mesa's steps per second (measured after ours, in the
+same process) and ``"ratio"``: our cold ``steps_per_s`` over Mesa's.
 
 ``--match`` adds ``{"bench": "boltzmann_gini_match", ...}``: the Gini after
 each step over many seeds for both implementations, with the largest
@@ -27,6 +41,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -103,6 +120,56 @@ def one_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int)
     emit(rec)
 
 
+def cold_case(agents: int, steps: int, seed: int, vs_mesa: bool, mesa_steps: int) -> None:
+    """A fresh interpreter's first ``steps`` steps: nothing compiled or warmed beforehand."""
+    rec = {"bench": "boltzmann_cold", "agents": agents, "steps": steps, "seed": seed,
+           "numba_cache": os.environ.get("SOCIUS_BENCH_CACHE", ""), "load_1m": os.getloadavg()[0]}
+    t0 = time.perf_counter()
+    from socius.ecs import World
+    from socius.scenarios.boltzmann import BoltzmannConfig, Workspace, build
+    t1 = time.perf_counter()
+    world = World(seed=seed)
+    build(world, BoltzmannConfig(agents=agents))
+    t2 = time.perf_counter()
+    times, threads = [], []
+    for _ in range(steps):
+        t = time.perf_counter()
+        world.step()
+        times.append(time.perf_counter() - t)
+        ws = world.get_resource(Workspace)
+        threads.append(ws.last_mode if ws is not None else None)
+    total = sum(times)
+    rec.update({"import_s": round(t1 - t0, 3), "init_s": round(t2 - t1, 3), "first_step_s": round(times[0], 4),
+                "steps_s": round(total, 4), "steps_per_s": round(steps / total, 2),
+                "step_ms": [round(1e3 * t, 2) for t in times], "threads": threads, "peak_rss_mb": peak_rss_mb()})
+    if vs_mesa:
+        model = mesa_model(agents, seed)
+        theirs = time_steps(model.step, mesa_steps)
+        rec.update({"mesa_steps_per_s": round(1.0 / median(theirs), 3), "mesa_steps": mesa_steps,
+                    "ratio": round(median(theirs) * steps / total, 1)})
+    rec["load_1m_end"] = os.getloadavg()[0]
+    emit(rec)
+
+
+def cold(agents: int, steps: int, seed: int, size: str, vs_mesa: bool) -> None:
+    """:func:`cold_case` with an empty numba cache, then with the one it filled; and the CLI run's wall time."""
+    args = ["--one", "--cold", "--size", size, "--agents", str(agents), "--steps", str(steps),
+            "--seed", str(seed)] + (["--vs-mesa"] if vs_mesa else [])
+    run = [sys.executable, "-m", "socius.app", "run", "boltzmann", "--agents", str(agents), "--steps", str(steps),
+           "--seed", str(seed), "--quiet"]
+    with tempfile.TemporaryDirectory(prefix="socius-bench-numba-") as cache, \
+            tempfile.TemporaryDirectory(prefix="socius-bench-numba-cli-") as cli_cache:
+        for state in ("empty", "filled"):
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "SOCIUS_BENCH_CACHE": state}
+            for rec in run_case(MODULE, args, env=env):
+                with tempfile.TemporaryDirectory(prefix="socius-bench-run-") as out:  # the CLI, on a cache as cold
+                    t = time.perf_counter()
+                    subprocess.run([*run, "--out", out], env={**env, "NUMBA_CACHE_DIR": cli_cache}, check=True,
+                                   capture_output=True)
+                    rec["run_s"] = round(time.perf_counter() - t, 3)
+                emit(rec)
+
+
 def gini_trajectories(agents: int, steps: int, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
     from socius.ecs import World
     from socius.scenarios.boltzmann import BoltzmannConfig, GiniSeries, build
@@ -143,14 +210,20 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--vs-mesa", action="store_true", help="also time Mesa's model at the same sizes")
     p.add_argument("--match", action="store_true", help="compare Gini trajectories with Mesa over many seeds")
+    p.add_argument("--cold", action="store_true",
+                   help="a fresh process's first steps (default 10), numba cache empty then filled")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one case here
     a = p.parse_args(argv)
     cfg = configurations.get("boltzmann", a.size)
-    steps = a.steps or cfg["steps"]
+    steps = a.steps or (10 if a.cold else cfg["steps"])
     seed = cfg["seeds"][0] if a.seed is None else a.seed
     mesa_steps = min(steps, cfg["mesa_max_steps"])
     if a.one:
-        one_case(a.agents[0], steps, seed, a.vs_mesa, mesa_steps)
+        (cold_case if a.cold else one_case)(a.agents[0], steps, seed, a.vs_mesa, mesa_steps)
+        return
+    if a.cold:
+        for n in a.agents or cfg["agents"]:
+            cold(n, steps, seed, a.size, a.vs_mesa)
         return
     for n in a.agents or cfg["agents"]:
         if n < 1:

@@ -24,9 +24,10 @@ def median(xs) -> float:
     return float(statistics.median(xs))
 
 
-def run_case(module: str, args: list[str]) -> list[dict]:
-    """Run one case in a fresh interpreter (so peak RSS is the case's own); returns its JSON lines."""
-    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+def run_case(module: str, args: list[str], env: dict | None = None) -> list[dict]:
+    """Run one case in a fresh interpreter (so peak RSS is the case's own; ``env``: its environment,
+    default this one's); returns its JSON lines."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"{module} {' '.join(args)} failed with exit code {proc.returncode}")

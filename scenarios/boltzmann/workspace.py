@@ -31,7 +31,10 @@ class Workspace:
     With ``threads=2`` each step runs on two threads or one, whichever has been faster lately
     (a step on two threads is held up whenever the machine gives one of them away; the result
     is the same either way): the mode with the lower median of its last ``RECENT`` step times is
-    used, and the other one is tried again every ``PROBE_EVERY`` steps.
+    used, and the other one is tried again every ``PROBE_EVERY`` steps. One thread is first
+    tried at step ``PROBE_EVERY``, not at once: loading its kernel from numba's cache costs
+    about four steps' time (compiling it, on a first run, a second), so a short run such as
+    ``socius run boltzmann --steps 10`` stays on two threads unless one of them cannot run.
     """
 
     PROBE_EVERY = 16
@@ -63,6 +66,7 @@ class Workspace:
         self.seconds = {1: None, 2: None}  # median of the last RECENT step times per mode
         self.recent = {1: [], 2: []}
         self.steps = 0
+        self.last_mode = 0  # threads the last step ran on (0: none yet)
         self.status = np.zeros(2, np.int64)
 
     def fits(self, n: int, ncell: int, height: int, threads: int) -> bool:
@@ -74,8 +78,8 @@ class Workspace:
         one, two = self.seconds[1], self.seconds[2]
         if two is None:
             return 2
-        if one is None:
-            return 1 if self.steps >= 2 else 2
+        if one is None:  # one thread is first tried at step PROBE_EVERY: a short run never pays the
+            return 1 if self.steps >= self.PROBE_EVERY else 2  # one-thread kernel's load (or compile)
         best = 1 if one < two else 2
         return 3 - best if self.steps % self.PROBE_EVERY == 0 else best
 
@@ -112,6 +116,7 @@ class Workspace:
         del last[:-self.RECENT]
         self.seconds[mode] = float(np.median(last))  # one step held up (a core lent away) does not decide
         self.steps += 1
+        self.last_mode = mode
         return mode
 
 

@@ -191,6 +191,10 @@ def test_workspace_picks_the_faster_mode_and_probes_the_other():
 
     ws = Workspace(100, 100, 10, 2)
     assert ws._mode() == 2  # nothing timed yet: try two threads first
+    ws.seconds, ws.steps = {1: None, 2: 0.002}, ws.PROBE_EVERY - 1
+    assert ws._mode() == 2  # a short run never loads the one-thread kernel just to probe it
+    ws.steps = ws.PROBE_EVERY
+    assert ws._mode() == 1  # then one thread is tried
     ws.seconds = {1: 0.004, 2: 0.002}
     ws.steps = 5
     assert ws._mode() == 2
