@@ -10,7 +10,8 @@ scaling: ``weak_agents_per_rank`` agents per rank. Each case runs in a fresh
 (so one rank cannot borrow the other's core) and prints one JSON line::
 
     {"bench": "mpi_scaling", "mode": "strong", "ranks": 2, "agents": 200000, "tick_s": ...,
-     "speedup": ..., "halo_bytes": ..., "halo_share": ..., "peak_rss_mb": ...}
+     "speedup": ..., "halo_bytes": ..., "halo_share": ..., "rank_tick_s": [...], "stage_s": {...},
+     "load_avg": [...], "peak_rss_mb": ...}
 
 ``tick_s``: median over the timed ticks of the slowest rank's tick (ranks
 meet in collectives every tick, so that is the job's tick). ``halo_bytes``:
@@ -23,6 +24,16 @@ only for correctness, not timing. Strong-scaling records also give the share
 of follow edges cut by the contiguous-block partition the run uses and by a
 community partition of the same graph (``cut_block``, ``cut_community``) —
 posts reach every rank either way, so the cut does not change the traffic.
+
+Where a shortfall comes from: ``rank_tick_s`` is each rank's own mean tick
+and ``stage_s`` each system's seconds per tick on each rank (``{system: [rank
+0, rank 1, …]}``, from the schedule's timing hook), with ``"other"`` the rest of
+the rank's tick (the kernel's sync points, message flip, waiting in
+collectives). A stage that takes as long on each of 2 ranks as on one rank
+with the whole world does not split; one that takes longer per agent on 2 ranks
+than on 1 is slowed by the other rank (shared cores, caches or memory
+bandwidth); a large ``other`` on one rank is waiting for a slower one.
+``load_avg``: the 1-minute load average before and after the case.
 """
 from __future__ import annotations
 
@@ -58,12 +69,22 @@ def worker(agents: int, ticks: int, warmup: int, seed: int) -> None:
     world.step(warmup)
     r = world.get_resource(Ranks)
     route0 = (r.route_s, r.route_bytes, ctx.comm_s.get("halo", 0.0)) if r is not None else (0.0, 0, 0.0)
+    stage: dict[str, float] = {}
+
+    def timed(system, seconds: float) -> None:
+        stage[system.name] = stage.get(system.name, 0.0) + seconds
+    world.schedule.hooks.append(timed)
     dts = []
     for _ in range(ticks):
         ctx.barrier()
         t0 = time.perf_counter()
         world.step(1)
         dts.append(time.perf_counter() - t0)
+    world.schedule.hooks.remove(timed)
+    names = sorted(stage)  # every rank runs the same schedule
+    per_tick = np.array([stage[k] / ticks for k in names], dtype=np.float64)
+    stages = ctx.allgather(per_tick.view(np.int64)).view(np.float64).reshape(ctx.size, len(names))
+    rank_ticks = ctx.allgather(np.array(dts).view(np.int64)).view(np.float64).reshape(ctx.size, ticks)
     route1 = (r.route_s, r.route_bytes, ctx.comm_s.get("halo", 0.0)) if r is not None else (0.0, 0, 0.0)
     exch_s = (route1[0] - route0[0] + route1[2] - route0[2]) / ticks
     mine = np.array([*dts, exch_s, (route1[1] - route0[1]) / ticks, peak_rss_mb()], dtype=np.float64)
@@ -71,9 +92,13 @@ def worker(agents: int, ticks: int, warmup: int, seed: int) -> None:
     if ctx.rank == 0:
         tick = every[:, :ticks].max(axis=0)          # the job's tick: its slowest rank's
         tick_s = median(tick)
+        own = rank_ticks.mean(axis=1)                # [ranks]: the mean, so that the stages add up to it
+        stage_s = {k: [round(float(v), 4) for v in stages[:, j]] for j, k in enumerate(names)}
+        stage_s["other"] = [round(float(v), 4) for v in own - stages.sum(axis=1)]
         emit({"bench": "mpi_scaling", "ranks": ctx.size, "agents": agents, "agents_per_rank": agents // ctx.size,
               "ticks": ticks, "tick_s": round(tick_s, 6), "halo_bytes": int(every[:, ticks + 1].sum()),
               "halo_share": round(float(every[:, ticks].max()) / tick_s, 4) if tick_s > 0 else None,
+              "rank_tick_s": [round(float(v), 4) for v in own], "stage_s": stage_s,
               "peak_rss_mb": float(every[:, ticks + 2].max())})
 
 
@@ -132,10 +157,12 @@ def main(argv=None) -> None:
     repeat = a.repeat or conf["repeat"]
 
     def case(n_ranks, agents):
+        load = [os.getloadavg()[0]]
         runs = [run_case(n_ranks, agents, ticks, conf["warmup"], a.seed) for _ in range(repeat)]
         best = sorted(runs, key=lambda r: r["tick_s"])[len(runs) // 2]  # the median run
         best["repeat"] = repeat
         best["tick_s_runs"] = [r["tick_s"] for r in runs]
+        best["load_avg"] = load + [os.getloadavg()[0]]
         return best
 
     one = None
