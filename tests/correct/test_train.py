@@ -4,7 +4,10 @@ The SFT test trains on a few dozen revisions that all say the same distinctive
 thing and checks that the adapter moves the model toward it on prompts it
 never saw: the revision's mean per-token log-likelihood under base + adapter
 is well above the base model's. Takes ~2 minutes on 2 cores (plus ~1 minute
-the first time, converting the packaged GGUF).
+the first time, converting the packaged GGUF). The KTO and DPO tests train
+a few steps on the other two label shapes (scores on both sides of KTO's band;
+a revision over the original reply) and check the preference they teach: on
+held-out prompts the distinctive reply gains on the ordinary one.
 """
 import importlib.util
 import json
@@ -109,6 +112,50 @@ def test_sft_adapter_moves_held_out_prompts_toward_the_revisions(tmp_path, base)
           f"{before:.3f} -> {after:.3f}; neutral reply {neutral_before:.3f} -> {neutral_after:.3f}")
     assert after > before + 1.0          # the revision became far more likely on prompts never trained on
     assert after - before > neutral_after - neutral_before  # and more so than an ordinary reply
+
+
+ORDINARY = " It was fine, thanks."
+
+
+def _margin(model, tok, prompts) -> float:
+    """How much likelier (mean log-likelihood per token) the distinctive reply is than the ordinary one."""
+    return _mean_logprob(model, tok, prompts, REVISION) - _mean_logprob(model, tok, prompts, ORDINARY)
+
+
+@pytest.mark.parametrize("method", ["kto", "dpo"])
+def test_kto_and_dpo_adapters_prefer_what_the_labels_prefer_on_held_out_prompts(tmp_path, base, method):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    towns = ["Avonlea", "Brigadoon", "Cobh"]
+    prompts = [_prompt(j, t) for j in TRAIN_JOBS for t in towns]  # 24 labelled replies
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"engine": {"kind": "local", "config": {}, "replay": None}}))
+    if method == "kto":  # half the replies are the distinctive one, scored 5; half ordinary, scored 1
+        good = np.arange(len(prompts)) % 2 == 0
+        replies = pa.concat_tables([_replies([p for p, g in zip(prompts, good) if g], REVISION.strip()),
+                                    _replies([p for p, g in zip(prompts, good) if not g], ORDINARY.strip())])
+        labels = make_labels(replies, "human:tester", score=[5] * int(good.sum()) + [1] * int((~good).sum()))
+    else:  # every ordinary reply rewritten into the distinctive one: chosen = revision, rejected = the reply
+        labels = make_labels(_replies(prompts, ORDINARY.strip()), "human:tester", revision=[REVISION] * len(prompts))
+    LabelStore(run).append(labels)
+    manifest = train_adapter(run, method, method, max_steps=8, batch_size=4, seed=3, timeout=900)
+    assert manifest["method"] == method and manifest["steps"] == 8
+    assert manifest["labels"]["size"] == len(prompts)
+    assert np.isfinite(manifest["loss"]["final"])
+
+    held_out = [_prompt(j, t) for j in HELD_OUT_JOBS for t in ("Fairhaven", "Grimsby")]
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager").eval()
+    before = _margin(model, tok, held_out)
+    tuned = PeftModel.from_pretrained(model, manifest["path"]).eval()
+    after = _margin(tuned, tok, held_out)
+    print(f"\n{method.upper()} 8 steps: loss {manifest['loss']['first']:.3f} -> {manifest['loss']['final']:.3f}, "
+          f"train {manifest['wall_s']:.1f} s; held-out margin (distinctive - ordinary, log-lik/token) "
+          f"{before:.3f} -> {after:.3f}")
+    assert after > before + 0.1  # the preference the labels state, learned on prompts never trained on
 
 
 def test_a_trainer_crash_leaves_no_adapter_and_names_the_error(tmp_path, base):
