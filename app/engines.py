@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from socius.errors import ConfigError, EngineSetupError, MissingExtraError
+from .prices import PRICE_KEYS, price_error
 
 from .config import load_config_file
 
@@ -47,10 +48,7 @@ class EngineChoice:
     replay: Path | None = None     # a run directory (or its responses/ folder)
     output: Any = None             # an EngineOutput (.quiet): where third-party output goes; None: the terminal
     progress: Callable | None = None  # becomes LLM.progress(decision, kind, done, total)
-
-
-#: engine-config keys giving the price in dollars per million tokens (the dashboard's cost)
-PRICE_KEYS = ("price_prompt_per_mtok", "price_output_per_mtok")
+    instance: Any = None           # a started engine of ``kind`` to lend (llm.engines.lent.LentEngine), not make
 
 
 def engine_choice(args, parser, scenario, replay: Path | None = None) -> EngineChoice | None:
@@ -70,15 +68,14 @@ def engine_choice(args, parser, scenario, replay: Path | None = None) -> EngineC
         parser.error(f"argument --replay: no such run directory {replay}")
     kind = args.engine or "local"
     for k in PRICE_KEYS:
-        v = econf.get(k)
-        if k in econf and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0):
-            parser.error(f"argument --engine-config: {k} must be a number >= 0 (dollars per million tokens), "
-                         f"got {v!r}")
+        if (err := price_error(econf, k)) is not None:
+            parser.error(f"argument --engine-config: {err}")
     if kind == "local" and "dtype" in econf and replay is None:
-        from socius.llm.engines.cpu import DTYPES
-        if econf["dtype"] not in DTYPES:
-            parser.error(f"argument --engine-config: dtype must be one of {', '.join(DTYPES)}, "
-                         f"got {econf['dtype']!r}")
+        from socius.llm.engines.cpu import choose_dtype
+        try:
+            choose_dtype((), econf["dtype"])  # the engine's own check (no CPU flags needed for it)
+        except ValueError as e:
+            parser.error(f"argument --engine-config: {e}")
     return EngineChoice(kind=kind, config=econf, replay=replay)
 
 
@@ -184,7 +181,11 @@ def llm_resource(scenario, cfg, seed: int, engine: EngineChoice, out: Path | Non
     engines = {}
     try:
         with quiet():
-            engines[""] = factory.make_engine(engine.kind, seed=seed, policy=policy, config=config)
+            if engine.instance is not None:  # lent for this resource: its close() leaves the engine running
+                from socius.llm.engines.lent import LentEngine
+                engines[""] = LentEngine(engine.instance)
+            else:
+                engines[""] = factory.make_engine(engine.kind, seed=seed, policy=policy, config=config)
             for name, mconf in models.items():  # a mixture of LLMs: one engine per model name
                 mconf = {k: v for k, v in mconf.items() if k not in PRICE_KEYS}
                 kind = mconf.pop("kind", engine.kind)

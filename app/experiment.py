@@ -9,11 +9,13 @@ on all labels so far each round. Round 1 of the two arms is the same measurement
 points at 0 and at the largest label count of the first method, so those forks are reused, not rerun.
 
 Judges (``--train-judge`` / ``--score-judge``): ``llm``, ``rule`` (every rule judge of the scenario) or
-``rule:NAME[,NAME…]``; the two must not share a judge (refused: the evaluation would be circular).
+``rule:NAME[,NAME…]`` (:func:`~socius.correct.judges.select_judges`); the two must not share a judge
+(refused: the evaluation would be circular).
 
 Engines: ``mock`` (placeholder adapters: the machinery, not learning) or ``local``. With ``local`` one
-engine is started for the whole experiment and lent to every run (:func:`lend_engine`): an engine
-start costs about a minute on a small CPU, and the experiment makes tens of runs. A lent engine is
+engine is started for the whole experiment and lent to every run and judge (the runs' ``EngineChoice``
+carries it as ``instance``; :func:`~socius.app.engines.llm_resource` wraps it in a :class:`~socius.llm.engines.lent.LentEngine`):
+an engine start costs about a minute on a small CPU, and the experiment makes tens of runs. A lent engine is
 never stopped by a run; at a run's end it unloads the adapters that run loaded, so the next run
 starts on the plain model. After the last seed the first no-adapter fork is run again on that engine
 and its replies compared with the first time (``engine check`` in ``note.md``): a stale adapter left
@@ -25,65 +27,27 @@ import json
 import math
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from socius.errors import ConfigError
 
-__all__ = ["LentEngine", "judge_spec", "lend_engine", "run_experiment"]
-
-
-class LentEngine:
-    """One started engine lent to a run: everything goes to ``engine`` except :meth:`close`, which
-    unloads the adapters loaded since the loan began and leaves the engine running."""
-
-    def __init__(self, engine):
-        object.__setattr__(self, "_engine", engine)
-        object.__setattr__(self, "_before", set(engine.adapters()) if hasattr(engine, "adapters") else set())
-
-    def __getattr__(self, key):
-        return getattr(self._engine, key)
-
-    def __setattr__(self, key, value):  # the pipeline sets ``progress`` on the engine it holds
-        setattr(self._engine, key, value)
-
-    def close(self) -> None:
-        if hasattr(self._engine, "adapters"):
-            for name in sorted(set(self._engine.adapters()) - self._before):
-                self._engine.unload_adapter(name)
-
-
-@contextmanager
-def lend_engine(kind: str, engine):
-    """Within the block, every engine of ``kind`` that a run asks ``socius.llm.engines.factory`` for is
-    ``engine``, lent (:class:`LentEngine`); other kinds are made as usual."""
-    from socius.llm.engines import factory
-    make = factory.make_engine
-
-    def lent(k, **kw):
-        return LentEngine(engine) if k == kind else make(k, **kw)
-    factory.make_engine = lent
-    try:
-        yield engine
-    finally:
-        factory.make_engine = make
+__all__ = ["judge_spec", "run_experiment"]
 
 
 def judge_spec(spec: str, scenario, flag: str) -> tuple[str, tuple]:
-    """``("llm", ())`` or ``("rule", judges)`` for ``llm``, ``rule`` or ``rule:NAME[,NAME…]``."""
-    kind, _, names = spec.partition(":")
-    if kind == "llm" and not names:
-        return "llm", ()
-    if kind != "rule":
-        raise ConfigError(f"{flag}: llm, rule or rule:NAME[,NAME...], not {spec!r}")
-    known = {j.name: j for j in scenario.judges}
-    if not known:
-        raise ConfigError(f"{flag}: scenario {scenario.name} declares no rule judges")
-    wanted = [n.strip() for n in names.split(",") if n.strip()] or list(known)
-    bad = [n for n in wanted if n not in known]
-    if bad:
-        raise ConfigError(f"{flag}: no rule judge {bad[0]!r} in {scenario.name} (known: {', '.join(sorted(known))})")
-    return "rule", tuple(known[n] for n in wanted)
+    """``("llm", ())`` or ``("rule", judges)`` for ``llm``, ``rule`` or ``rule:NAME[,NAME…]``
+    (:func:`~socius.correct.judges.select_judges`; the experiment names its LLM judges itself)."""
+    from socius.correct.judges import select_judges
+    kind, _, rules = select_judges(spec, scenario.judges, flag, scenario.name)
+    if kind == "llm" and spec != "llm":
+        raise ConfigError(f"{flag}: the experiment names its LLM judges (train, eval): llm, not {spec!r}")
+    return kind, rules
+
+
+def _past_ticks(kmax: int, agents: int, every: int) -> int:
+    """Ticks of the base run before the forks: whole rounds of ``every``, enough for the train agents
+    (half of ``agents``) to have given ``kmax`` replies."""
+    return every * max(1, math.ceil(kmax / max(1, agents // 2) / every))
 
 
 def _labeller(kind: str, rules: tuple, engine, revise: bool, name: str):
@@ -153,9 +117,8 @@ def run_experiment(out: Path, scenario: str = "guess", engine_kind: str = "mock"
     t_start, load0 = time.perf_counter(), os.getloadavg()
     engine = _start_engine(engine_kind)
     try:
-        with (lend_engine("local", engine) if engine is not None else _nothing()):
-            rows, check = _seeds(out, sc, engine_kind, agents, labels, methods, rounds, every, seeds,
-                                 (tk, tj, train_judge), (sk, sj, score_judge), max_steps, lr, trainer, say)
+        rows, check = _seeds(out, sc, engine_kind, engine, agents, labels, methods, rounds, every, seeds,
+                             (tk, tj, train_judge), (sk, sj, score_judge), max_steps, lr, trainer, say)
     finally:
         if engine is not None:
             engine.close()
@@ -167,14 +130,10 @@ def run_experiment(out: Path, scenario: str = "guess", engine_kind: str = "mock"
                                   load_end=[round(x, 2) for x in os.getloadavg()], engine_check=check))
 
 
-@contextmanager
-def _nothing():
-    yield None
-
-
-def _seeds(out, sc, engine_kind, agents, labels, methods, rounds, every, seeds, train, score, max_steps, lr,
+def _seeds(out, sc, engine_kind, engine, agents, labels, methods, rounds, every, seeds, train, score, max_steps, lr,
            trainer, say):
-    """Every seed's runs; returns (result dicts, engine check or None)."""
+    """Every seed's runs (``engine``: the started engine lent to each, or None: each makes its own);
+    returns (result dicts, engine check or None)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -189,8 +148,10 @@ def _seeds(out, sc, engine_kind, agents, labels, methods, rounds, every, seeds, 
     from .run import run_scenario
 
     cfg = build_config(sc.config, {"agents": agents}, prefix="--agents: ")
-    # local: the embedded vLLM engine with LoRA on, so the forks' switches load the adapters
-    choice = EngineChoice(kind=engine_kind, config={"enable_lora": True} if engine_kind == "local" else {})
+    # local: the embedded vLLM engine with LoRA on, so the forks' switches load the adapters; the judges'
+    # resources are made from this choice too, so they borrow the same engine
+    choice = EngineChoice(kind=engine_kind, config={"enable_lora": True} if engine_kind == "local" else {},
+                          instance=engine)
     trainer = trainer or (placeholder_trainer if engine_kind == "mock" else start_training)
     label_with = _labeller(train[0], train[1], choice, True, "train")
     score_with = _labeller(score[0], score[1], choice, False, "eval")
@@ -211,7 +172,7 @@ def _seeds(out, sc, engine_kind, agents, labels, methods, rounds, every, seeds, 
 
     for seed in seeds:
         d = out / f"seed-{seed}"
-        t0 = every * max(1, math.ceil(kmax / max(1, agents // 2) / every))
+        t0 = _past_ticks(kmax, agents, every)
         base = run_scenario(sc, cfg, seed=seed, ticks=t0, out=d / "base", snapshot_every=every, engine=choice)
         logged = load_replies(d / "base")
         answers = logged.filter(pc.equal(logged.column("kind"), "answer"))
@@ -275,7 +236,7 @@ def _seeds(out, sc, engine_kind, agents, labels, methods, rounds, every, seeds, 
     check = None
     if engine_kind == "local" and seeds:  # the first no-adapter fork again, after every adapter came and went
         d = out / f"seed-{seeds[0]}"
-        t0 = every * max(1, math.ceil(kmax / max(1, agents // 2) / every))
+        t0 = _past_ticks(kmax, agents, every)
         fork_run(d / "base", t0, d / "check-0", {}, steps=t0 + every, engine=choice)
         same, n = _same_replies(d / "single-0", d / "check-0", t0, t0 + every)
         check = {"identical": same, "compared": n}

@@ -1,7 +1,7 @@
 """``socius correct judge RUN_DIR``: score and revise a run's replies with a rule or an LLM judge.
 
 ``--judge rule:NAME`` runs one of the run's scenario's rule judges
-(``rule:all``: every one); ``--judge llm`` (or ``llm:NAME``) the LLM judge,
+(``rule:A,B``: those; ``rule:all`` or ``rule``: every one); ``--judge llm`` (or ``llm:NAME``) the LLM judge,
 through any engine (``--engine``, ``--engine-config``; default ``local``),
 with rubrics from ``--rubrics FILE`` (a TOML/JSON table ``decision =
 "rubric"``, globs allowed; default one generic rubric for every decision).
@@ -33,8 +33,8 @@ __all__ = ["COMMANDS", "llm_judge_fn"]
 
 def add_arguments(p) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run directory to judge")
-    p.add_argument("--judge", required=True, metavar="rule:NAME|rule:all|llm[:NAME]",
-                   help="a rule judge of the run's scenario, all of them, or the LLM judge")
+    p.add_argument("--judge", required=True, metavar="rule:NAME[,NAME]|rule:all|llm[:NAME]",
+                   help="rule judges of the run's scenario (rule:all or rule: every one), or the LLM judge")
     p.add_argument("--engine", choices=ENGINES, default=None, help="LLM judge's engine (default: local)")
     p.add_argument("--engine-config", type=Path, help="TOML or JSON table of engine options")
     p.add_argument("--rubrics", type=Path, help="LLM judge: TOML/JSON table of decision (or glob) = rubric text")
@@ -160,7 +160,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from socius.correct import LabelStore, load_replies
-    from socius.correct.judges import score_counts
+    from socius.correct.judges import score_counts, select_judges
     from .registry import ScenarioNotFound, get_scenario
 
     info = _run_info(args.run_dir)
@@ -168,22 +168,7 @@ def run(args) -> int:
         scenario = get_scenario(info["scenario"])
     except (ScenarioNotFound, KeyError) as e:
         raise ConfigError(f"{args.run_dir / 'run.json'}: unknown scenario ({e})") from None
-    kind, _, name = args.judge.partition(":")
-    if kind == "rule":
-        known = {j.name: j for j in scenario.judges}
-        if not known:
-            raise ConfigError(f"argument --judge: scenario {scenario.name} declares no rule judges")
-        if name != "all" and name not in known:
-            raise ConfigError(f"argument --judge: scenario {scenario.name} has no rule judge {name!r} "
-                              f"(known: {', '.join(sorted(known))}, or all)")
-        rules = list(known.values()) if name == "all" else [known[name]]
-    elif kind == "llm":
-        name = name or "llm"
-        if "/" in name or name.startswith("."):
-            raise ConfigError(f"argument --judge: bad LLM judge name {name!r}")
-        rules = []
-    else:
-        raise ConfigError(f"argument --judge: expected rule:NAME, rule:all or llm[:NAME], got {args.judge!r}")
+    kind, name, rules = select_judges(args.judge, scenario.judges, "argument --judge", scenario.name)
     if kind == "rule" and (args.replay is not None or args.revise or args.rubrics or args.engine):
         raise ConfigError("argument --judge: --engine, --rubrics, --revise and --replay are for the LLM judge")
     replies = load_replies(args.run_dir)

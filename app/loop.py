@@ -1,8 +1,8 @@
 """Run-side glue of the online correction loop, and ``socius experiment correction``.
 
-``socius run … --correct-every K --judge rule:all|llm[:NAME] --method sft|kto|dpo [--correct-sample SPEC]
-[--correct-cohort EXPR] [--correct-wait] [--correct-name NAME] [--correct-base PATH]``: the runner's
-``progress`` hook gets a :class:`socius.correct.loop.CorrectionLoop` (:func:`correction_loop`,
+``socius run … --correct-every K --judge rule:all|rule:NAME[,NAME]|llm[:NAME] --method sft|kto|dpo
+[--correct-sample SPEC] [--correct-cohort EXPR] [--correct-wait] [--correct-name NAME] [--correct-base PATH]``:
+the runner's ``progress`` hook gets a :class:`socius.correct.loop.CorrectionLoop` (:func:`correction_loop`,
 :func:`with_loop`), which runs on rank 0 at every tick boundary, before the snapshot. Off under
 ``--replay`` (the recorded switches answer). Over several MPI ranks rank 0 labels, trains and
 decides, and every rank switches at the same tick (:mod:`socius.correct.rank_switch`); the other
@@ -19,7 +19,7 @@ from socius.errors import ConfigError
 
 from .registry import Command
 
-__all__ = ["COMMANDS", "add_correct_arguments", "correction_loop", "run_experiment", "with_loop"]
+__all__ = ["COMMANDS", "add_correct_arguments", "correction_loop", "with_loop"]
 
 
 def add_correct_arguments(r) -> None:
@@ -28,7 +28,8 @@ def add_correct_arguments(r) -> None:
     g = r.add_argument_group("online correction (issue 13)")
     g.add_argument("--correct-every", metavar="K", type=int_flag("--correct-every", 1), default=0,
                    help="label, train and switch every K ticks (needs --out)")
-    g.add_argument("--judge", default="rule:all", help="rule:all, rule:NAME or llm[:NAME] (default rule:all)")
+    g.add_argument("--judge", default="rule:all",
+                   help="rule:all, rule:NAME[,NAME] or llm[:NAME] (default rule:all)")
     g.add_argument("--method", default="kto", choices=("sft", "kto", "dpo"), help="training method (default kto)")
     g.add_argument("--correct-sample", metavar="SPEC", help="what to label per round, e.g. uniform:64 (default all)")
     g.add_argument("--correct-cohort", metavar="EXPR", help="who switches, e.g. 'Profile.age >= 30' (default all)")
@@ -70,9 +71,10 @@ def correction_loop(args, scenario, engine, ranks=None, trainer=None):
                             chat=bool((engine.config or {}).get("chat", False)),
                             hparams={"max_steps": args.correct_max_steps} if getattr(args, "correct_max_steps", None)
                             else {})
-    kind, _, name = args.judge.partition(":")
+    from socius.correct.judges import select_judges
     from .judge import llm_judge_fn
-    judge = llm_judge_fn(args.out, name or "llm", engine, args.seed, args.method != "kto") if kind == "llm" else None
+    kind, name, _ = select_judges(args.judge, scenario.judges, "--judge", scenario.name)
+    judge = llm_judge_fn(args.out, name, engine, args.seed, args.method != "kto") if kind == "llm" else None
     loop = CorrectionLoop(args.out, settings, rules=scenario.judges, llm_judge=judge, trainer=trainer,
                           world_for_rules=lambda w: w)
     return loop if ranks is None or ranks.rank == 0 else None  # checked on every rank alike; runs on rank 0
@@ -148,12 +150,6 @@ def _run_experiment(args) -> int:
     console.print(f"table: {args.out / 'summary.parquet'} (per seed: results.parquet); "
                   f"plot: {args.out / 'correction.png'}")
     return 0
-
-
-def run_experiment(*args, **kwargs):
-    """:func:`socius.app.experiment.run_experiment` (kept here, where it was first)."""
-    from .experiment import run_experiment as run
-    return run(*args, **kwargs)
 
 
 COMMANDS = (Command(("experiment", "correction"), "GenSim Fig. 4: held-out score vs labels and over rounds, "

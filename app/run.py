@@ -137,6 +137,12 @@ def write_metrics(scenario: Scenario, world: World, out: Path) -> dict[str, Any]
     return {k: table.column(k)[table.num_rows - 1].as_py() for k in table.column_names}
 
 
+def decision_files(run_dir: Path) -> list[Path]:
+    """The files :func:`write_decisions` wrote in ``run_dir``: ``decisions.parquet``, else one per rank."""
+    one = Path(run_dir) / "decisions.parquet"
+    return [one] if one.is_file() else sorted((Path(run_dir) / "decisions").glob("rank-*.parquet"))
+
+
 def write_decisions(world: World, out: Path, ranks=None, done: dict | None = None) -> None:
     """Per tick and decision: ok / extracted / fallback / failed, tokens, stage times → decisions.parquet.
 
@@ -227,7 +233,7 @@ def _run_scenario(scenario: Scenario, cfg, *, seed: int, ticks: int, out: Path |
 
     from .profile.ranks import comm_totals
     tables = {"at": time.perf_counter(), "decisions": {}}  # when the tables were last written, rows done
-    clock = {"ticks": 0, "tick_s": 0.0, "comm": {}, "at": None, "c_at": comm_totals(world) or {}}
+    clock = {"ticks": 0, "tick_s": 0.0, "comm": {}, "at": None, "c_at": {}}  # c_at: set by timed() below
 
     def timed(w: World, start: bool) -> None:  # tick time and collectives inside ticks, boundaries left out
         now, c = time.perf_counter(), (comm_totals(w) or {}) if distributed else {}

@@ -26,7 +26,8 @@ from .common import emit, median, peak_rss_mb
 def run(agents: int, ticks: int, every: int, experiment: bool) -> dict:
     from socius.app.config import build_config
     from socius.app.engines import EngineChoice
-    from socius.app.loop import correction_loop, run_experiment, with_loop
+    from socius.app.experiment import run_experiment
+    from socius.app.loop import correction_loop, with_loop
     from socius.app.registry import get_scenario
     from socius.app.run import run_scenario
     from socius.correct.loop import read_rounds

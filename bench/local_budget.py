@@ -12,7 +12,7 @@ MPI ``decisions/rank-*.parquet``, summed): ``engine_s`` over its completions —
 must take at most ``budget`` × ``completions`` × the reference seconds per
 completion, the smallest ``s_per_completion`` among the bench's ``local_main_job``
 lines (the fastest dtype this machine has). A default that picks a dtype the
-CPU computes slowly (bf16 on an AVX2-only CPU: ~10× slower) fails it; the
+CPU computes slowly (bf16 on an AVX2-only CPU: ~4× slower) fails it; the
 load average of the moment is printed beside the verdict.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ class FirstRound:
 def _decision_tables(run_dir: Path):
     import pyarrow.parquet as pq
 
-    files = [run_dir / "decisions.parquet"] if (run_dir / "decisions.parquet").is_file() else \
-        sorted((run_dir / "decisions").glob("rank-*.parquet"))
+    from socius.app.run import decision_files
+    files = decision_files(run_dir)
     if not files:
         raise FileNotFoundError(f"{run_dir}: no decisions.parquet (not a run directory of an LLM scenario)")
     return [pq.read_table(f, columns=["tick", "engine_s", "requests", "completions"]) for f in files]

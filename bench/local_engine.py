@@ -18,8 +18,8 @@ run directory. One JSON line per dtype::
      "isa_cap": null, "peak_rss_mb": ..., "loadavg": [...], ...}
 
 ``s_per_round``: the median over rounds of the round's decision time
-(``decisions.parquet``: ``wall_s``, or the sum of the stage columns where the
-pipeline writes none; engine time is almost all of it);
+(``wall_s`` of ``decisions.parquet``, or of every rank's file under MPI;
+engine time is almost all of it);
 ``completions_per_min`` and ``s_per_completion``: completions over the rounds'
 ``engine_s``; ``load_s``: the run's ``build_s`` (engine start, and the model
 conversion on a first run); ``loadavg`` (1, 5, 15 min) at the end of the case, ``loadavg_start`` at its start.
@@ -205,19 +205,17 @@ def isa_cap_env(cap: str | None, folder: Path) -> dict[str, str]:
             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "SOCIUS_ISA_CAP": "avx2", "PYTHONPATH": path}
 
 
-#: the pipeline's stage columns in ``decisions.parquet`` (a newer pipeline writes the decision's ``wall_s``)
-STAGES = ("render_s", "dedup_s", "engine_s", "log_s", "parse_s", "extract_s")
-
-
 def _round_figures(run_dir: Path) -> dict:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    t = pq.read_table(run_dir / "decisions.parquet").to_pydict()
-    stages = ["wall_s"] if "wall_s" in t else [k for k in STAGES if k in t]
+    from socius.app.run import decision_files
+    t = pa.concat_tables([pq.read_table(f) for f in decision_files(run_dir)],
+                         promote_options="permissive").to_pydict()   # one file, or one per MPI rank
     rounds: dict[int, list[float]] = {}
     for i, tick in enumerate(t["tick"]):
         r = rounds.setdefault(tick, [0.0, 0.0, 0, 0, 0])
-        r[0] += sum(t[k][i] for k in stages)
+        r[0] += t["wall_s"][i]                                      # the decision's wall time
         r[1] += t["engine_s"][i]
         r[2] += t["requests"][i]
         r[3] += t["completions"][i]

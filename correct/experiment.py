@@ -4,7 +4,7 @@ GenSim Fig. 4, not circular: labels come from one set of agents (``train``)
 and one judge; the score is measured on the *other* agents (``held out``,
 an agent-ID split keyed by the seed) with a judge that did not make the
 training labels. The runs, forks and training are driven by
-:func:`socius.app.loop.run_experiment`; this module only computes.
+:func:`socius.app.experiment.run_experiment`; this module only computes.
 
 Result rows (one per seed and point): ``part`` (``single``: score vs number
 of labels per method; ``rounds``: correction ``on`` vs ``off`` per round),

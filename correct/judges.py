@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from socius.ecs import STR
+from socius.errors import ConfigError
 
 from .judge_base import (JudgeResult, contains, count_rows, extract, extract_number, first_finding, judgeable,
                          matching, score_counts)
@@ -44,7 +45,10 @@ from .judge_llm import LLMJudge, judge_policy
 from .labels import LABEL_SCHEMA, LabelError, make_labels
 
 __all__ = ["JudgeResult", "RuleJudge", "LLMJudge", "judge_policy", "judgeable", "matching", "extract",
-           "extract_number", "contains", "first_finding", "score_counts"]
+           "extract_number", "contains", "first_finding", "score_counts", "JUDGE_SPECS", "select_judges"]
+
+#: the judge flags' grammar, as their errors name it
+JUDGE_SPECS = "rule:NAME[,NAME...], rule:all (or rule), or llm[:NAME]"
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,18 @@ class RuleJudge:
 
     ``name``: the label source is ``rule:<name>``; ``decisions``: the
     decision names (or globs, ``speak*``) it judges; ``world``: whether it
-    needs the run's final world (else it is given None). ``fn`` sees only
-    the judgeable rows of its decisions (see :func:`judgeable`) and must
-    return one score 1..5 per row.
+    needs the run's final world (else it is given None); ``revises``: whether
+    ``fn`` returns the third column (then its labels can train DPO). ``fn``
+    sees only the judgeable rows of its decisions (see :func:`judgeable`) and
+    must return one score 1..5 per row.
     """
 
     name: str
     decisions: tuple[str, ...]
-    fn: Callable[[pa.Table, Any], tuple[np.ndarray, np.ndarray]]
+    fn: Callable[[pa.Table, Any], tuple[np.ndarray, ...]]
     world: bool = False
     help: str = ""
+    revises: bool = False
 
     @property
     def source(self) -> str:
@@ -95,3 +101,31 @@ def _revisions(revision, m: int, name: str) -> pa.Array:
     if rev.shape != (m,):
         raise LabelError(f"rule judge {name}: returned revisions of shape {rev.shape} for {m} replies")
     return pa.array(rev.astype(object), pa.large_string(), mask=rev == "")
+
+
+def select_judges(spec: str, rules, flag: str, scenario: str = "") -> tuple[str, str, tuple[RuleJudge, ...]]:
+    """What a judge flag (``--judge``, ``--train-judge``, ...) names: ``("rule", "", judges)`` for ``rule``,
+    ``rule:all`` (every one of ``rules``) or ``rule:A[,B…]``; ``("llm", name, ())`` for ``llm[:NAME]``
+    (name ``llm`` by default). ``rules``: the scenario's rule judges (None: check the grammar only);
+    a :class:`~socius.errors.ConfigError` names ``flag`` and ``scenario``."""
+    kind, _, names = spec.partition(":")
+    if kind == "llm":
+        name = names or "llm"
+        if "/" in name or name.startswith("."):
+            raise ConfigError(f"{flag}: bad LLM judge name {name!r} (it names a folder judges/NAME)")
+        return "llm", name, ()
+    if kind != "rule":
+        raise ConfigError(f"{flag}: expected {JUDGE_SPECS}, got {spec!r}")
+    if rules is None:
+        return "rule", "", ()
+    where = f"scenario {scenario}" if scenario else "the scenario"
+    known = {j.name: j for j in rules}
+    if not known:
+        raise ConfigError(f"{flag}: {where} declares no rule judges")
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if wanted == ["all"]:
+        wanted = []
+    bad = [n for n in wanted if n not in known]
+    if bad:
+        raise ConfigError(f"{flag}: {where} has no rule judge {bad[0]!r} (known: {', '.join(sorted(known))}, or all)")
+    return "rule", "", tuple(known[n] for n in wanted) if wanted else tuple(known.values())

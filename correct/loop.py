@@ -21,8 +21,9 @@ published, a switch is scheduled at the next tick for the cohort (``cohort``:
 
 Scores only (rule judges) and ``sft``: SFT learns from revisions, so the
 replies scored ≥ ``good`` become their own targets (filtered SFT, in memory;
-the store keeps the plain scores). ``dpo`` needs revisions (an LLM judge
-with revisions).
+the store keeps the plain scores). ``dpo`` needs revisions: an LLM judge
+(it revises for ``sft``/``dpo``) or a rule judge that writes them
+(``RuleJudge.revises``); with rule judges none of which does, it is refused.
 
 Every event is a line of ``RUN_DIR/correction.jsonl`` (:func:`read_rounds`
 merges them per round): ``labelled`` (tick, replies, labels, mean score,
@@ -56,6 +57,7 @@ import pyarrow.compute as pc
 
 from socius.errors import ConfigError
 
+from .judges import select_judges
 from .labels import LabelStore
 from .placeholder import PlaceholderTraining, placeholder_trainer
 from .switch import SwitchLog, queue_switch, schedule_switch
@@ -68,7 +70,8 @@ CORRECTION_LOG = "correction.jsonl"
 
 @dataclass
 class LoopSettings:
-    """``every``: ticks per round; ``judge``: ``rule:all``, ``rule:NAME`` or ``llm[:NAME]``; ``method``:
+    """``every``: ticks per round; ``judge``: ``rule:all``, ``rule:NAME[,NAME…]`` or ``llm[:NAME]``
+    (:func:`~socius.correct.judges.select_judges`); ``method``:
     sft, kto or dpo; ``sample``: a :func:`~socius.correct.sampling.sample` spec (None: every reply);
     ``cohort``: who switches (``where`` conditions, None: everyone); ``wait``: train at the boundary;
     ``name``: the adapter name; ``base``/``chat``/``hparams``: passed to the trainer."""
@@ -91,12 +94,7 @@ class LoopSettings:
             raise ConfigError(f"--correct-every: must be an int >= 1, got {self.every!r}")
         if self.method not in ("sft", "kto", "dpo"):
             raise ConfigError(f"--method: {self.method!r} is not one of sft, kto, dpo")
-        kind = self.judge.partition(":")[0]
-        if kind not in ("rule", "llm"):
-            raise ConfigError(f"--judge: expected rule:NAME, rule:all or llm[:NAME], got {self.judge!r}")
-        if kind == "rule" and self.method == "dpo":
-            raise ConfigError("--method dpo: learns from revisions, which rule judges do not write; "
-                              "use --judge llm (it revises) or --method kto/sft")
+        select_judges(self.judge, None, "--judge")  # the grammar; the names are checked against the scenario's
 
 
 def sft_targets(labels: pa.Table, good: int = 4) -> pa.Table:
@@ -139,18 +137,14 @@ class CorrectionLoop:
     def __init__(self, run_dir: str | Path, settings: LoopSettings, rules=(), llm_judge: Callable | None = None,
                  trainer: Callable | None = None, world_for_rules=None):
         self.run_dir, self.s = Path(run_dir), settings
-        kind, _, name = settings.judge.partition(":")
-        if kind == "rule":
-            known = {j.name: j for j in rules}
-            if not known:
-                raise ConfigError("--judge rule: the scenario declares no rule judges")
-            if name not in ("all", "") and name not in known:
-                raise ConfigError(f"--judge: no rule judge {name!r} (known: {', '.join(sorted(known))}, or all)")
-            self.rules = list(known.values()) if name in ("all", "") else [known[name]]
-        elif llm_judge is None:
+        kind, _, chosen = select_judges(settings.judge, rules, "--judge")
+        if kind == "llm" and llm_judge is None:
             raise ConfigError("--judge llm: no engine for the LLM judge")
-        else:
-            self.rules = []
+        self.rules = list(chosen)
+        if settings.method == "dpo" and self.rules and not any(j.revises for j in self.rules):
+            raise ConfigError(f"--method dpo: learns from revisions, which none of the rule judges "
+                              f"{', '.join(j.name for j in self.rules)} writes; use a rule judge that revises, "
+                              "--judge llm (it revises) or --method kto/sft")
         self.llm_judge = llm_judge
         self.world_for_rules = world_for_rules or (lambda w: w)  # rules with world=True read the live world
         if trainer is None:

@@ -55,6 +55,7 @@ class Decision:
     extract_sampling: Sampling = Sampling(temperature=0.0, max_tokens=48)
     format_hint: str = ""             # shown to the extraction call; default: the schema
     cache: bool = False               # reuse replies across runs from LLM.cache (exact key, see ResponseCache)
+    stream: bool | None = None        # None: the engine's default (its stream_chunk); decide(stream=) wins; see .stream
 
     def __post_init__(self):
         if not self.name or "/" in self.name:

@@ -35,7 +35,9 @@ The pipeline, all columnar (Arrow C++ kernels and numpy, no per-agent Python):
    with the failed requests by kind (``failed_timeout``, ``failed_http_5xx``, ...:
    :data:`~.engines.base.ERROR_KINDS`), the engine's ``retries`` and the overlap:
    ``wall_s``, ``engine_s`` (a call out), ``wait_s`` (the pipeline blocked on it),
-   ``our_s = wall_s - wait_s`` and ``overlap_s = engine_s - wait_s``;
+   ``our_s = wall_s - wait_s`` and ``overlap_s = engine_s - wait_s``; the stages
+   ``render_s``, ``dedup_s``, ``log_s`` and ``parse_s`` are the answer call's,
+   ``extract_s`` the whole extraction (its engine wait too, also in ``engine_s``/``wait_s``);
 6. **log** every request and reply to the :class:`~.log.ResponseLog`
    (``<run>/responses/tick-XXXXXXXX-<decision>-<kind>.parquet``);
    :class:`~.engines.replay.ReplayEngine` answers from such a log with no LLM
@@ -58,11 +60,12 @@ from socius.text.strings import arrow_strings
 
 from .cache import ResponseCache
 from .decision import Decision, DecisionResult, Outcome
-from .engines.base import ERROR_KINDS, CompletionBatch, Engine, RequestBatch, Sampling, check_completions, error_kinds
+from .engines.base import (ERROR_KINDS, CompletionBatch, Engine, RequestBatch, Sampling, check_completions, error_kinds,
+                           generate_reporting)
 from .plan import Asks, Prompts
 from .replies import fill_fallback
 from .resource import LLM, DecisionStats
-from .stream import chunk_size, concat_completions, stream_call
+from .stream import chunk_size, stream_call
 
 
 @dataclass
@@ -85,20 +88,15 @@ def _generate(engine: Engine, batch: RequestBatch, batch_size: int | None, progr
     parts = []
     for lo in range(0, max(r, 1), max(size, 1)):
         part = batch if size >= r else batch.slice(lo, min(lo + size, r))
-        if progress is not None and hasattr(engine, "progress"):
-            engine.progress = lambda done, total, lo=lo: progress(lo + done, r)
-        try:
-            parts.append(check_completions(engine, part, engine.generate(part)))
-        finally:
-            if progress is not None and hasattr(engine, "progress"):
-                engine.progress = None
+        report = None if progress is None else (lambda done, total, lo=lo: progress(lo + done, r))
+        parts.append(check_completions(engine, part, generate_reporting(engine, part, report)))
         if progress is not None:
             progress(min(lo + size, r), r)
-    return concat_completions(parts)
+    return CompletionBatch.concat(parts)
 
 
-def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: int | None,
-                     model: str, progress=None) -> CompletionBatch:
+def _cached_generate(llm: LLM, decision: str, engine: Engine, batch: RequestBatch, batch_size: int | None,
+                     progress=None) -> CompletionBatch:
     """Answer cache hits from ``llm.cache``; send only the misses to the engine, then store them."""
     keys = ResponseCache.keys(batch)
     found = llm.cache.lookup(decision, keys)
@@ -106,17 +104,9 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
     out = CompletionBatch.empty_for(batch)
     if miss.any():
         rows = np.flatnonzero(miss)
-        c_idx = gather_index(batch.offsets, rows)[0]
         sub = batch.take(rows)
-        comp = _generate(llm.engine(model), sub, batch_size, progress)
-        out.texts[c_idx] = comp.texts
-        out.output_tokens[c_idx] = comp.output_tokens
-        out.prompt_tokens[rows] = comp.prompt_tokens
-        out.latency_s[rows] = comp.latency_s
-        out.errors[rows] = comp.errors
-        if comp.attempts is not None:
-            out.attempts = np.ones(len(batch), np.int32)
-            out.attempts[rows] = comp.attempts
+        comp = _generate(engine, sub, batch_size, progress)
+        out.put(batch, rows, comp)
         ok = ~comp.failed
         texts = comp.texts.tolist()
         llm.cache.store(decision, [keys[r] for r, good in zip(rows, ok) if good],
@@ -128,15 +118,15 @@ def _cached_generate(llm: LLM, decision: str, batch: RequestBatch, batch_size: i
     return out
 
 
-def _call(world: World, llm: LLM, decision: Decision, asks: Asks, ids: np.ndarray, src: Prompts,
+def _call(llm: LLM, engine: Engine, decision: Decision, asks: Asks, ids: np.ndarray, src: Prompts,
           rows: np.ndarray, adapters: np.ndarray | None, stats: dict, dedup: bool, batch_size: int | None,
-          size: int, progress) -> _Call:
-    """One model's requests for agents ``ids`` (at ``rows`` of ``src``): streamed in calls of ``size``
-    (:func:`~.stream.stream_call`), or planned whole and sent in one call (``batch_size`` parts), then logged."""
+          size: int, cached: bool, progress) -> _Call:
+    """One model's requests for agents ``ids`` (at ``rows`` of ``src``) to ``engine``: streamed in calls
+    of ``size`` (:func:`~.stream.stream_call`), or planned whole and sent in one call (``batch_size``
+    parts; ``cached``: through ``llm.cache``), then logged."""
     t0, render0 = time.perf_counter(), src.render_s
-    engine = llm.engine(asks.model)
     if size:
-        s = stream_call(engine, asks, ids, src, rows, adapters, dedup, size, hash_strings,
+        s = stream_call(engine, asks, ids, src, rows, adapters, dedup, size,
                         lambda texts: _parse_unique(decision.schema, texts), progress)
         batch, comp, texts, wait, parse_s = s.batch, s.comp, s.texts, s.feed.wait_s, s.parse_s
         stats["engine_s"] += s.feed.engine_s
@@ -146,8 +136,8 @@ def _call(world: World, llm: LLM, decision: Decision, asks: Asks, ids: np.ndarra
         prompts, inverse = src.distinct(rows)
         batch, req_of, comp_of = asks.whole(ids, prompts, hash_strings(prompts), adapters, dedup, inverse)
         t1 = time.perf_counter()
-        if decision.cache and llm.cache is not None and llm.replay is None:
-            comp = _cached_generate(llm, decision.name, batch, batch_size, asks.model, progress)
+        if cached:
+            comp = _cached_generate(llm, decision.name, engine, batch, batch_size, progress)
         else:
             comp = _generate(engine, batch, batch_size, progress)
         wait, parse_s = time.perf_counter() - t1, 0.0
@@ -157,11 +147,12 @@ def _call(world: World, llm: LLM, decision: Decision, asks: Asks, ids: np.ndarra
     t2 = time.perf_counter()
     if llm.log is not None:
         llm.log.write(asks.tick, decision.name, asks.kind, batch, comp, texts)
-    stats["log_s"] += time.perf_counter() - t2
+    log_s = time.perf_counter() - t2
     stats["wait_s"] += wait
-    if asks.kind == "answer":  # an extraction's parse counts in extract_s
+    if asks.kind == "answer":  # an extraction's own stages count in extract_s (the stage columns partition)
+        stats["log_s"] += log_s
         stats["parse_s"] += parse_s
-    stats["dedup_s"] += (t2 - t0) - wait - parse_s - (src.render_s - render0)
+        stats["dedup_s"] += (t2 - t0) - wait - parse_s - (src.render_s - render0)
     for k, v in (("requests", len(batch)), ("completions", batch.completions), ("retries", comp.retries),
                  ("prompt_tokens", int(comp.prompt_tokens.sum())), ("output_tokens", int(comp.output_tokens.sum())),
                  *((f"failed_{k}", v) for k, v in error_kinds(comp.errors).items())):
@@ -188,10 +179,11 @@ def _run(world: World, llm: LLM, decision: Decision, kind: str, sampling: Sampli
         progress = lambda done, total: llm.progress(decision.name, kind, done, total)  # noqa: E731
     for model, rows in groups:
         sub_adapters = None if adapters is None else np.asarray(adapters, dtype=STR)[rows]
-        size = chunk_size(llm.engine(model), stream, stream_chunk, batch_size, cached)
+        engine = llm.engine(model)
+        size = chunk_size(engine, stream, stream_chunk, batch_size, cached)
         asks = Asks(world.seed, decision.name, kind, world.tick, model, sampling)
-        call = _call(world, llm, decision, asks, ids[rows], src, rows, sub_adapters, stats, dedup, batch_size,
-                     size, progress)
+        call = _call(llm, engine, decision, asks, ids[rows], src, rows, sub_adapters, stats, dedup, batch_size,
+                     size, cached, progress)
         texts = call.texts.take(pa.array(call.comp_of))
         if call.parsed is None:
             t0 = time.perf_counter()
@@ -233,14 +225,14 @@ def decide(ctx: SystemContext | World, decision: Decision, ids: np.ndarray, fiel
     ``fields``: the template's values (``[n]`` columns aligned with ``ids``, or
     scalars). ``models``/``adapters``: ``[n]`` engine and LoRA names per agent.
     ``dedup=False`` sends every agent its own request; ``batch_size`` caps
-    the requests per engine call. ``stream``: None streams into engines that
-    declare ``stream_chunk`` (unless ``Decision.stream`` is False), False never,
-    True always; ``stream_chunk`` sets the requests per streamed call (and
-    streams unless ``stream`` is False; :mod:`.stream`). Streaming changes no
-    request, reply or log row.
+    the requests per engine call. ``stream``: None takes ``Decision.stream``
+    (whose None streams into engines that declare ``stream_chunk``), False
+    never, True always; ``stream_chunk`` sets the requests per streamed call
+    (and streams unless ``stream`` is False; :mod:`.stream`). Streaming changes
+    no request, reply or log row.
     """
     if stream is None:
-        stream = getattr(decision, "stream", None)
+        stream = decision.stream
     opts = {"dedup": dedup, "batch_size": batch_size, "stream": stream, "stream_chunk": stream_chunk}
     llm: LLM = ctx.resource(LLM)
     world = world_of(ctx)  # the pipeline's own bookkeeping (DecisionStats) comes with the LLM it declared

@@ -23,8 +23,9 @@ call per batch unless a decision asks). None of ours declares it by default:
 ``bench/dummy_latency.py --stream on,off`` on a 2-core machine measured no gain beyond the noise
 for the mock (even greedy, with a 1-s latency model) and a loss for the ``openai`` engine (its
 event loop needs the GIL the pipeline holds), and the in-process vLLM engine schedules one big
-``generate`` best. :func:`chunk_size` resolves the choice: ``decide(stream=True)`` /
-``Decision.stream = True`` streams any call, ``False`` none; cached decisions never stream.
+``generate`` best. :func:`chunk_size` resolves the choice: ``decide(stream=True)`` (or, when
+``decide`` is given no ``stream``, ``Decision(..., stream=True)``) streams any call, ``False`` none;
+cached decisions never stream.
 
 Timing: :attr:`Feed.engine_s` (a call out) less :attr:`Feed.wait_s` (the pipeline blocked) is the overlap.
 """
@@ -38,9 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from socius.text.hashing import hash_strings
 from socius.text.strings import arrow_strings
 
-from .engines.base import CompletionBatch, RequestBatch, check_completions
+from .engines.base import CompletionBatch, RequestBatch, check_completions, generate_reporting
 from .plan import Asks, Prompts, RequestIndex
 
 #: requests per streamed call for ``stream=True`` with an engine that declares no ``stream_chunk``
@@ -64,32 +66,6 @@ def chunk_size(engine, stream: bool | None, chunk: int | None, batch_size: int |
     if size < 1:
         raise ValueError(f"stream_chunk must be >= 1, got {size}")
     return min(size, batch_size) if batch_size else size
-
-
-def concat_completions(parts: list[CompletionBatch], batch: RequestBatch | None = None) -> CompletionBatch:
-    """One :class:`CompletionBatch` of ``parts`` (answers to consecutive slices of one batch)."""
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return CompletionBatch.empty_for(batch)
-    attempts = None
-    if any(p.attempts is not None for p in parts):
-        attempts = np.concatenate([p.attempts if p.attempts is not None else np.ones(len(p.errors), np.int32)
-                                   for p in parts])
-    return CompletionBatch(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                             ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")), attempts=attempts)
-
-
-def concat_requests(parts: list[RequestBatch], like: RequestBatch) -> RequestBatch:
-    """One :class:`RequestBatch` of consecutive ``parts`` (``like``: sampling, model and tick when empty)."""
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return like
-    cat = np.concatenate
-    return RequestBatch(pa.concat_arrays([p.prompts_arrow for p in parts]), like.sampling, like.model,
-                        cat([p.n for p in parts]), cat([p.seeds for p in parts]), cat([p.entities for p in parts]),
-                        cat([p.adapters for p in parts]), like.tick, cat([p.prompt_hash() for p in parts]))
 
 
 class Feed:
@@ -133,13 +109,7 @@ class Feed:
         self._calls.append((batch, fut))
 
     def _generate(self, batch: RequestBatch, report) -> CompletionBatch:
-        if not self._set_progress or report is None:
-            return self.engine.generate(batch)
-        self.engine.progress = report
-        try:
-            return self.engine.generate(batch)
-        finally:
-            self.engine.progress = None
+        return generate_reporting(self.engine, batch, report if self._set_progress else None)
 
     def _reporter(self, k: int):
         def report(done: int, total: int) -> None:
@@ -208,12 +178,12 @@ class Streamed:
 
 
 def stream_call(engine, asks: Asks, ids: np.ndarray, src: Prompts, rows: np.ndarray, adapters: np.ndarray | None,
-                dedup: bool, size: int, hash_fn, parse, progress=None) -> Streamed:
+                dedup: bool, size: int, parse, progress=None) -> Streamed:
     """One model's requests for agents ``ids``, streamed to ``engine`` in calls of at most ``size``
     requests, each call's replies parsed (``parse(texts) -> (ok, values)``) as it returns.
 
-    ``src``/``rows``: the agents' prompts and their positions in it; ``hash_fn``: the prompt hash
-    (:func:`~socius.text.hashing.hash_strings`); ``adapters``: ``[m]`` names or None.
+    ``src``/``rows``: the agents' prompts and their positions in it (hashed by
+    :func:`~socius.text.hashing.hash_strings`); ``adapters``: ``[m]`` names or None.
     Greedy (or ``dedup=False``) requests are planned and sent chunk by chunk while later agents
     are rendered; sampled ones once every prompt is known (see the module docstring)."""
     feed = Feed(engine, progress)
@@ -241,7 +211,7 @@ def stream_call(engine, asks: Asks, ids: np.ndarray, src: Prompts, rows: np.ndar
             for lo in range(0, m, size):
                 at = order[lo:lo + size]
                 prompts = src.render(rows[at])
-                piece, req_of[at] = asks.chunk(index, ids[at], prompts, hash_fn(prompts), acodes[at],
+                piece, req_of[at] = asks.chunk(index, ids[at], prompts, hash_strings(prompts), acodes[at],
                                                None if adapters is None else adapters[at], dedup)
                 pieces.append(piece)
                 feed.total = index.count + (m - lo - at.shape[0])   # an upper bound until all are rendered
@@ -249,10 +219,10 @@ def stream_call(engine, asks: Asks, ids: np.ndarray, src: Prompts, rows: np.ndar
                 take(False)
             empty = RequestBatch(pa.array([], pa.large_string()), asks.sampling, asks.model, [], [], [],
                                  tick=asks.tick)
-            batch, comp_of = concat_requests([p for p in pieces if len(p)], empty), req_of
+            batch, comp_of = RequestBatch.concat([p for p in pieces if len(p)], empty), req_of
         else:
             prompts, inverse = src.distinct(rows)
-            batch, req_of, comp_of = asks.whole(ids, prompts, hash_fn(prompts), adapters, dedup, inverse)
+            batch, req_of, comp_of = asks.whole(ids, prompts, hash_strings(prompts), adapters, dedup, inverse)
             feed.total = len(batch)
             for lo in range(0, len(batch), size):
                 feed.put(batch.slice(lo, min(lo + size, len(batch))))
@@ -262,7 +232,7 @@ def stream_call(engine, asks: Asks, ids: np.ndarray, src: Prompts, rows: np.ndar
         feed.close(ok=False)
         raise
     feed.close()
-    comp = concat_completions(comps, batch)
+    comp = CompletionBatch.concat(comps, batch)
     return Streamed(batch, req_of, comp_of, comp,
                     pa.concat_arrays(texts) if texts else pa.array([], pa.large_string()),
                     np.concatenate(oks) if oks else np.zeros(0, bool),

@@ -11,17 +11,16 @@ million tokens, e.g. in an engine config TOML::
     price_prompt_per_mtok = 0.15
     price_output_per_mtok = 0.60
 
-Without a price (or with one that is not a number >= 0) the answer says ``usd: null`` and why. Every
+Without a price (or with one that is not a finite number >= 0: :func:`~socius.app.prices.price_error`, the check
+``socius run --engine-config`` makes too) the answer says ``usd: null`` and why. Every
 token counts at the top-level price: the pipeline's rows do not split tokens by model, so a
 ``[models.NAME]`` mixture's own prices are not applied.
 """
 from __future__ import annotations
 
-import math
+from socius.app.prices import PRICE_KEYS, price_error
 
-__all__ = ["PRICE_KEYS", "cost_so_far", "engine_config"]
-
-PRICE_KEYS = ("price_prompt_per_mtok", "price_output_per_mtok")
+__all__ = ["PRICE_KEYS", "cost_so_far", "engine_config", "price_error"]
 
 
 def engine_config(src) -> dict:
@@ -36,12 +35,9 @@ def engine_config(src) -> dict:
 
 
 def _price(cfg: dict, key: str):
+    err = price_error(cfg, key)
     v = cfg.get(key)
-    if v is None:
-        return None, None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        return None, f"{key} must be a number >= 0 (dollars per million tokens), got {v!r}"
-    return float(v), None
+    return (None if err is not None or v is None else float(v)), err
 
 
 def cost_so_far(src, decisions=None) -> dict:

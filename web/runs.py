@@ -37,7 +37,8 @@ __all__ = ["FileCache", "RunFiles", "aggregate_decisions", "RunSource", "RunUnav
 
 #: a run whose files changed less than this many seconds ago, without a final run.json, is "running"
 ACTIVE_S = 120.0
-#: stage times of ``decisions.parquet`` that are our own work (the rest is the engine's)
+#: stage times summed as our own work in a ``decisions.parquet`` written before ``our_s`` (it double
+#: counts the extraction: ``extract_s`` holds its engine wait and, then, its dedup and log times too)
 OWN_STAGES = ("render_s", "dedup_s", "log_s", "parse_s", "extract_s")
 
 
@@ -125,8 +126,8 @@ class RunFiles(RunSource):
         return sorted(base.glob("tick-*.parquet")) + sorted(base.glob("rank-*/tick-*.parquet"))
 
     def _decision_files(self) -> list[Path]:
-        one = self.path / "decisions.parquet"
-        return [one] if one.is_file() else sorted((self.path / "decisions").glob("rank-*.parquet"))
+        from socius.app.run import decision_files  # the layout is the writer's (lazy: the run machinery)
+        return decision_files(self.path)
 
     def _rank_files(self) -> list[Path]:
         return sorted((self.path / "ranks").glob("rank-*.json"))
@@ -179,7 +180,8 @@ class RunFiles(RunSource):
 
     def decisions(self) -> pa.Table | None:
         """Per tick (summed over decisions and ranks): the pipeline's counts, tokens and times,
-        with ``own_s`` (our stages) beside ``engine_s`` and ``dedup_ratio`` = agents / requests."""
+        with ``own_s`` (our own time, see :func:`aggregate_decisions`) beside ``engine_s`` and
+        ``dedup_ratio`` = agents / requests."""
         files = self._decision_files()
 
         def make():
@@ -233,14 +235,17 @@ class RunFiles(RunSource):
 
 def aggregate_decisions(t: pa.Table) -> pa.Table | None:
     """Per tick (summed over decisions and ranks) the pipeline's counts, tokens and times of
-    ``DecisionStats`` rows, with ``own_s`` and ``dedup_ratio``; None when there are none."""
+    ``DecisionStats`` rows, with ``own_s`` (the pipeline's ``our_s``: its wall time less its waits on
+    the engine; for older files the sum of :data:`OWN_STAGES`) and ``dedup_ratio``; None when there are none."""
     if t.num_rows == 0 or "tick" not in t.column_names:
         return None
     own = [c for c in OWN_STAGES if c in t.column_names]
-    if own:
-        total = t.column(own[0])
-        for c in own[1:]:
-            total = pc.add(total, t.column(c))
+    total = t.column(own[0]) if own else None
+    for c in own[1:]:
+        total = pc.add(total, t.column(c))
+    if "our_s" in t.column_names:  # rows of older rank files (null here) keep the sum
+        total = t.column("our_s") if total is None else pc.coalesce(t.column("our_s"), total)
+    if total is not None:
         t = t.append_column("own_s", total)
     numeric = (pa.types.is_integer, pa.types.is_floating)
     sums = [f.name for f in t.schema if f.name not in ("tick", "dedup_ratio")

@@ -29,8 +29,13 @@ An error text starts with its kind (:func:`error_kinds`: ``timeout``,
 
 Progress: an engine whose calls take long may report it. The pipeline sets the
 engine's ``progress`` attribute to a ``progress(done, total)`` callable for the
-duration of one ``generate`` (``None`` otherwise); the engine calls it, from any
-thread, as requests finish (``done`` of the batch's ``total`` requests).
+duration of one ``generate`` (``None`` otherwise; :func:`generate_reporting`);
+the engine calls it, from any thread, as requests finish (``done`` of the
+batch's ``total`` requests).
+
+Batch algebra: :meth:`RequestBatch.take`/:meth:`~RequestBatch.slice` cut a batch,
+:meth:`RequestBatch.concat`/:meth:`CompletionBatch.concat` join consecutive parts,
+:meth:`CompletionBatch.put` scatters the answers to ``batch.take(rows)`` back.
 """
 from __future__ import annotations
 
@@ -156,6 +161,18 @@ class RequestBatch:
                             self.entities[c0:c1], self.adapters[lo:hi], self.tick,
                             None if self._hash is None else self._hash[lo:hi])
 
+    @classmethod
+    def concat(cls, parts: list["RequestBatch"], like: "RequestBatch") -> "RequestBatch":
+        """One batch of consecutive ``parts`` (``like``: sampling, model and tick; itself when none)."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return like
+        cat = np.concatenate
+        return cls(pa.concat_arrays([p.prompts_arrow for p in parts]), like.sampling, like.model,
+                   cat([p.n for p in parts]), cat([p.seeds for p in parts]), cat([p.entities for p in parts]),
+                   cat([p.adapters for p in parts]), like.tick, cat([p.prompt_hash() for p in parts]))
+
     def with_entities(self, entities) -> "RequestBatch":
         """The same requests for other entity keys (same shapes)."""
         out = copy.copy(self)
@@ -192,6 +209,34 @@ class CompletionBatch:
             latency_s=np.zeros(r, dtype=np.float64),
             errors=np.full(r, "", dtype=STR),
         )
+
+    @classmethod
+    def concat(cls, parts: list["CompletionBatch"], batch: RequestBatch | None = None) -> "CompletionBatch":
+        """One batch of ``parts`` (answers to consecutive slices of one batch; ``batch``: the shapes
+        of an empty one when there are no parts)."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls.empty_for(batch)
+        attempts = None
+        if any(p.attempts is not None for p in parts):
+            attempts = np.concatenate([p.attempts if p.attempts is not None else np.ones(len(p.errors), np.int32)
+                                       for p in parts])
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                     ("texts", "prompt_tokens", "output_tokens", "latency_s", "errors")), attempts=attempts)
+
+    def put(self, batch: RequestBatch, rows: np.ndarray, part: "CompletionBatch") -> None:
+        """Scatter ``part`` (the answers to ``batch.take(rows)``) into this answer to ``batch``, in place."""
+        from socius.ecs.ragged import gather_index
+        rows = np.asarray(rows, dtype=np.int64)
+        c_idx = gather_index(batch.offsets, rows)[0]
+        self.texts[c_idx], self.output_tokens[c_idx] = part.texts, part.output_tokens
+        self.prompt_tokens[rows], self.latency_s[rows], self.errors[rows] = (
+            part.prompt_tokens, part.latency_s, part.errors)
+        if part.attempts is not None:
+            if self.attempts is None:
+                self.attempts = np.ones(len(batch), np.int32)
+            self.attempts[rows] = part.attempts
 
     @property
     def failed(self) -> np.ndarray:
@@ -251,6 +296,18 @@ class Engine(Protocol):
     def generate(self, batch: RequestBatch) -> CompletionBatch: ...
 
     def close(self) -> None: ...
+
+
+def generate_reporting(engine: Engine, batch: RequestBatch, report=None) -> CompletionBatch:
+    """``engine.generate(batch)`` with ``engine.progress = report`` for this call (see "Progress" above;
+    an engine without the attribute, or no ``report``: a plain call)."""
+    if report is None or not hasattr(engine, "progress"):
+        return engine.generate(batch)
+    engine.progress = report
+    try:
+        return engine.generate(batch)
+    finally:
+        engine.progress = None
 
 
 class EngineContractError(RuntimeError):

@@ -5,8 +5,8 @@ natively only where the CPU has bf16 instructions: AVX-512 BF16 (Intel Cooper
 Lake and later, AMD Zen 4 and later) or AMX-BF16 (Sapphire Rapids and later;
 ``bf16`` on ARM). Elsewhere oneDNN refuses the bf16 kernel, vLLM logs "Failed
 to create oneDNN linear, fallback to torch linear" and every matmul takes
-torch's slow bf16 path — the main job then runs about 10× slower than in
-float32 (measured: ``bench/local_engine.py``). So the local engine asks for
+torch's slow bf16 path — the main job then takes ~4× as long as in float32
+(measured: ``bench/local_engine.py``). So the local engine asks for
 ``bfloat16`` only where the CPU computes it natively, else ``float32``
 (Gemma 3 270M needs ~1 GB of weights in float32, which CPUs have).
 

@@ -128,18 +128,8 @@ class FaultEngine:
         out = CompletionBatch.empty_for(batch)
         send = np.flatnonzero(~transport)
         if send.shape[0]:
-            from socius.ecs.ragged import gather_index
             sub = batch if send.shape[0] == len(batch) else batch.take(send)
-            comp = self.inner.generate(sub)
-            c_idx = gather_index(batch.offsets, send)[0]
-            out.texts[c_idx] = comp.texts
-            out.output_tokens[c_idx] = comp.output_tokens
-            out.prompt_tokens[send] = comp.prompt_tokens
-            out.latency_s[send] = comp.latency_s
-            out.errors[send] = comp.errors
-            if comp.attempts is not None:
-                out.attempts = np.ones(len(batch), np.int32)
-                out.attempts[send] = comp.attempts
+            out.put(batch, send, self.inner.generate(sub))
         for k in TRANSPORT:
             out.errors[name == k] = ERRORS[k]
         per_comp = np.repeat(name, batch.n)

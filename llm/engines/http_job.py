@@ -21,7 +21,7 @@ class BatchJob:
     """One :meth:`OpenAIEngine.generate` call's state on the private loop: the batch as Python
     lists (what the HTTP bodies are built from) and the output columns being filled."""
 
-    def __init__(self, cfg: Any, batch: RequestBatch, out: CompletionBatch, sem: asyncio.Semaphore | None = None):
+    def __init__(self, cfg: Any, batch: RequestBatch, out: CompletionBatch, sem: asyncio.Semaphore):
         self.base = sampling_kwargs(batch.sampling)          # ValueError = misuse, raised
         self.base.pop("structured_outputs")
         self.extra = {**structured_extra_body(batch.sampling, cfg.structured_mode), **cfg.extra_body}
@@ -37,7 +37,7 @@ class BatchJob:
         self.texts = np.full(batch.completions, "", dtype=object)
         self.errors = [""] * len(batch)
         self.attempts = np.zeros(len(batch), dtype=np.int32)
-        self.sem = sem if sem is not None else asyncio.Semaphore(cfg.concurrency)  # the engine's, shared
+        self.sem = sem                                       # the engine's, shared by its calls
 
     def fill_chunk(self, rows: np.ndarray, got: list[str], n: int, usage: Mapping[str, Any],
                    latency_s: float) -> None:

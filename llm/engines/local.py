@@ -280,9 +280,10 @@ def local_config(cache_dir: str | os.PathLike | None = None, **overrides: Any) -
 
     ``overrides`` replace any field (``max_num_seqs=8``, ``chat=True``, ``dtype="float32"``, ...);
     unknown keys go to ``engine_kwargs`` and on to ``vllm.LLM``. Without a ``dtype`` the CPU
-    chooses it (:func:`local_dtype`).
+    chooses it (:func:`local_dtype`, which reads the CPU's flags only then).
     """
-    dtype = local_dtype(overrides).dtype
+    given = overrides.get("dtype")
+    dtype = choose_dtype((), given).dtype if given is not None else local_dtype().dtype
     model_dir = prepare_local_model(cache_dir)
     cfg = VLLMConfig.from_mapping({"model": str(model_dir), **LOCAL_DEFAULTS, "dtype": dtype})
     if overrides:

@@ -64,8 +64,9 @@ def _number(reply) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isnan(in_json), prose, in_json), in_json
 
 
-def judge_numbers(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(score [m] int8, rationale [m] str)`` for guess replies (see the module docstring)."""
+def judge_numbers(replies: pa.Table, world=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(score [m] int8, rationale [m] str, revision [m] str)`` for guess replies (see the module
+    docstring); the revision is ``""`` where the rule has no rewrite."""
     prompt, reply = replies.column("prompt"), replies.column("completion")
     top = extract_number(prompt, rf"between 0 and (?P<v>{_NUM}), inclusive")
     top = np.where(np.isnan(top), 100.0, top)
@@ -131,6 +132,6 @@ def judge_outcomes(replies: pa.Table, world) -> tuple[np.ndarray, np.ndarray]:
 
 JUDGES = (RuleJudge("guess_number", ("guess",), judge_numbers,
                     help="the number is in range, can win, is in the asked format and agrees with its reasoning; "
-                         "rewrites it one reasoning step lower"),
+                         "rewrites it one reasoning step lower", revises=True),
           RuleJudge("guess_outcome", ("guess",), judge_outcomes, world=True,
                     help="the number is close to the target its round actually had (from the world, not the rules)"))

@@ -148,7 +148,8 @@ def test_engine_config_prices_reach_run_json_and_bad_prices_exit_2(tmp_path, cap
     assert main(["run", "guess", "--agents", "20", "--rounds", "1", "--engine", "mock", "--engine-config", str(good),
                  "--out", str(out), "--quiet"]) == 0
     assert '"price_output_per_mtok": 2' in (out / "run.json").read_text()
-    for bad in ('price_prompt_per_mtok = "x"', "price_output_per_mtok = -1", "price_prompt_per_mtok = true"):
+    for bad in ('price_prompt_per_mtok = "x"', "price_output_per_mtok = -1", "price_prompt_per_mtok = true",
+                "price_prompt_per_mtok = inf", "price_output_per_mtok = nan"):   # what the dashboard refuses
         cfg = tmp_path / "bad.toml"
         cfg.write_text(bad + "\n")
         with pytest.raises(SystemExit) as e:

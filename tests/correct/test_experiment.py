@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from socius.app.loop import run_experiment
+from socius.app.experiment import run_experiment
 from socius.correct.experiment import MOCK_NOTE, held_out_split, result_rows, score_agents, summarise
 
 
@@ -105,25 +105,32 @@ def test_rule_labels_scored_by_another_rule(tmp_path):
     assert sorted(first) == sorted([one[("single", 0, 0, "off")], one[("single", 0, 6, "on")]])
 
 
-def test_a_lent_engine_outlives_its_runs(tmp_path):
-    from socius.app.experiment import LentEngine, lend_engine
+def test_a_lent_engine_outlives_its_runs(tmp_path, monkeypatch):
+    import types
+    from socius.app.engines import EngineChoice, llm_resource
+    from socius.llm.engines.lent import LentEngine
     from socius.llm import MockEngine, number_policy
     from socius.llm.engines import factory
+    monkeypatch.setenv("SOCIUS_CACHE", str(tmp_path / "cache"))
     engine = MockEngine(number_policy(0, 10))
     folder = tmp_path / "a"
     folder.mkdir()
     (folder / "adapter_config.json").write_text("{}")
     engine.load_adapter("kept", folder)
     make = factory.make_engine
-    with lend_engine("local", engine):
-        lent = factory.make_engine("local", seed=0, policy=None, config={})
-        assert isinstance(lent, LentEngine) and factory.make_engine("mock", policy=number_policy(0, 1)) is not lent
-        lent.load_adapter("fix", folder)
-        lent.progress = "set"                                          # attributes reach the engine
-        assert engine.progress == "set" and set(engine.adapters()) == {"kept", "fix"}
-        lent.close()
-    assert factory.make_engine is make
-    assert set(engine.adapters()) == {"kept"}                         # what the run loaded is gone, not the rest
+    choice = EngineChoice(kind="local", config={"enable_lora": True}, instance=engine)
+    shim = types.SimpleNamespace(name="judge", mock_policy=lambda cfg: number_policy(0, 1))
+    run_llm, judge_llm = (llm_resource(shim, None, 0, choice, None) for _ in range(2))   # a run and its judge
+    lent = run_llm.engine("")
+    assert isinstance(lent, LentEngine) and lent._engine is engine and judge_llm.engine("")._engine is engine
+    lent.load_adapter("fix", folder)
+    lent.progress = "set"                                          # attributes reach the engine
+    assert engine.progress == "set" and set(engine.adapters()) == {"kept", "fix"}
+    run_llm.close()
+    assert factory.make_engine is make                             # nothing was patched
+    assert set(engine.adapters()) == {"kept"}                      # what the run loaded is gone, not the rest
+    made = llm_resource(shim, None, 0, EngineChoice(kind="mock"), None).engine("")
+    assert not isinstance(made, LentEngine) and made is not engine                 # no loan: an engine is made
 
 
 def test_rounds_are_one_point_whatever_the_labels_per_seed():

@@ -162,3 +162,29 @@ def test_cli_judge_needs_a_run_directory(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["correct", "judge", str(tmp_path), "--judge", "rule:all"])
     assert e.value.code == 2 and "run.json" in capsys.readouterr().err
+
+
+def test_one_grammar_for_every_judge_flag():
+    """``select_judges``: what ``socius correct judge``, ``run --correct-every`` and the experiment accept."""
+    from socius.app.registry import get_scenario
+    from socius.correct.judges import select_judges
+    from socius.errors import ConfigError
+    rules = get_scenario("guess").judges
+
+    def names(spec):
+        kind, _, chosen = select_judges(spec, rules, "--judge", "guess")
+        assert kind == "rule"
+        return [j.name for j in chosen]
+    every = [j.name for j in rules]
+    assert names("rule") == names("rule:") == names("rule:all") == every
+    assert names("rule:guess_outcome, guess_number") == ["guess_outcome", "guess_number"]
+    assert select_judges("llm", rules, "--judge") == ("llm", "llm", ())
+    assert select_judges("llm:strict", rules, "--judge") == ("llm", "strict", ())
+    assert select_judges("rule:anything", None, "--judge")[0] == "rule"       # grammar only
+    for spec, message in (("human", "--x: expected rule:NAME"), ("rule:nope", "--x: scenario guess has no rule judge "
+                                                                 "'nope'"), ("llm:../up", "bad LLM judge name"),
+                          ("rule:guess_number,all", "no rule judge 'all'")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            select_judges(spec, rules, "--x", "guess")
+    with pytest.raises(ConfigError, match="declares no rule judges"):
+        select_judges("rule:all", (), "--x", "empty")

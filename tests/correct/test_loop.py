@@ -149,9 +149,24 @@ def test_start_failure_is_logged_and_the_run_goes_on(tmp_path):
     assert res.ticks == TICKS and {r["stage"] for r in read_rounds(out)} == {"train"}
 
 
+def test_dpo_from_a_rule_judge_that_revises(tmp_path):
+    """``guess_number`` rewrites the replies it scores low: a rule-judged DPO loop trains and switches."""
+    out = tmp_path / "run"
+    _run(out, _args(out, judge="rule:guess_number", method="dpo"), ticks=4)
+    rounds = read_rounds(out)
+    assert rounds and all({"labelled", "training", "switch"} <= set(r["events"]) for r in rounds)
+    assert LabelStore(out).read().column("revision").null_count < rounds[0]["labels"]   # some rows were rewritten
+
+
+def test_dpo_is_refused_only_when_no_selected_rule_revises(tmp_path):
+    rules = get_scenario("guess").judges
+    with pytest.raises(ConfigError, match="--method dpo: .*guess_outcome"):
+        CorrectionLoop(tmp_path, LoopSettings(every=2, judge="rule:guess_outcome", method="dpo"), rules=rules)
+    for spec in ("rule:all", "rule", "rule:guess_outcome,guess_number"):   # one of them revises
+        assert CorrectionLoop(tmp_path, LoopSettings(every=2, judge=spec, method="dpo"), rules=rules).rules
+
+
 def test_bad_settings():
-    with pytest.raises(ConfigError, match="--method dpo"):
-        LoopSettings(every=2, judge="rule:all", method="dpo")
     with pytest.raises(ConfigError, match="--correct-every"):
         LoopSettings(every=0)
     with pytest.raises(ConfigError, match="--judge"):

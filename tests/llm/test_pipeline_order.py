@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from socius.ecs import STR, World
 from socius.llm import LLM, Decision, DecisionStats, JsonReply, MockEngine, Number, Sampling, Template, decide
+from socius.llm.engines.base import RequestBatch
 from socius.text.hashing import hash_strings
 
 TEMPLATE = Template("Agent group {group}, topic {topic}. Say a number:")
@@ -142,7 +143,6 @@ def test_dedup_then_fan_out_is_undeduplicated_for_every_agent(n, groups, seed, t
 def test_streamed_calls_are_the_whole_batch_cut_in_order(temp):
     """Thousands of agents in shuffled order, streamed in calls of 500 requests (greedy: planned chunk
     by chunk while rendering): the calls, end to end, are exactly the whole-batch call."""
-    from socius.llm.stream import concat_requests
     n, groups = 6000, 900
     ids, fields, _ = population(n, groups, 7)
     perm = np.random.default_rng(8).permutation(n)
@@ -155,7 +155,7 @@ def test_streamed_calls_are_the_whole_batch_cut_in_order(temp):
     d = Decision("g", TEMPLATE, SCHEMA, {"number": -1.0}, sampling=Sampling(temperature=temp), extract=None)
     res = decide(w, d, sids, sfields, stream_chunk=500)
     assert len(eng.batches) > 1 and all(0 < len(b) <= 500 for b in eng.batches)
-    joined = concat_requests(eng.batches, eng.batches[0])
+    joined = RequestBatch.concat(eng.batches, eng.batches[0])
     assert joined.prompts.tolist() == whole.prompts.tolist()
     for col in ("n", "seeds", "entities", "offsets", "adapters"):
         np.testing.assert_array_equal(getattr(joined, col), getattr(whole, col), err_msg=col)

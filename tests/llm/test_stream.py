@@ -106,9 +106,11 @@ def test_streaming_changes_nothing_but_the_timing(adapter, n, groups, chunk, tem
 def test_streamed_dedup_is_exact_when_hashes_collide(monkeypatch, adapter, temp, chunk):
     """With hashes folded onto 3 values, prompts are still grouped by text, across chunks too."""
     import socius.llm.pipeline as pipeline
+    import socius.llm.stream as stream
     ids = np.arange(120, dtype=np.int64)
     fields = {"group": ids % 17, "topic": "x"}
-    monkeypatch.setattr(pipeline, "hash_strings", lambda t: hash_strings(t) % np.uint64(3))
+    for module in (pipeline, stream):   # the whole-batch path hashes in the pipeline, the streamed one in stream
+        monkeypatch.setattr(module, "hash_strings", lambda t: hash_strings(t) % np.uint64(3))
     whole = run(ids, fields, temp, stream=False, folder=adapter)
     streamed = run(ids, fields, temp, stream=True, chunk=chunk, folder=adapter)
     assert_same(whole, streamed)
@@ -246,3 +248,20 @@ def test_an_engine_error_in_a_streamed_call_reaches_the_caller():
     d = Decision("g", TEMPLATE, JsonReply(number=Number(0, 100)), {"number": -1.0}, extract=None)
     with pytest.raises(RuntimeError, match="went away"):
         decide(w, d, ids, {"group": ids, "topic": "x"}, stream_chunk=10)
+
+
+@pytest.mark.parametrize("own_chunk", [0, 7])
+def test_decision_stream_is_the_default_of_decide(own_chunk):
+    """``Decision(stream=…)`` switches streaming when ``decide`` is given no ``stream``; ``decide``'s own wins."""
+    ids = np.arange(40, dtype=np.int64)
+
+    def calls(d_stream, stream=None):
+        w = World(seed=5)
+        w.spawn(40)
+        w.insert_resource(LLM({"": MockEngine(policy, seed=5, stream_chunk=own_chunk)}))
+        d = Decision("g", TEMPLATE, JsonReply(number=Number(0, 100)), {"number": -1.0}, stream=d_stream)
+        decide(w, d, ids, {"group": ids % 9, "topic": "x"}, stream=stream, stream_chunk=None if own_chunk else 4)
+        return w.resource(DecisionStats).rows[-1]["stream_calls"]
+
+    assert calls(True) >= 1 and calls(False) == 0
+    assert calls(True, stream=False) == 0 and calls(False, stream=True) >= 1

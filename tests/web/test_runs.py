@@ -60,3 +60,25 @@ def test_the_server_on_a_socket_needs_the_token(run_dir):
             assert c.get(dash.url).status_code == 200  # the one-time URL, then the page
             runs = c.get(f"{base}/api/runs").json()
         assert runs[0]["name"] == "social" and runs[0]["tick"] == 3
+
+
+def test_own_time_is_the_pipelines_our_s_and_older_files_keep_the_stage_sum():
+    """``own_s`` per tick: ``our_s`` where the file has it (the stage sum counts the extraction's engine
+    wait and, before ``our_s``, its dedup and log twice), the stage sum for rows without it."""
+    import numpy as np
+    import pyarrow as pa
+    from socius.web.runs import OWN_STAGES, aggregate_decisions
+    rng = np.random.default_rng(3)
+    n = 12
+    tick = np.repeat(np.arange(4), 3)
+    stages = {k: rng.random(n) for k in OWN_STAGES}
+    stage_sum = np.sum([stages[k] for k in OWN_STAGES], axis=0)
+    our = rng.random(n)
+    per_tick = lambda v: np.array([v[tick == k].sum() for k in range(4)])  # noqa: E731
+    old = aggregate_decisions(pa.table({"tick": tick, **stages, "engine_s": rng.random(n)}))
+    np.testing.assert_allclose(old.column("own_s").to_numpy(), per_tick(stage_sum))
+    new = aggregate_decisions(pa.table({"tick": tick, **stages, "our_s": our}))
+    np.testing.assert_allclose(new.column("own_s").to_numpy(), per_tick(our))
+    mixed = pa.table({"tick": tick, **stages, "our_s": pa.array(np.where(tick < 2, np.nan, our), mask=tick < 2)})
+    np.testing.assert_allclose(aggregate_decisions(mixed).column("own_s").to_numpy(),
+                               per_tick(np.where(tick < 2, stage_sum, our)))

@@ -85,16 +85,20 @@ def test_round_figures_of_a_run(tmp_path):
     from socius.bench.local_engine import _round_figures
 
     rows = {"tick": [0, 0, 1, 2], "engine_s": [40.0, 2.0, 30.0, 35.0], "render_s": [1.0, 0.0, 1.0, 1.0],
-            "requests": [161, 5, 150, 155], "completions": [300, 5, 300, 300], "output_tokens": [2000, 10, 1900, 1950]}
+            "requests": [161, 5, 150, 155], "completions": [300, 5, 300, 300], "output_tokens": [2000, 10, 1900, 1950],
+            "wall_s": [41.0, 2.5, 30.5, 35.5]}                # the pipeline times the whole decision
     pq.write_table(pa.table(rows), tmp_path / "decisions.parquet")
     f = _round_figures(tmp_path)
-    assert f["round_s"] == [43.0, 31.0, 36.0] and f["s_per_round"] == 36.0
+    assert f["round_s"] == [43.5, 30.5, 35.5] and f["s_per_round"] == 35.5
     assert f["completions_per_round"] == [305, 300, 300]
     assert f["completions_per_min"] == round(905 / 107.0 * 60, 1)
     assert f["s_per_completion"] == round(107.0 / 905, 4)
-    rows["wall_s"] = [41.0, 2.5, 30.5, 35.5]                  # a pipeline that times the whole decision
-    pq.write_table(pa.table(rows), tmp_path / "decisions.parquet")
-    assert _round_figures(tmp_path)["round_s"] == [43.5, 30.5, 35.5]
+    mpi = tmp_path / "mpi"                                  # the same rows over two ranks' files: the same figures
+    (mpi / "decisions").mkdir(parents=True)
+    table = pa.table(rows)
+    pq.write_table(table.slice(0, 1), mpi / "decisions" / "rank-00000.parquet")
+    pq.write_table(table.slice(1), mpi / "decisions" / "rank-00001.parquet")
+    assert _round_figures(mpi) == f
 
 
 def test_isa_cap_makes_torch_report_avx2(tmp_path):
